@@ -1,0 +1,3 @@
+//! squeezebench: compress and benchmark BERT-family encoders in ONNX.
+pub mod onnx;
+pub mod runtime;

@@ -1,0 +1,85 @@
+//! The `squeezebench` command line: parses arguments and calls the library. Nothing else lives here.
+//!
+//! Exit codes: 0 success, 1 a check failed (gate regression, fidelity bound), 2 an error
+//! (bad input, missing file, runtime failure).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use squeezebench::onnx::{check, stats, Model};
+
+#[derive(Parser)]
+#[command(name = "squeezebench", version, about = "Compress and benchmark BERT-family encoders in ONNX.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a model: interface, opsets, ops, parameters, size and MACs/FLOPs.
+    ///
+    /// Example: squeezebench inspect fixtures/bert-tiny.onnx --batch 1 --seq 128 --json
+    Inspect {
+        /// The .onnx file (external data is read from its folder).
+        model: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Batch size assumed for the symbolic batch axis when counting MACs/FLOPs.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        batch: i64,
+        /// Sequence length assumed for the symbolic sequence axis when counting MACs/FLOPs.
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(1..))]
+        seq: i64,
+        /// Also run the structural check and list its problems (exit 1 if there are any).
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Inspect { model, json, batch, seq, check: run_check } => {
+            let m = Model::load(&model)?;
+            let report = stats::inspect(&m, batch, seq)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", stats::render_text(&report));
+            }
+            if run_check {
+                let problems = check::check(&m);
+                if !problems.is_empty() {
+                    eprintln!("{} structural problem(s) in '{}':", problems.len(), model.display());
+                    for p in &problems {
+                        eprintln!("  - {p}");
+                    }
+                    return Ok(ExitCode::from(1));
+                }
+                if !json {
+                    println!("\ncheck      no structural problems");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,688 @@
+//! Shape inference with small-value propagation, enough for BERT-family graphs: the shapes of
+//! every MatMul/Gemm/Conv operand for a given batch and sequence length (for MAC counts), and the
+//! values of the integer "shape chains" (Shape → Gather → Unsqueeze → Concat → Reshape) that
+//! exporters emit. Unknown ops leave their outputs unknown instead of guessing; callers report
+//! what could not be resolved.
+
+use std::collections::HashMap;
+
+use super::dtype::DataType;
+use super::graph::GraphView;
+use super::io::Model;
+use super::proto::{type_proto, AttributeProto, Dim as ProtoDim, NodeProto, TensorProto, TypeProto};
+use super::tensor;
+
+/// One axis: a number, or a symbol when it depends on an unbound input dimension.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Known(i64),
+    Sym(String),
+}
+
+impl Dim {
+    pub fn known(&self) -> Option<i64> {
+        match self {
+            Dim::Known(v) => Some(*v),
+            Dim::Sym(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dim::Known(v) => write!(f, "{v}"),
+            Dim::Sym(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What is known about one value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Info {
+    pub dtype: Option<DataType>,
+    pub shape: Option<Vec<Dim>>,
+    /// The contents of a small integer tensor, row-major, when they are known statically.
+    pub value: Option<Vec<i64>>,
+}
+
+impl Info {
+    /// The shape when every dimension is a number.
+    pub fn known_shape(&self) -> Option<Vec<i64>> {
+        self.shape.as_ref()?.iter().map(Dim::known).collect()
+    }
+}
+
+/// Values of input dimensions to assume: by symbol name, or positional batch (axis 0) and
+/// sequence (axis 1) for the symbolic axes of graph inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Bindings {
+    pub batch: Option<i64>,
+    pub seq: Option<i64>,
+    pub by_name: HashMap<String, i64>,
+}
+
+/// Largest integer initializer whose contents are propagated.
+const MAX_VALUE_ELEMENTS: u64 = 4096;
+
+/// Shapes and small values of every value in the main graph.
+pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
+    let g = model.graph();
+    let mut env: HashMap<String, Info> = HashMap::new();
+    for t in &g.initializer {
+        env.insert(tensor::name(t).to_string(), tensor_info(model, t));
+    }
+    for v in &g.input {
+        let name = v.name.clone().unwrap_or_default();
+        if env.contains_key(&name) {
+            continue; // an initializer that is also declared as input: the initializer wins
+        }
+        env.insert(name, type_info(v.r#type.as_ref(), bindings));
+    }
+    let view = GraphView::new(g);
+    let order = view.topo_order().unwrap_or_else(|_| (0..g.node.len()).collect());
+    for id in order {
+        let node = &g.node[id];
+        let inputs: Vec<Option<&Info>> =
+            node.input.iter().map(|n| if n.is_empty() { None } else { env.get(n) }).collect();
+        let outs = infer_node(node, &inputs);
+        for (name, info) in node.output.iter().zip(outs) {
+            if !name.is_empty() {
+                env.insert(name.clone(), info);
+            }
+        }
+    }
+    // Declared value_info fills what inference could not.
+    for v in g.value_info.iter().chain(&g.output) {
+        let name = v.name.clone().unwrap_or_default();
+        let declared = type_info(v.r#type.as_ref(), &Bindings::default());
+        let e = env.entry(name).or_default();
+        if e.shape.is_none() {
+            e.shape = declared.shape;
+        }
+        if e.dtype.is_none() {
+            e.dtype = declared.dtype;
+        }
+    }
+    env
+}
+
+fn tensor_info(model: &Model, t: &TensorProto) -> Info {
+    let dtype = tensor::data_type(t).ok();
+    let shape = Some(t.dims.iter().map(|&d| Dim::Known(d)).collect());
+    let small = tensor::numel(t).is_ok_and(|n| n <= MAX_VALUE_ELEMENTS);
+    let value = match dtype {
+        Some(DataType::Int64 | DataType::Int32) if small => int_values(model, t),
+        _ => None,
+    };
+    Info { dtype, shape, value }
+}
+
+fn int_values(model: &Model, t: &TensorProto) -> Option<Vec<i64>> {
+    let bytes = model.tensor_bytes(t).ok()?;
+    match tensor::data_type(t).ok()? {
+        DataType::Int64 => Some(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
+        DataType::Int32 => Some(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()),
+        _ => None,
+    }
+}
+
+/// Info from a declared type, binding symbolic axes per `bindings`.
+pub fn type_info(ty: Option<&TypeProto>, bindings: &Bindings) -> Info {
+    let Some(type_proto::Tensor { elem_type, shape }) = ty.and_then(|t| t.tensor_type.as_ref()) else {
+        return Info::default();
+    };
+    let shape = shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .enumerate()
+            .map(|(axis, d)| {
+                let name = match &d.value {
+                    Some(ProtoDim::Value(v)) => return Dim::Known(*v),
+                    Some(ProtoDim::Param(p)) => p.clone(),
+                    None => "?".to_string(),
+                };
+                let positional = match axis {
+                    0 => bindings.batch,
+                    1 => bindings.seq,
+                    _ => None,
+                };
+                bindings.by_name.get(&name).copied().or(positional).map_or(Dim::Sym(name), Dim::Known)
+            })
+            .collect()
+    });
+    Info { dtype: elem_type.and_then(DataType::from_code), shape, value: None }
+}
+
+fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
+    node.attribute.iter().find(|a| a.name.as_deref() == Some(name))
+}
+
+fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
+    attr(node, name).and_then(|a| a.i)
+}
+
+fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned())
+}
+
+/// Broadcasts shapes numpy-style; a known dim wins over a symbol, 1 gives way to anything.
+pub fn broadcast(shapes: &[&[Dim]]) -> Vec<Dim> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    (0..rank)
+        .map(|i| {
+            let mut out: Option<Dim> = None;
+            for s in shapes {
+                let Some(d) = (i + s.len()).checked_sub(rank).map(|k| &s[k]) else { continue };
+                out = match (out, d) {
+                    (None, d) => Some(d.clone()),
+                    (Some(Dim::Known(1)), d) => Some(d.clone()),
+                    (Some(o), Dim::Known(1)) => Some(o),
+                    (Some(Dim::Sym(_)), Dim::Known(k)) => Some(Dim::Known(*k)),
+                    (Some(o), _) => Some(o),
+                };
+            }
+            out.unwrap_or(Dim::Known(1))
+        })
+        .collect()
+}
+
+fn normalize_axis(axis: i64, rank: usize) -> Option<usize> {
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    (0..rank as i64).contains(&a).then_some(a as usize)
+}
+
+fn known_dims(v: &[i64]) -> Vec<Dim> {
+    v.iter().map(|&d| Dim::Known(d)).collect()
+}
+
+fn numel(shape: &[Dim]) -> Option<i64> {
+    shape.iter().try_fold(1i64, |acc, d| acc.checked_mul(d.known()?))
+}
+
+/// Output infos of one node from its input infos (`None` for omitted or unknown inputs).
+pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
+    let op = node.op_type.as_deref().unwrap_or("");
+    let n_out = node.output.len();
+    let input = |i: usize| inputs.get(i).copied().flatten();
+    let shape = |i: usize| input(i).and_then(|x| x.shape.clone());
+    let value = |i: usize| input(i).and_then(|x| x.value.clone());
+    let dtype = |i: usize| input(i).and_then(|x| x.dtype);
+    let one = |dtype: Option<DataType>, shape: Option<Vec<Dim>>, value: Option<Vec<i64>>| {
+        let mut v = vec![Info { dtype, shape, value }];
+        v.resize(n_out.max(1), Info::default());
+        v
+    };
+    match op {
+        "Identity" | "Relu" | "Erf" | "Sqrt" | "Tanh" | "Sigmoid" | "Neg" | "Abs" | "Exp" | "Log" | "Reciprocal"
+        | "Softmax" | "LogSoftmax" | "Floor" | "Ceil" | "Round" | "Clip" | "LeakyRelu" | "HardSigmoid" | "Softplus"
+        | "Sign" | "Mish" | "Gelu" | "FastGelu" | "BiasGelu" | "QuickGelu" | "Dropout" | "LayerNormalization"
+        | "SkipLayerNormalization" | "SimplifiedLayerNormalization" | "BatchNormalization" | "Trilu" | "CumSum"
+        | "Sin" | "Cos" | "Elu" | "Selu" | "HardSwish" => {
+            let v = if matches!(op, "Identity") { value(0) } else if op == "Neg" { value(0).map(|v| v.iter().map(|x| -x).collect()) } else { None };
+            one(dtype(0), shape(0), v)
+        }
+        "Not" | "IsNaN" | "IsInf" => one(Some(DataType::Bool), shape(0), None),
+        "Cast" | "CastLike" => {
+            let to = if op == "Cast" { attr_i(node, "to").and_then(|c| DataType::from_code(c as i32)) } else { dtype(1) };
+            let v = value(0).filter(|_| matches!(to, Some(DataType::Int64 | DataType::Int32)));
+            one(to, shape(0), v)
+        }
+        "QuantizeLinear" => {
+            let dt = dtype(2).or(Some(DataType::Uint8));
+            one(dt, shape(0), None)
+        }
+        "DequantizeLinear" => one(dtype(1).or(Some(DataType::Float)), shape(0), None),
+        "DynamicQuantizeLinear" => vec![
+            Info { dtype: Some(DataType::Uint8), shape: shape(0), value: None },
+            Info { dtype: Some(DataType::Float), shape: Some(vec![]), value: None },
+            Info { dtype: Some(DataType::Uint8), shape: Some(vec![]), value: None },
+        ],
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Mod" | "PRelu" | "Equal" | "Less" | "Greater"
+        | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Where" | "BitShift" => {
+            let shapes: Option<Vec<Vec<Dim>>> = (0..inputs.len()).map(shape).collect();
+            let out_shape = shapes.map(|s| broadcast(&s.iter().map(Vec::as_slice).collect::<Vec<_>>()));
+            let out_dtype = match op {
+                "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => Some(DataType::Bool),
+                "Where" => dtype(1),
+                _ => dtype(0),
+            };
+            one(out_dtype, out_shape, elementwise_value(op, inputs))
+        }
+        "MatMul" | "MatMulInteger" | "FusedMatMul" | "MatMulIntegerToFloat" | "DynamicQuantizeMatMul" => {
+            let out_dtype = if op == "MatMulInteger" { Some(DataType::Int32) } else { Some(DataType::Float) };
+            one(out_dtype, matmul_shape(shape(0), shape(1)), None)
+        }
+        "QLinearMatMul" => one(dtype(7), matmul_shape(shape(0), shape(3)), None),
+        "Gemm" => {
+            let (a, b) = (shape(0), shape(1));
+            let s = a.zip(b).and_then(|(a, b)| {
+                if a.len() != 2 || b.len() != 2 {
+                    return None;
+                }
+                let m = if attr_i(node, "transA") == Some(1) { a[1].clone() } else { a[0].clone() };
+                let n = if attr_i(node, "transB") == Some(1) { b[0].clone() } else { b[1].clone() };
+                Some(vec![m, n])
+            });
+            one(dtype(0), s, None)
+        }
+        "Conv" | "ConvInteger" => {
+            let out_dtype = if op == "ConvInteger" { Some(DataType::Int32) } else { dtype(0) };
+            one(out_dtype, conv_shape(node, shape(0), shape(1)), None)
+        }
+        "QLinearConv" => one(dtype(7), conv_shape(node, shape(0), shape(3)), None),
+        "Transpose" => {
+            let s = shape(0).map(|s| {
+                let perm = attr_ints(node, "perm").unwrap_or_else(|| (0..s.len() as i64).rev().collect());
+                perm.iter().filter_map(|&p| s.get(p as usize).cloned()).collect()
+            });
+            one(dtype(0), s, None)
+        }
+        "Reshape" => one(dtype(0), reshape_shape(node, shape(0), value(1)), value(0)),
+        "Shape" => {
+            let rank = shape(0).map(|s| s.len() as i64);
+            let (start, end) = (attr_i(node, "start").unwrap_or(0), attr_i(node, "end"));
+            let range = rank.map(|r| {
+                let clamp = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
+                (clamp(start), clamp(end.unwrap_or(r)))
+            });
+            let v = shape(0).zip(range).and_then(|(s, (a, b))| s[a..b.max(a)].iter().map(Dim::known).collect());
+            let len = range.map(|(a, b)| b.saturating_sub(a) as i64);
+            one(Some(DataType::Int64), len.map(|l| vec![Dim::Known(l)]), v)
+        }
+        "Size" => one(Some(DataType::Int64), Some(vec![]), shape(0).and_then(|s| numel(&s)).map(|n| vec![n])),
+        "Gather" => {
+            let axis = attr_i(node, "axis").unwrap_or(0);
+            let s = shape(0).zip(shape(1)).and_then(|(d, i)| {
+                let a = normalize_axis(axis, d.len())?;
+                Some(d[..a].iter().chain(&i).chain(&d[a + 1..]).cloned().collect())
+            });
+            let v = match (value(0), value(1), shape(0)) {
+                (Some(data), Some(idx), Some(ds)) if ds.len() == 1 => {
+                    let n = data.len() as i64;
+                    idx.iter().map(|&i| data.get((if i < 0 { i + n } else { i }) as usize).copied()).collect()
+                }
+                _ => None,
+            };
+            one(dtype(0), s, v)
+        }
+        "Unsqueeze" => {
+            let axes = value(1).or_else(|| attr_ints(node, "axes"));
+            let s = shape(0).zip(axes).map(|(mut s, axes)| {
+                let rank = s.len() + axes.len();
+                let mut axes: Vec<usize> = axes.iter().filter_map(|&a| normalize_axis(a, rank)).collect();
+                axes.sort_unstable();
+                for a in axes {
+                    s.insert(a.min(s.len()), Dim::Known(1));
+                }
+                s
+            });
+            one(dtype(0), s, value(0))
+        }
+        "Squeeze" => {
+            let axes = value(1).or_else(|| attr_ints(node, "axes"));
+            let s = shape(0).map(|s| {
+                let rank = s.len();
+                let drop: Vec<usize> = match &axes {
+                    Some(a) => a.iter().filter_map(|&x| normalize_axis(x, rank)).collect(),
+                    None => (0..rank).filter(|&i| s[i] == Dim::Known(1)).collect(),
+                };
+                s.iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, d)| d.clone()).collect()
+            });
+            one(dtype(0), s, value(0))
+        }
+        "Concat" => {
+            let axis = attr_i(node, "axis").unwrap_or(0);
+            let shapes: Option<Vec<Vec<Dim>>> = (0..inputs.len()).map(shape).collect();
+            let s = shapes.and_then(|ss| {
+                let first = ss.first()?.clone();
+                let a = normalize_axis(axis, first.len())?;
+                let mut out = first;
+                out[a] = ss.iter().try_fold(Dim::Known(0), |acc, s| match (acc, s.get(a)?) {
+                    (Dim::Known(x), Dim::Known(y)) => Some(Dim::Known(x + y)),
+                    _ => Some(Dim::Sym(format!("concat_{}", node.output.first().map_or("", |s| s.as_str())))),
+                })?;
+                Some(out)
+            });
+            let v: Option<Vec<i64>> = (0..inputs.len()).map(value).collect::<Option<Vec<_>>>().map(|vs| vs.concat());
+            one(dtype(0), s, v)
+        }
+        "Slice" => slice_info(node, inputs),
+        "Expand" => {
+            let s = shape(0).zip(value(1)).map(|(a, b)| broadcast(&[&a, &known_dims(&b)]));
+            one(dtype(0), s, None)
+        }
+        "ConstantOfShape" => {
+            let dt = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::data_type(t).ok()).or(Some(DataType::Float));
+            let fill = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::inline_bytes(t).ok());
+            let v = value(0).and_then(|dims| {
+                let n: i64 = dims.iter().product();
+                let fill = fill.as_ref().filter(|_| dt == Some(DataType::Int64)).and_then(|b| b.get(..8)).map(|b| i64::from_le_bytes(b.try_into().unwrap()));
+                (n <= MAX_VALUE_ELEMENTS as i64 && dt == Some(DataType::Int64)).then(|| vec![fill.unwrap_or(0); n.max(0) as usize])
+            });
+            one(dt, value(0).map(|v| known_dims(&v)), v)
+        }
+        "Range" => {
+            let v = match (value(0), value(1), value(2)) {
+                (Some(s), Some(l), Some(d)) if s.len() == 1 && l.len() == 1 && d.len() == 1 && d[0] != 0 => {
+                    let n = ((l[0] - s[0]) as f64 / d[0] as f64).ceil().max(0.0) as i64;
+                    (n as u64 <= MAX_VALUE_ELEMENTS).then(|| (0..n).map(|k| s[0] + k * d[0]).collect::<Vec<_>>())
+                }
+                _ => None,
+            };
+            let len = v.as_ref().map(|v| Dim::Known(v.len() as i64)).unwrap_or_else(|| Dim::Sym("range".into()));
+            one(dtype(0), Some(vec![len]), v)
+        }
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL2" | "ReduceL1" | "ArgMax"
+        | "ArgMin" => {
+            let keep = attr_i(node, "keepdims").unwrap_or(1) == 1;
+            let axes = if op.starts_with("Arg") { Some(vec![attr_i(node, "axis").unwrap_or(0)]) } else { attr_ints(node, "axes").or_else(|| value(1)) };
+            let s = shape(0).map(|s| {
+                let rank = s.len();
+                let axes: Vec<usize> = match &axes {
+                    Some(a) if !a.is_empty() => a.iter().filter_map(|&x| normalize_axis(x, rank)).collect(),
+                    _ => (0..rank).collect(),
+                };
+                s.iter()
+                    .enumerate()
+                    .filter_map(|(i, d)| match (axes.contains(&i), keep) {
+                        (false, _) => Some(d.clone()),
+                        (true, true) => Some(Dim::Known(1)),
+                        (true, false) => None,
+                    })
+                    .collect()
+            });
+            let dt = if op.starts_with("Arg") { Some(DataType::Int64) } else { dtype(0) };
+            one(dt, s, None)
+        }
+        "Flatten" => {
+            let s = shape(0).and_then(|s| {
+                let axis = attr_i(node, "axis").unwrap_or(1);
+                let axis = if axis < 0 { axis + s.len() as i64 } else { axis };
+                let axis = usize::try_from(axis).ok().filter(|&a| a <= s.len())?;
+                let prod = |d: &[Dim]| numel(d).map(Dim::Known).unwrap_or_else(|| Dim::Sym("flatten".into()));
+                Some(vec![prod(&s[..axis]), prod(&s[axis..])])
+            });
+            one(dtype(0), s, None)
+        }
+        "Split" => {
+            let axis = attr_i(node, "axis").unwrap_or(0);
+            let sizes = value(1).or_else(|| attr_ints(node, "split"));
+            let Some(s) = shape(0) else { return vec![Info::default(); n_out] };
+            let Some(a) = normalize_axis(axis, s.len()) else { return vec![Info::default(); n_out] };
+            (0..n_out)
+                .map(|k| {
+                    let d = match (&sizes, &s[a]) {
+                        (Some(sz), _) => sz.get(k).map(|&x| Dim::Known(x)),
+                        (None, Dim::Known(total)) if n_out > 0 => Some(Dim::Known(total / n_out as i64)),
+                        _ => None,
+                    };
+                    let mut out = s.clone();
+                    out[a] = d.unwrap_or_else(|| Dim::Sym("split".into()));
+                    Info { dtype: dtype(0), shape: Some(out), value: None }
+                })
+                .collect()
+        }
+        "Tile" => {
+            let s = shape(0).zip(value(1)).map(|(s, r)| {
+                s.iter().zip(r.iter().chain(std::iter::repeat(&1))).map(|(d, &k)| match d {
+                    Dim::Known(x) => Dim::Known(x * k),
+                    other if k == 1 => other.clone(),
+                    _ => Dim::Sym("tile".into()),
+                }).collect()
+            });
+            one(dtype(0), s, None)
+        }
+        "Constant" => constant_info(node),
+        _ => vec![Info::default(); n_out],
+    }
+}
+
+fn elementwise_value(op: &str, inputs: &[Option<&Info>]) -> Option<Vec<i64>> {
+    if op == "Where" && inputs.len() == 3 {
+        let vals: Option<Vec<&Vec<i64>>> = inputs.iter().map(|i| i.and_then(|i| i.value.as_ref())).collect();
+        let vals = vals?;
+        let n = vals.iter().map(|v| v.len()).max()?;
+        if vals.iter().any(|v| v.len() != n && v.len() != 1) {
+            return None;
+        }
+        let at = |v: &Vec<i64>, i: usize| v[if v.len() == 1 { 0 } else { i }];
+        return Some((0..n).map(|i| if at(vals[0], i) != 0 { at(vals[1], i) } else { at(vals[2], i) }).collect());
+    }
+    if inputs.len() != 2 {
+        return None;
+    }
+    let a = inputs[0]?.value.as_ref()?;
+    let b = inputs[1]?.value.as_ref()?;
+    let n = a.len().max(b.len());
+    if !(a.len() == n || a.len() == 1) || !(b.len() == n || b.len() == 1) {
+        return None;
+    }
+    (0..n)
+        .map(|i| {
+            let (x, y) = (a[if a.len() == 1 { 0 } else { i }], b[if b.len() == 1 { 0 } else { i }]);
+            match op {
+                "Add" => x.checked_add(y),
+                "Sub" => x.checked_sub(y),
+                "Mul" => x.checked_mul(y),
+                "Div" => x.checked_div(y),
+                "Max" => Some(x.max(y)),
+                "Min" => Some(x.min(y)),
+                "Equal" => Some((x == y) as i64),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+fn matmul_shape(a: Option<Vec<Dim>>, b: Option<Vec<Dim>>) -> Option<Vec<Dim>> {
+    let (mut a, mut b) = (a?, b?);
+    let (a1, b1) = (a.len() == 1, b.len() == 1);
+    if a1 {
+        a.insert(0, Dim::Known(1));
+    }
+    if b1 {
+        b.push(Dim::Known(1));
+    }
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let batch = broadcast(&[&a[..a.len() - 2], &b[..b.len() - 2]]);
+    let mut out = batch;
+    if !a1 {
+        out.push(a[a.len() - 2].clone());
+    }
+    if !b1 {
+        out.push(b[b.len() - 1].clone());
+    }
+    Some(out)
+}
+
+fn conv_shape(node: &NodeProto, x: Option<Vec<Dim>>, w: Option<Vec<Dim>>) -> Option<Vec<Dim>> {
+    let (x, w) = (x?, w?);
+    if x.len() < 3 || w.len() != x.len() {
+        return None;
+    }
+    let spatial = x.len() - 2;
+    let kernel: Vec<i64> = attr_ints(node, "kernel_shape").unwrap_or_else(|| w[2..].iter().map(|d| d.known().unwrap_or(1)).collect());
+    let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1; spatial]);
+    let dil = attr_ints(node, "dilations").unwrap_or_else(|| vec![1; spatial]);
+    let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 2 * spatial]);
+    let auto = attr_s(node, "auto_pad").unwrap_or_default();
+    let mut out = vec![x[0].clone(), w[0].clone()];
+    for i in 0..spatial {
+        let d = match &x[2 + i] {
+            Dim::Known(n) => {
+                let s = *strides.get(i).unwrap_or(&1);
+                let v = if auto.starts_with("SAME") {
+                    (n + s - 1) / s
+                } else {
+                    let k = *kernel.get(i).unwrap_or(&1);
+                    let eff = dil.get(i).unwrap_or(&1) * (k - 1) + 1;
+                    let p = pads.get(i).unwrap_or(&0) + pads.get(i + spatial).unwrap_or(&0);
+                    (n + p - eff) / s + 1
+                };
+                Dim::Known(v)
+            }
+            sym if kernel.get(i) == Some(&1) && strides.get(i).copied().unwrap_or(1) == 1 && pads.iter().all(|&p| p == 0) => sym.clone(),
+            _ => Dim::Sym("conv".into()),
+        };
+        out.push(d);
+    }
+    Some(out)
+}
+
+fn reshape_shape(node: &NodeProto, input: Option<Vec<Dim>>, target: Option<Vec<i64>>) -> Option<Vec<Dim>> {
+    let target = target?;
+    let allow_zero = attr_i(node, "allowzero") == Some(1);
+    let mut out: Vec<Dim> = target
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| match t {
+            0 if !allow_zero => input.as_ref().and_then(|s| s.get(i).cloned()).unwrap_or_else(|| Dim::Sym("reshape".into())),
+            -1 => Dim::Sym("reshape".into()),
+            t => Dim::Known(t),
+        })
+        .collect();
+    if let Some(pos) = target.iter().position(|&t| t == -1) {
+        let total = input.as_ref().and_then(|s| numel(s));
+        let rest: Option<i64> = out.iter().enumerate().filter(|(i, _)| *i != pos).try_fold(1i64, |a, (_, d)| Some(a * d.known()?));
+        if let (Some(total), Some(rest)) = (total, rest) {
+            if rest != 0 {
+                out[pos] = Dim::Known(total / rest);
+            }
+        } else if let (Some(inp), true) = (&input, rest.is_some()) {
+            // One symbolic input dim that survives unchanged: keep its symbol.
+            let syms: Vec<&Dim> = inp.iter().filter(|d| d.known().is_none()).collect();
+            if syms.len() == 1 {
+                let known_in: i64 = inp.iter().filter_map(Dim::known).product();
+                if rest.unwrap() == known_in {
+                    out[pos] = syms[0].clone();
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
+    let get = |i: usize| inputs.get(i).copied().flatten();
+    let vals = |i: usize| get(i).and_then(|x| x.value.clone());
+    let Some(data) = get(0) else { return vec![Info::default(); node.output.len().max(1)] };
+    let (starts, ends, axes, steps) = if inputs.len() > 1 {
+        (vals(1), vals(2), vals(3), vals(4))
+    } else {
+        (attr_ints(node, "starts"), attr_ints(node, "ends"), attr_ints(node, "axes"), None)
+    };
+    let mut info = Info { dtype: data.dtype, shape: None, value: None };
+    if let (Some(shape), Some(starts), Some(ends)) = (&data.shape, starts, ends) {
+        let rank = shape.len();
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        let mut out = shape.clone();
+        let mut ranges: Vec<(usize, i64, i64, i64)> = Vec::new();
+        for k in 0..starts.len() {
+            let Some(a) = axes.get(k).and_then(|&a| normalize_axis(a, rank)) else { return vec![info] };
+            let step = *steps.get(k).unwrap_or(&1);
+            match shape[a] {
+                Dim::Known(n) if step != 0 => {
+                    let clamp = |x: i64, lo: i64, hi: i64| (if x < 0 { x + n } else { x }).clamp(lo, hi);
+                    let (s, e) = if step > 0 {
+                        (clamp(starts[k], 0, n), clamp(*ends.get(k).unwrap_or(&n), 0, n))
+                    } else {
+                        (clamp(starts[k], -1, n - 1), clamp(*ends.get(k).unwrap_or(&-1), -1, n - 1))
+                    };
+                    let len = if step > 0 { (e - s + step - 1).div_euclid(step) } else { (s - e + (-step) - 1).div_euclid(-step) };
+                    out[a] = Dim::Known(len.max(0));
+                    ranges.push((a, s, e, step));
+                }
+                _ => out[a] = Dim::Sym("slice".into()),
+            }
+        }
+        if let (Some(v), 1, [(0, s, _, step)]) = (&data.value, rank, ranges.as_slice()) {
+            if let Some(len) = out[0].known() {
+                info.value = (0..len).map(|k| v.get((s + k * step) as usize).copied()).collect();
+            }
+        }
+        info.shape = Some(out);
+    }
+    vec![info]
+}
+
+fn constant_info(node: &NodeProto) -> Vec<Info> {
+    let a = node.attribute.first();
+    let info = match (a.and_then(|a| a.name.as_deref()), a) {
+        (Some("value"), Some(a)) => a.t.as_ref().map(|t| {
+            let dtype = tensor::data_type(t).ok();
+            let value = match dtype {
+                Some(DataType::Int64) => tensor::inline_bytes(t).ok().map(|b| b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
+                Some(DataType::Int32) => tensor::inline_bytes(t).ok().map(|b| b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()),
+                _ => None,
+            };
+            Info { dtype, shape: Some(known_dims(&t.dims)), value }
+        }),
+        (Some("value_int"), Some(a)) => Some(Info { dtype: Some(DataType::Int64), shape: Some(vec![]), value: a.i.map(|i| vec![i]) }),
+        (Some("value_ints"), Some(a)) => Some(Info { dtype: Some(DataType::Int64), shape: Some(vec![Dim::Known(a.ints.len() as i64)]), value: Some(a.ints.clone()) }),
+        (Some("value_float"), _) => Some(Info { dtype: Some(DataType::Float), shape: Some(vec![]), value: None }),
+        (Some("value_floats"), Some(a)) => Some(Info { dtype: Some(DataType::Float), shape: Some(vec![Dim::Known(a.floats.len() as i64)]), value: None }),
+        _ => None,
+    };
+    vec![info.unwrap_or_default()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(shape: &[i64]) -> Info {
+        Info { dtype: Some(DataType::Float), shape: Some(known_dims(shape)), value: None }
+    }
+
+    fn ints(v: &[i64]) -> Info {
+        Info { dtype: Some(DataType::Int64), shape: Some(vec![Dim::Known(v.len() as i64)]), value: Some(v.to_vec()) }
+    }
+
+    fn node(op: &str, n_out: usize) -> NodeProto {
+        NodeProto { op_type: Some(op.into()), output: (0..n_out).map(|i| format!("o{i}")).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn matmul_broadcasts_batch_dims() {
+        let out = infer_node(&node("MatMul", 1), &[Some(&info(&[2, 4, 8, 16])), Some(&info(&[16, 32]))]);
+        assert_eq!(out[0].known_shape(), Some(vec![2, 4, 8, 32]));
+    }
+
+    #[test]
+    fn reshape_resolves_zero_and_minus_one() {
+        let out = infer_node(&node("Reshape", 1), &[Some(&info(&[2, 8, 128])), Some(&ints(&[0, 0, 4, -1]))]);
+        assert_eq!(out[0].known_shape(), Some(vec![2, 8, 4, 32]));
+    }
+
+    #[test]
+    fn shape_gather_chain_propagates_values() {
+        let shape = &infer_node(&node("Shape", 1), &[Some(&info(&[3, 7, 5]))])[0];
+        assert_eq!(shape.value, Some(vec![3, 7, 5]));
+        let idx = Info { dtype: Some(DataType::Int64), shape: Some(vec![]), value: Some(vec![1]) };
+        let g = &infer_node(&node("Gather", 1), &[Some(shape), Some(&idx)])[0];
+        assert_eq!((g.value.clone(), g.known_shape()), (Some(vec![7]), Some(vec![])));
+    }
+
+    #[test]
+    fn grouped_conv1d_keeps_the_sequence_axis() {
+        let mut n = node("Conv", 1);
+        n.attribute.push(AttributeProto { name: Some("group".into()), i: Some(4), ..Default::default() });
+        let x = Info { dtype: Some(DataType::Float), shape: Some(vec![Dim::Known(1), Dim::Known(128), Dim::Sym("seq".into())]), value: None };
+        let out = infer_node(&n, &[Some(&x), Some(&info(&[256, 32, 1]))]);
+        assert_eq!(out[0].shape, Some(vec![Dim::Known(1), Dim::Known(256), Dim::Sym("seq".into())]));
+    }
+
+    #[test]
+    fn slice_with_negative_step_counts_elements() {
+        let out = infer_node(&node("Slice", 1), &[Some(&ints(&[0, 1, 2, 3, 4])), Some(&ints(&[-1])), Some(&ints(&[-6])), Some(&ints(&[0])), Some(&ints(&[-2]))]);
+        assert_eq!(out[0].value, Some(vec![4, 2, 0]));
+    }
+}

@@ -1,0 +1,379 @@
+//! Model statistics behind `squeezebench inspect`: interface, opsets, op histogram, parameters
+//! (stored initializer elements, by dtype, by op type, embeddings vs the rest, shared tensors),
+//! weight bytes, size on disk, and MACs/FLOPs for a batch and sequence length.
+//!
+//! Parameters are counted as *stored* initializer elements: exporters store a tensor used in two
+//! places once, so this is what the file holds. Initializers read by more than one node are reported
+//! separately (`shared`). Constant node values are counted apart (`constants`), not as parameters.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::graph::GraphView;
+use super::io::Model;
+use super::proto::{Dim as ProtoDim, ValueInfoProto};
+use super::shapes::{self, Bindings, Info};
+use super::tensor;
+use super::Result;
+
+/// Everything `inspect` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspect {
+    pub path: String,
+    /// The .onnx file plus its external data files.
+    pub size_bytes: u64,
+    pub file_bytes: u64,
+    pub external_bytes: u64,
+    pub ir_version: i64,
+    pub producer_name: String,
+    pub producer_version: String,
+    pub opset: BTreeMap<String, i64>,
+    pub inputs: Vec<Port>,
+    pub outputs: Vec<Port>,
+    pub nodes: usize,
+    /// Op type → count; ops outside the default domain are prefixed with their domain.
+    pub ops: BTreeMap<String, usize>,
+    pub initializers: usize,
+    pub parameters: u64,
+    pub parameters_by_dtype: BTreeMap<String, u64>,
+    /// Parameters by the op type of the first node that reads them (`(unused)` when none does).
+    pub parameters_by_op: BTreeMap<String, u64>,
+    /// Tables read as data by Gather (word, position, token-type embeddings).
+    pub embedding_parameters: u64,
+    pub non_embedding_parameters: u64,
+    pub shared: Shared,
+    pub constants: Constants,
+    pub weight_bytes: u64,
+    pub weight_bytes_by_dtype: BTreeMap<String, u64>,
+    pub compute: Compute,
+    /// For convenience: equal to `compute.flops`.
+    pub flops: u64,
+}
+
+/// A graph input or output.
+#[derive(Clone, Debug, Serialize)]
+pub struct Port {
+    pub name: String,
+    pub dtype: String,
+    /// Numbers for fixed axes, names for symbolic ones, `?` for unknown.
+    pub shape: Vec<serde_json::Value>,
+}
+
+/// Initializers read by more than one node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Shared {
+    pub tensors: usize,
+    pub parameters: u64,
+    pub names: Vec<String>,
+}
+
+/// Constant nodes: values inside the graph that are not initializers.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Constants {
+    pub nodes: usize,
+    pub elements: u64,
+}
+
+/// Multiply-accumulates of the matrix ops at one batch size and sequence length.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Compute {
+    pub batch: i64,
+    pub seq: i64,
+    pub macs: u64,
+    /// 2 × MACs.
+    pub flops: u64,
+    /// MatMul/Gemm against a constant weight.
+    pub weight_macs: u64,
+    /// MatMul between two activations (attention scores and context).
+    pub attention_macs: u64,
+    pub conv_macs: u64,
+    /// MACs by op type.
+    pub by_op: BTreeMap<String, u64>,
+    /// Matrix nodes whose operand shapes could not be resolved (their MACs are missing).
+    pub unresolved: Vec<String>,
+}
+
+/// Collects the statistics for a model at `batch` × `seq`.
+pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
+    let proto = &model.proto;
+    let g = model.graph();
+    let view = GraphView::new(g);
+    let external_bytes = model.external_bytes()?;
+
+    let mut ops = BTreeMap::new();
+    for n in &g.node {
+        let op = n.op_type.clone().unwrap_or_default();
+        let key = match n.domain.as_deref() {
+            None | Some("") | Some("ai.onnx") => op,
+            Some(d) => format!("{d}.{op}"),
+        };
+        *ops.entry(key).or_insert(0) += 1;
+    }
+
+    let mut s = ParamCounts::default();
+    for t in &g.initializer {
+        let name = tensor::name(t);
+        let n = tensor::numel(t).unwrap_or(0);
+        let dt = tensor::data_type(t).map(|d| d.name().to_string()).unwrap_or_else(|e| e);
+        let consumers = view.consumers(name);
+        let first_op = first_real_consumer(&view, name).unwrap_or_else(|| "(unused)".to_string());
+        let is_embedding = consumers.iter().any(|&c| {
+            let node = view.node(c);
+            node.op_type.as_deref() == Some("Gather") && node.input.first().map(String::as_str) == Some(name) && t.dims.len() == 2
+        });
+        s.add(n, &dt, first_op, is_embedding, tensor::expected_bytes(t).ok().flatten().unwrap_or(0));
+        if consumers.len() > 1 {
+            s.shared.tensors += 1;
+            s.shared.parameters += n;
+            s.shared.names.push(name.to_string());
+        }
+    }
+    for sp in &g.sparse_initializer {
+        if let Some(v) = &sp.values {
+            let n = tensor::numel(v).unwrap_or(0);
+            let dt = tensor::data_type(v).map(|d| d.name().to_string()).unwrap_or_else(|e| e);
+            s.add(n, &dt, "(sparse)".into(), false, tensor::expected_bytes(v).ok().flatten().unwrap_or(0));
+        }
+    }
+    let mut constants = Constants::default();
+    for n in g.node.iter().filter(|n| n.op_type.as_deref() == Some("Constant")) {
+        constants.nodes += 1;
+        if let Some(t) = n.attribute.iter().find_map(|a| a.t.as_ref()) {
+            constants.elements += tensor::numel(t).unwrap_or(0);
+        } else if let Some(a) = n.attribute.first() {
+            constants.elements += (a.ints.len() + a.floats.len() + a.strings.len()).max(1) as u64;
+        }
+    }
+
+    let compute = compute(model, &view, batch, seq);
+    Ok(Inspect {
+        path: model.path().display().to_string(),
+        size_bytes: model.file_size() + external_bytes,
+        file_bytes: model.file_size(),
+        external_bytes,
+        ir_version: proto.ir_version.unwrap_or(0),
+        producer_name: proto.producer_name.clone().unwrap_or_default(),
+        producer_version: proto.producer_version.clone().unwrap_or_default(),
+        opset: proto.opset_import.iter().map(|o| (o.domain.clone().unwrap_or_default(), o.version.unwrap_or(0))).collect(),
+        inputs: g.input.iter().filter(|v| view.initializer(v.name.as_deref().unwrap_or("")).is_none()).map(port).collect(),
+        outputs: g.output.iter().map(port).collect(),
+        nodes: g.node.len(),
+        ops,
+        initializers: g.initializer.len(),
+        parameters: s.total,
+        parameters_by_dtype: s.by_dtype,
+        parameters_by_op: s.by_op,
+        embedding_parameters: s.embedding,
+        non_embedding_parameters: s.total - s.embedding,
+        shared: s.shared,
+        constants,
+        weight_bytes: s.bytes,
+        weight_bytes_by_dtype: s.bytes_by_dtype,
+        flops: compute.flops,
+        compute,
+    })
+}
+
+#[derive(Default)]
+struct ParamCounts {
+    total: u64,
+    embedding: u64,
+    bytes: u64,
+    by_dtype: BTreeMap<String, u64>,
+    by_op: BTreeMap<String, u64>,
+    bytes_by_dtype: BTreeMap<String, u64>,
+    shared: Shared,
+}
+
+impl ParamCounts {
+    fn add(&mut self, n: u64, dtype: &str, op: String, embedding: bool, bytes: u64) {
+        self.total += n;
+        self.bytes += bytes;
+        *self.by_dtype.entry(dtype.to_string()).or_insert(0) += n;
+        *self.bytes_by_dtype.entry(dtype.to_string()).or_insert(0) += bytes;
+        *self.by_op.entry(op).or_insert(0) += n;
+        if embedding {
+            self.embedding += n;
+        }
+    }
+}
+
+/// Op type of the first node that reads `value`, looking through Identity copies.
+fn first_real_consumer(view: &GraphView, value: &str) -> Option<String> {
+    let mut value = value.to_string();
+    for _ in 0..16 {
+        let &c = view.consumers(&value).first()?;
+        let node = view.node(c);
+        match node.op_type.as_deref() {
+            Some("Identity") => value = node.output.first()?.clone(),
+            op => return Some(op.unwrap_or_default().to_string()),
+        }
+    }
+    None
+}
+
+fn port(v: &ValueInfoProto) -> Port {
+    let tt = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+    let dtype = tt.and_then(|t| t.elem_type).map_or_else(|| "?".to_string(), crate::onnx::dtype::code_name);
+    let shape = tt
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match &d.value {
+                    Some(ProtoDim::Value(v)) => serde_json::Value::from(*v),
+                    Some(ProtoDim::Param(p)) => serde_json::Value::from(p.clone()),
+                    None => serde_json::Value::from("?"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Port { name: v.name.clone().unwrap_or_default(), dtype, shape }
+}
+
+/// Operand positions (A, B) of the matrix ops whose MACs are counted.
+fn matrix_operands(op: &str) -> Option<(usize, usize)> {
+    match op {
+        "MatMul" | "MatMulInteger" | "FusedMatMul" | "MatMulIntegerToFloat" | "DynamicQuantizeMatMul" | "Gemm" | "Conv"
+        | "ConvInteger" => Some((0, 1)),
+        "QLinearMatMul" | "QLinearConv" => Some((0, 3)),
+        _ => None,
+    }
+}
+
+fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
+    let env = shapes::infer(model, &Bindings { batch: Some(batch), seq: Some(seq), by_name: HashMap::new() });
+    let mut c = Compute { batch, seq, ..Default::default() };
+    let shape_of = |name: &str| env.get(name).and_then(Info::known_shape);
+    for (id, node) in view.graph.node.iter().enumerate() {
+        let op = node.op_type.as_deref().unwrap_or("");
+        let Some((ia, ib)) = matrix_operands(op) else { continue };
+        let a_name = node.input.get(ia).map_or("", String::as_str);
+        let b_name = node.input.get(ib).map_or("", String::as_str);
+        let out = node.output.first().and_then(|o| shape_of(o));
+        let macs = match (shape_of(a_name), shape_of(b_name), out) {
+            (Some(a), Some(b), Some(out)) => {
+                if op.contains("Conv") {
+                    // out [N, M, spatial...] × (C/group × kernel...) per output element.
+                    let per_out: i64 = b.iter().skip(1).product();
+                    Some(out.iter().product::<i64>() as u64 * per_out as u64)
+                } else {
+                    // out [..., M, N] × K, where K is A's contraction axis.
+                    let trans_a = op == "Gemm" && node.attribute.iter().any(|x| x.name.as_deref() == Some("transA") && x.i == Some(1));
+                    let k = match (a.len(), trans_a) {
+                        (0, _) => None,
+                        (2, true) => Some(a[0]),
+                        (n, _) => Some(a[n - 1]),
+                    };
+                    k.map(|k| out.iter().product::<i64>() as u64 * k as u64)
+                }
+            }
+            _ => None,
+        };
+        let Some(macs) = macs else {
+            c.unresolved.push(crate::onnx::graph::node_label(node, id));
+            continue;
+        };
+        c.macs += macs;
+        *c.by_op.entry(op.to_string()).or_insert(0) += macs;
+        let is_const = |name: &str| view.initializer(name).is_some() || view.producer(name).is_some_and(|p| {
+            let n = view.node(p);
+            n.op_type.as_deref() == Some("Constant") || (matches!(n.op_type.as_deref(), Some("DequantizeLinear" | "Transpose" | "Cast")) && n.input.first().is_some_and(|i| view.initializer(i).is_some()))
+        });
+        if op.contains("Conv") {
+            c.conv_macs += macs;
+        } else if is_const(b_name) || is_const(a_name) {
+            c.weight_macs += macs;
+        } else {
+            c.attention_macs += macs;
+        }
+    }
+    c.flops = 2 * c.macs;
+    c
+}
+
+/// A human-readable multi-line rendering of [`Inspect`].
+pub fn render_text(r: &Inspect) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let shape = |p: &Port| p.shape.iter().map(|d| d.to_string().trim_matches('"').to_string()).collect::<Vec<_>>().join(" × ");
+    let _ = writeln!(s, "model      {}", r.path);
+    let _ = writeln!(s, "producer   {} {} (IR {})", r.producer_name, r.producer_version, r.ir_version);
+    let opset: Vec<String> = r.opset.iter().map(|(d, v)| format!("{}={v}", if d.is_empty() { "ai.onnx" } else { d })).collect();
+    let _ = writeln!(s, "opset      {}", opset.join(", "));
+    let _ = writeln!(s, "size       {} on disk ({} .onnx + {} external)", human_bytes(r.size_bytes), human_bytes(r.file_bytes), human_bytes(r.external_bytes));
+    let _ = writeln!(s, "\ninputs");
+    for p in &r.inputs {
+        let _ = writeln!(s, "  {:<24} {:<8} [{}]", p.name, p.dtype, shape(p));
+    }
+    let _ = writeln!(s, "outputs");
+    for p in &r.outputs {
+        let _ = writeln!(s, "  {:<24} {:<8} [{}]", p.name, p.dtype, shape(p));
+    }
+    let _ = writeln!(s, "\nparameters {} ({} initializers, {} of weights)", group(r.parameters), r.initializers, human_bytes(r.weight_bytes));
+    let _ = writeln!(s, "  embeddings {}   rest {}", group(r.embedding_parameters), group(r.non_embedding_parameters));
+    for (dt, n) in &r.parameters_by_dtype {
+        let _ = writeln!(s, "  {dt:<10} {:>14}  {}", group(*n), human_bytes(r.weight_bytes_by_dtype.get(dt).copied().unwrap_or(0)));
+    }
+    let _ = writeln!(s, "  by op:");
+    for (op, n) in &r.parameters_by_op {
+        let _ = writeln!(s, "    {op:<22} {:>14}", group(*n));
+    }
+    if r.shared.tensors > 0 {
+        let _ = writeln!(s, "  shared by several nodes: {} tensors, {} parameters", r.shared.tensors, group(r.shared.parameters));
+    }
+    if r.constants.nodes > 0 {
+        let _ = writeln!(s, "  Constant nodes (not counted): {} holding {} elements", r.constants.nodes, group(r.constants.elements));
+    }
+    let c = &r.compute;
+    let _ = writeln!(s, "\ncompute at batch {} × seq {}", c.batch, c.seq);
+    let _ = writeln!(s, "  MACs  {} ({:.3} G)   FLOPs {} ({:.3} G)", group(c.macs), c.macs as f64 / 1e9, group(c.flops), c.flops as f64 / 1e9);
+    let _ = writeln!(s, "  weights {}   attention {}   conv {}", group(c.weight_macs), group(c.attention_macs), group(c.conv_macs));
+    if !c.unresolved.is_empty() {
+        let _ = writeln!(s, "  not counted (shapes unknown): {}", c.unresolved.join(", "));
+    }
+    let _ = writeln!(s, "\nops ({} nodes)", r.nodes);
+    let mut ops: Vec<(&String, &usize)> = r.ops.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (op, n) in ops {
+        let _ = writeln!(s, "  {op:<28} {n:>6}");
+    }
+    s
+}
+
+/// 1234567 → "1,234,567".
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes in binary units with one decimal.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(super::group(109366274), "109,366,274");
+        assert_eq!(super::group(12), "12");
+        assert_eq!(super::human_bytes(438 * 1024 * 1024), "438.0 MiB");
+    }
+}

@@ -1,0 +1,151 @@
+//! Facts about one `TensorProto`: element count, where its bytes are, and those bytes.
+//! Also the visitors that reach every tensor of a model (initializers, Constant attributes,
+//! sparse tensors, subgraphs, functions, training graphs).
+
+use super::dtype::DataType;
+use super::proto::{tensor_proto::DataLocation, AttributeProto, GraphProto, ModelProto, TensorProto};
+
+/// The tensor's name, or a placeholder for messages.
+pub fn name(t: &TensorProto) -> &str {
+    t.name.as_deref().unwrap_or("<unnamed>")
+}
+
+/// Number of elements from `dims`; an error for negative dims or an overflowing product.
+pub fn numel(t: &TensorProto) -> Result<u64, String> {
+    dims_numel(&t.dims)
+}
+
+/// Product of dims, refusing negative entries and overflow.
+pub fn dims_numel(dims: &[i64]) -> Result<u64, String> {
+    dims.iter().try_fold(1u64, |acc, &d| {
+        let d = u64::try_from(d).map_err(|_| format!("negative dimension {d} in dims {dims:?}"))?;
+        acc.checked_mul(d).ok_or_else(|| format!("dims {dims:?} overflow 64 bits"))
+    })
+}
+
+/// The element type, or an error naming an unknown code.
+pub fn data_type(t: &TensorProto) -> Result<DataType, String> {
+    let code = t.data_type.unwrap_or(0);
+    DataType::from_code(code).ok_or_else(|| format!("unknown or undefined data_type {code}"))
+}
+
+/// True when the data lives in an external file.
+pub fn is_external(t: &TensorProto) -> bool {
+    t.data_location == Some(DataLocation::External as i32)
+}
+
+/// Bytes the tensor's data takes in memory (`numel × element size`); `None` for strings.
+pub fn expected_bytes(t: &TensorProto) -> Result<Option<u64>, String> {
+    let n = numel(t)?;
+    let dt = data_type(t)?;
+    match dt.bits() {
+        None => Ok(None),
+        Some(_) => dt.byte_len(n).map(Some).ok_or_else(|| format!("size of dims {:?} overflows", t.dims)),
+    }
+}
+
+/// Bytes of the data as stored in this proto (raw, or the typed field converted to little-endian),
+/// without external data. Strings are not supported (they have no fixed layout).
+pub fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {
+    if let Some(raw) = &t.raw_data {
+        return Ok(raw.clone());
+    }
+    let dt = data_type(t)?;
+    let mut out = Vec::new();
+    match dt {
+        DataType::Float | DataType::Complex64 => t.float_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DataType::Double | DataType::Complex128 => t.double_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DataType::Int64 => t.int64_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DataType::Uint64 => t.uint64_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DataType::Uint32 => t.uint64_data.iter().for_each(|&v| out.extend_from_slice(&(v as u32).to_le_bytes())),
+        DataType::Int32 => t.int32_data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+        DataType::Int16 | DataType::Uint16 | DataType::Float16 | DataType::Bfloat16 => {
+            t.int32_data.iter().for_each(|&v| out.extend_from_slice(&(v as u16).to_le_bytes()))
+        }
+        DataType::Int8 | DataType::Uint8 | DataType::Bool => t.int32_data.iter().for_each(|&v| out.push(v as u8)),
+        other => return Err(format!("reading {other} data from typed fields is not supported")),
+    }
+    Ok(out.into())
+}
+
+/// Number of elements actually present in the typed data field for the tensor's type (for checks).
+pub fn typed_len(t: &TensorProto) -> usize {
+    match DataType::from_code(t.data_type.unwrap_or(0)) {
+        Some(DataType::Float) => t.float_data.len(),
+        Some(DataType::Complex64) => t.float_data.len() / 2,
+        Some(DataType::Double) => t.double_data.len(),
+        Some(DataType::Complex128) => t.double_data.len() / 2,
+        Some(DataType::Int64) => t.int64_data.len(),
+        Some(DataType::Uint64 | DataType::Uint32) => t.uint64_data.len(),
+        Some(DataType::String) => t.string_data.len(),
+        _ => t.int32_data.len(),
+    }
+}
+
+/// Where a tensor is: used in messages and in statistics (a Constant's value is not a parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Initializer,
+    SparseInitializer,
+    Attribute,
+}
+
+/// Calls `f` on every tensor of the model, subgraphs and functions included.
+pub fn for_each_tensor<'a>(model: &'a ModelProto, f: &mut dyn FnMut(&'a TensorProto, Place)) {
+    if let Some(g) = &model.graph {
+        graph_tensors(g, f);
+    }
+    for ti in &model.training_info {
+        ti.initialization.iter().chain(ti.algorithm.iter()).for_each(|g| graph_tensors(g, f));
+    }
+    for func in &model.functions {
+        func.node.iter().flat_map(|n| &n.attribute).for_each(|a| attr_tensors(a, f));
+        func.attribute_proto.iter().for_each(|a| attr_tensors(a, f));
+    }
+}
+
+fn graph_tensors<'a>(g: &'a GraphProto, f: &mut dyn FnMut(&'a TensorProto, Place)) {
+    g.initializer.iter().for_each(|t| f(t, Place::Initializer));
+    for s in &g.sparse_initializer {
+        s.values.iter().chain(s.indices.iter()).for_each(|t| f(t, Place::SparseInitializer));
+    }
+    g.node.iter().flat_map(|n| &n.attribute).for_each(|a| attr_tensors(a, f));
+}
+
+fn attr_tensors<'a>(a: &'a AttributeProto, f: &mut dyn FnMut(&'a TensorProto, Place)) {
+    a.t.iter().chain(&a.tensors).for_each(|t| f(t, Place::Attribute));
+    for s in a.sparse_tensor.iter().chain(&a.sparse_tensors) {
+        s.values.iter().chain(s.indices.iter()).for_each(|t| f(t, Place::Attribute));
+    }
+    a.g.iter().chain(&a.graphs).for_each(|g| graph_tensors(g, f));
+}
+
+/// Calls `f` on every tensor of the model, mutably (same coverage as [`for_each_tensor`]).
+pub fn for_each_tensor_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto)) {
+    if let Some(g) = &mut model.graph {
+        graph_tensors_mut(g, f);
+    }
+    for ti in &mut model.training_info {
+        ti.initialization.iter_mut().chain(ti.algorithm.iter_mut()).for_each(|g| graph_tensors_mut(g, f));
+    }
+    for func in &mut model.functions {
+        func.node.iter_mut().flat_map(|n| &mut n.attribute).for_each(|a| attr_tensors_mut(a, f));
+        func.attribute_proto.iter_mut().for_each(|a| attr_tensors_mut(a, f));
+    }
+}
+
+fn graph_tensors_mut(g: &mut GraphProto, f: &mut dyn FnMut(&mut TensorProto)) {
+    g.initializer.iter_mut().for_each(&mut *f);
+    for s in &mut g.sparse_initializer {
+        s.values.iter_mut().chain(s.indices.iter_mut()).for_each(&mut *f);
+    }
+    g.node.iter_mut().flat_map(|n| &mut n.attribute).for_each(|a| attr_tensors_mut(a, f));
+}
+
+fn attr_tensors_mut(a: &mut AttributeProto, f: &mut dyn FnMut(&mut TensorProto)) {
+    a.t.iter_mut().chain(&mut a.tensors).for_each(&mut *f);
+    for s in a.sparse_tensor.iter_mut().chain(&mut a.sparse_tensors) {
+        s.values.iter_mut().chain(s.indices.iter_mut()).for_each(&mut *f);
+    }
+    a.g.iter_mut().chain(&mut a.graphs).for_each(|g| graph_tensors_mut(g, f));
+}
