@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use squeezebench::onnx::{check, stats, Model};
+use squeezebench::onnx::{check, stats, ExternalMode, Model, SaveOptions};
 
 #[derive(Parser)]
 #[command(name = "squeezebench", version, about = "Compress and benchmark BERT-family encoders in ONNX.")]
@@ -38,6 +38,33 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Load a model and write it back out (graph rewrites arrive with the passes).
+    ///
+    /// With no passes this is a plain load/save: the output is byte-identical to the input unless
+    /// the storage of weights changes (--external). The input file is never modified.
+    ///
+    /// Example: squeezebench rewrite model.onnx -o model-ext.onnx --external external
+    Rewrite {
+        /// The input .onnx file.
+        model: PathBuf,
+        /// Where to write the result (refused if it is the input).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Weight storage: auto (external when the input has external data or the model would
+        /// pass protobuf's 2 GiB limit), inline, or external (`<output>.data` beside the output).
+        #[arg(long, value_enum, default_value_t = External::Auto)]
+        external: External,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum External {
+    Auto,
+    Inline,
+    External,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +105,20 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 if !json {
                     println!("\ncheck      no structural problems");
                 }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewrite { model, output, external, force } => {
+            let m = Model::load(&model)?;
+            let external = match external {
+                External::Auto => ExternalMode::Auto,
+                External::Inline => ExternalMode::Inline,
+                External::External => ExternalMode::External,
+            };
+            let summary = m.save(&output, &SaveOptions { external, force, ..Default::default() })?;
+            eprintln!("wrote {} ({})", summary.path.display(), stats::human_bytes(summary.bytes));
+            if let Some((data, len)) = &summary.external {
+                eprintln!("      {} ({}, {} tensors)", data.display(), stats::human_bytes(*len), summary.external_tensors);
             }
             Ok(ExitCode::SUCCESS)
         }
