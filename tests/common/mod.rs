@@ -1,0 +1,90 @@
+//! Test support: paths of the committed fixtures, and the ONNX test models shipped in the `onnx`
+//! wheel on PyPI, fetched once with pip into cargo's test scratch folder.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The `onnx` release whose test data the roundtrip tests read.
+pub const ONNX_WHEEL_VERSION: &str = "1.23.2";
+
+/// The repository's fixtures folder.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fresh scratch folder under cargo's test tmp dir.
+pub fn scratch(name: &str) -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    fs::create_dir_all(root).unwrap();
+    tempfile::Builder::new().prefix(name).tempdir_in(root).unwrap()
+}
+
+/// Folder holding `onnx/backend/test/data/...` from the onnx wheel; downloads it on first use.
+pub fn onnx_test_data() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("onnx-{ONNX_WHEEL_VERSION}-test-data"));
+        let done = root.join(".complete");
+        if done.exists() {
+            return root;
+        }
+        let download = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("onnx-wheel-{}", std::process::id()));
+        fs::create_dir_all(&download).unwrap();
+        let status = Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d"])
+            .arg(&download)
+            .arg(format!("onnx=={ONNX_WHEEL_VERSION}"))
+            .status()
+            .expect("the roundtrip tests need python3 with pip to fetch the onnx wheel's test models");
+        assert!(status.success(), "pip download onnx=={ONNX_WHEEL_VERSION} failed");
+        let wheel = fs::read_dir(&download)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "whl"))
+            .expect("pip left no wheel");
+        let staging = download.join("data");
+        let mut archive = zip::ZipArchive::new(fs::File::open(&wheel).unwrap()).unwrap();
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).unwrap();
+            let name = entry.name().to_string();
+            if !name.starts_with("onnx/backend/test/data/") || !(name.ends_with(".onnx") || name.ends_with(".pb")) {
+                continue;
+            }
+            let dest = staging.join(&name);
+            fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            let mut buf = Vec::new();
+            entry.read_to_end(&mut buf).unwrap();
+            fs::write(dest, buf).unwrap();
+        }
+        fs::write(staging.join(".complete"), "").unwrap();
+        // Another test process may have finished first; either copy is complete.
+        if fs::rename(&staging, &root).is_err() {
+            assert!(done.exists(), "could not place the onnx test data at {}", root.display());
+        }
+        let _ = fs::remove_dir_all(&download);
+        root
+    })
+}
+
+/// Every file under `dir` whose name ends with `suffix`, sorted.
+pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
