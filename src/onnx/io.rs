@@ -311,7 +311,14 @@ impl Model {
             });
             err.map_or(Ok(()), Err)
         })?;
-        let mut summary = write_model(&proto, out, opts)?;
+        let mut summary = match write_model(&proto, out, opts) {
+            Ok(s) => s,
+            Err(e) => {
+                // The data file alone is useless; do not leave it behind.
+                let _ = fs::remove_file(&data_path);
+                return Err(e);
+            }
+        };
         summary.external = Some((data_path, data_len));
         summary.external_tensors = moved;
         Ok(summary)
