@@ -343,7 +343,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                 let a = normalize_axis(axis, first.len())?;
                 let mut out = first;
                 out[a] = ss.iter().try_fold(Dim::Known(0), |acc, s| match (acc, s.get(a)?) {
-                    (Dim::Known(x), Dim::Known(y)) => Some(Dim::Known(x + y)),
+                    (Dim::Known(x), Dim::Known(y)) => x.checked_add(*y).map(Dim::Known),
                     _ => Some(Dim::Sym(format!("concat_{}", node.output.first().map_or("", |s| s.as_str())))),
                 })?;
                 Some(out)
@@ -360,7 +360,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             let dt = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::data_type(t).ok()).or(Some(DataType::Float));
             let fill = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::inline_bytes(t).ok());
             let v = value(0).and_then(|dims| {
-                let n: i64 = dims.iter().product();
+                let n = dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d.max(0)))?;
                 let fill = fill.as_ref().filter(|_| dt == Some(DataType::Int64)).and_then(|b| b.get(..8)).map(|b| i64::from_le_bytes(b.try_into().unwrap()));
                 (n <= MAX_VALUE_ELEMENTS as i64 && dt == Some(DataType::Int64)).then(|| vec![fill.unwrap_or(0); n.max(0) as usize])
             });
@@ -369,8 +369,8 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         "Range" => {
             let v = match (value(0), value(1), value(2)) {
                 (Some(s), Some(l), Some(d)) if s.len() == 1 && l.len() == 1 && d.len() == 1 && d[0] != 0 => {
-                    let n = ((l[0] - s[0]) as f64 / d[0] as f64).ceil().max(0.0) as i64;
-                    (n as u64 <= MAX_VALUE_ELEMENTS).then(|| (0..n).map(|k| s[0] + k * d[0]).collect::<Vec<_>>())
+                    let n = ((l[0] as f64 - s[0] as f64) / d[0] as f64).ceil().max(0.0);
+                    (n <= MAX_VALUE_ELEMENTS as f64).then(|| (0..n as i64).map(|k| s[0].saturating_add(k.saturating_mul(d[0]))).collect::<Vec<_>>())
                 }
                 _ => None,
             };
@@ -430,7 +430,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         "Tile" => {
             let s = shape(0).zip(value(1)).map(|(s, r)| {
                 s.iter().zip(r.iter().chain(std::iter::repeat(&1))).map(|(d, &k)| match d {
-                    Dim::Known(x) => Dim::Known(x * k),
+                    Dim::Known(x) => x.checked_mul(k).map_or_else(|| Dim::Sym("tile".into()), Dim::Known),
                     other if k == 1 => other.clone(),
                     _ => Dim::Sym("tile".into()),
                 }).collect()
@@ -516,7 +516,7 @@ fn conv_shape(node: &NodeProto, x: Option<Vec<Dim>>, w: Option<Vec<Dim>>) -> Opt
     let mut out = vec![x[0].clone(), w[0].clone()];
     for i in 0..spatial {
         let d = match &x[2 + i] {
-            Dim::Known(n) => {
+            Dim::Known(n) if strides.get(i).copied().unwrap_or(1) > 0 => {
                 let s = *strides.get(i).unwrap_or(&1);
                 let v = if auto.starts_with("SAME") {
                     (n + s - 1) / s
@@ -524,7 +524,7 @@ fn conv_shape(node: &NodeProto, x: Option<Vec<Dim>>, w: Option<Vec<Dim>>) -> Opt
                     let k = *kernel.get(i).unwrap_or(&1);
                     let eff = dil.get(i).unwrap_or(&1) * (k - 1) + 1;
                     let p = pads.get(i).unwrap_or(&0) + pads.get(i + spatial).unwrap_or(&0);
-                    (n + p - eff) / s + 1
+                    n.saturating_add(p).saturating_sub(eff) / s + 1
                 };
                 Dim::Known(v)
             }
@@ -678,6 +678,21 @@ mod tests {
         let x = Info { dtype: Some(DataType::Float), shape: Some(vec![Dim::Known(1), Dim::Known(128), Dim::Sym("seq".into())]), value: None };
         let out = infer_node(&n, &[Some(&x), Some(&info(&[256, 32, 1]))]);
         assert_eq!(out[0].shape, Some(vec![Dim::Known(1), Dim::Known(256), Dim::Sym("seq".into())]));
+    }
+
+    /// Hostile attribute values give unknown dims, never a panic (division by zero, overflow).
+    #[test]
+    fn absurd_attributes_do_not_panic() {
+        let mut conv = node("Conv", 1);
+        conv.attribute.push(AttributeProto { name: Some("strides".into()), ints: vec![0], ..Default::default() });
+        let out = infer_node(&conv, &[Some(&info(&[1, 4, 8])), Some(&info(&[4, 4, 1]))]);
+        assert_eq!(out[0].shape.as_ref().map(|s| s.len()), Some(3));
+        let out = infer_node(&node("Tile", 1), &[Some(&info(&[i64::MAX, 2])), Some(&ints(&[4, 1]))]);
+        assert_eq!(out[0].shape.as_ref().unwrap()[1], Dim::Known(2));
+        let out = infer_node(&node("Range", 1), &[Some(&ints(&[i64::MIN])), Some(&ints(&[i64::MAX])), Some(&ints(&[1]))]);
+        assert!(out[0].value.is_none(), "a range too long to propagate stays unknown");
+        let out = infer_node(&node("ConstantOfShape", 1), &[Some(&ints(&[i64::MAX, i64::MAX]))]);
+        assert!(out[0].value.is_none());
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
         s.add(n, &dt, first_op, is_embedding, tensor::expected_bytes(t).ok().flatten().unwrap_or(0));
         if consumers.len() > 1 {
             s.shared.tensors += 1;
-            s.shared.parameters += n;
+            s.shared.parameters = s.shared.parameters.saturating_add(n);
             s.shared.names.push(name.to_string());
         }
     }
@@ -140,7 +140,7 @@ pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
     for n in g.node.iter().filter(|n| n.op_type.as_deref() == Some("Constant")) {
         constants.nodes += 1;
         if let Some(t) = n.attribute.iter().find_map(|a| a.t.as_ref()) {
-            constants.elements += tensor::numel(t).unwrap_or(0);
+            constants.elements = constants.elements.saturating_add(tensor::numel(t).unwrap_or(0));
         } else if let Some(a) = n.attribute.first() {
             constants.elements += (a.ints.len() + a.floats.len() + a.strings.len()).max(1) as u64;
         }
@@ -165,7 +165,7 @@ pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
         parameters_by_dtype: s.by_dtype,
         parameters_by_op: s.by_op,
         embedding_parameters: s.embedding,
-        non_embedding_parameters: s.total - s.embedding,
+        non_embedding_parameters: s.total.saturating_sub(s.embedding),
         shared: s.shared,
         constants,
         weight_bytes: s.bytes,
@@ -188,13 +188,15 @@ struct ParamCounts {
 
 impl ParamCounts {
     fn add(&mut self, n: u64, dtype: &str, op: String, embedding: bool, bytes: u64) {
-        self.total += n;
-        self.bytes += bytes;
-        *self.by_dtype.entry(dtype.to_string()).or_insert(0) += n;
-        *self.bytes_by_dtype.entry(dtype.to_string()).or_insert(0) += bytes;
-        *self.by_op.entry(op).or_insert(0) += n;
+        // Saturating: a hostile file may claim absurd dims; the figures must not panic.
+        let add = |slot: &mut u64, v: u64| *slot = slot.saturating_add(v);
+        add(&mut self.total, n);
+        add(&mut self.bytes, bytes);
+        add(self.by_dtype.entry(dtype.to_string()).or_insert(0), n);
+        add(self.bytes_by_dtype.entry(dtype.to_string()).or_insert(0), bytes);
+        add(self.by_op.entry(op).or_insert(0), n);
         if embedding {
-            self.embedding += n;
+            add(&mut self.embedding, n);
         }
     }
 }
@@ -256,8 +258,7 @@ fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
             (Some(a), Some(b), Some(out)) => {
                 if op.contains("Conv") {
                     // out [N, M, spatial...] × (C/group × kernel...) per output element.
-                    let per_out: i64 = b.iter().skip(1).product();
-                    Some(out.iter().product::<i64>() as u64 * per_out as u64)
+                    checked_product(&out).and_then(|o| o.checked_mul(checked_product(&b[1..])?))
                 } else {
                     // out [..., M, N] × K, where K is A's contraction axis.
                     let trans_a = op == "Gemm" && node.attribute.iter().any(|x| x.name.as_deref() == Some("transA") && x.i == Some(1));
@@ -266,7 +267,7 @@ fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
                         (2, true) => Some(a[0]),
                         (n, _) => Some(a[n - 1]),
                     };
-                    k.map(|k| out.iter().product::<i64>() as u64 * k as u64)
+                    k.and_then(|k| checked_product(&out)?.checked_mul(u64::try_from(k).ok()?))
                 }
             }
             _ => None,
@@ -275,22 +276,28 @@ fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
             c.unresolved.push(crate::onnx::graph::node_label(node, id));
             continue;
         };
-        c.macs += macs;
-        *c.by_op.entry(op.to_string()).or_insert(0) += macs;
+        c.macs = c.macs.saturating_add(macs);
+        let e = c.by_op.entry(op.to_string()).or_insert(0);
+        *e = e.saturating_add(macs);
         let is_const = |name: &str| view.initializer(name).is_some() || view.producer(name).is_some_and(|p| {
             let n = view.node(p);
             n.op_type.as_deref() == Some("Constant") || (matches!(n.op_type.as_deref(), Some("DequantizeLinear" | "Transpose" | "Cast")) && n.input.first().is_some_and(|i| view.initializer(i).is_some()))
         });
         if op.contains("Conv") {
-            c.conv_macs += macs;
+            c.conv_macs = c.conv_macs.saturating_add(macs);
         } else if is_const(b_name) || is_const(a_name) {
-            c.weight_macs += macs;
+            c.weight_macs = c.weight_macs.saturating_add(macs);
         } else {
-            c.attention_macs += macs;
+            c.attention_macs = c.attention_macs.saturating_add(macs);
         }
     }
-    c.flops = 2 * c.macs;
+    c.flops = c.macs.saturating_mul(2);
     c
+}
+
+/// Product of non-negative dims, `None` on a negative dim or overflow.
+fn checked_product(dims: &[i64]) -> Option<u64> {
+    dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(u64::try_from(d).ok()?))
 }
 
 /// A human-readable multi-line rendering of [`Inspect`].
@@ -370,6 +377,22 @@ pub fn human_bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
+    use crate::onnx::Model;
+
+    /// A file may claim dims whose product overflows: the counts saturate instead of panicking.
+    #[test]
+    fn absurd_initializer_dims_do_not_panic() {
+        let t = |name: &str| TensorProto { name: Some(name.into()), dims: vec![i64::MAX, 4], data_type: Some(1), ..Default::default() };
+        let big = TensorProto { dims: vec![1 << 40, 1 << 22], ..t("b") };
+        let mm = NodeProto { op_type: Some("MatMul".into()), input: vec!["a".into(), "b".into()], output: vec!["y".into()], ..Default::default() };
+        let named = |n: &str| TensorProto { name: Some(n.into()), ..big.clone() };
+        let g = GraphProto { initializer: vec![t("a"), named("b"), named("c"), named("d"), named("e")], node: vec![mm], ..Default::default() };
+        let m = Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "hostile.onnx", ".");
+        let r = super::inspect(&m, 1, 128).unwrap();
+        assert_eq!(r.parameters, u64::MAX);
+    }
+
     #[test]
     fn numbers_are_grouped_by_thousands() {
         assert_eq!(super::group(109366274), "109,366,274");
