@@ -2,6 +2,7 @@
 //! shape inference and statistics. The only module that touches the protobuf types directly;
 //! everything downstream goes through [`Model`] and the views built on it.
 
+pub mod builder;
 pub mod check;
 pub mod dtype;
 pub mod graph;
