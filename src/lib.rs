@@ -1,3 +1,4 @@
 //! squeezebench: compress and benchmark BERT-family encoders in ONNX.
 pub mod onnx;
 pub mod runtime;
+pub mod synth;
