@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use squeezebench::onnx::{check, stats, ExternalMode, Model, SaveOptions};
+use squeezebench::synth::{self, Arch, Head};
 
 #[derive(Parser)]
 #[command(name = "squeezebench", version, about = "Compress and benchmark BERT-family encoders in ONNX.")]
@@ -58,6 +59,45 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Build a BERT or SqueezeBERT ONNX graph (opset 17) from a config, with seeded random weights
+    /// or the weights of a Hugging Face safetensors checkpoint.
+    ///
+    /// Config keys follow Hugging Face's BertConfig / SqueezeBertConfig; defaults are
+    /// bert-base-uncased and squeezebert-uncased. Outputs: last_hidden_state and pooler_output, or
+    /// last_hidden_state and logits with a classification head.
+    ///
+    /// Example: squeezebench synth --arch squeezebert --set num_hidden_layers=6 --set q_groups=8 -o sq6.onnx
+    Synth {
+        #[arg(long, value_enum)]
+        arch: ArchArg,
+        /// A Hugging Face config.json (default: config.json beside --weights, if any).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override one config key, e.g. --set num_hidden_layers=6 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Take the weights from this safetensors checkpoint instead of random ones.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// none, classification (num_labels from the config) or classification:N.
+        #[arg(long, default_value = "none")]
+        head: Head,
+        /// Seed of the random weights.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Where to write the model.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ArchArg {
+    Bert,
+    Squeezebert,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -120,6 +160,18 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if let Some((data, len)) = &summary.external {
                 eprintln!("      {} ({}, {} tensors)", data.display(), stats::human_bytes(*len), summary.external_tensors);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Synth { arch, config, sets, weights, head, seed, output, force } => {
+            let arch = match arch {
+                ArchArg::Bert => Arch::Bert,
+                ArchArg::Squeezebert => Arch::SqueezeBert,
+            };
+            let config = synth::load_config(arch, config.as_deref(), weights.as_deref(), &sets)?;
+            let model = synth::synthesize(&synth::Options { config, head, seed, weights })?;
+            let summary = model.save(&output, &SaveOptions { force, ..Default::default() })?;
+            let params = stats::inspect(&model, 1, 128)?.parameters;
+            eprintln!("wrote {} ({}, {} parameters)", summary.path.display(), stats::human_bytes(summary.bytes), stats::group(params));
             Ok(ExitCode::SUCCESS)
         }
     }
