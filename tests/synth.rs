@@ -70,18 +70,32 @@ fn max_diff_against(session: &mut Session, reference: &Value) -> f32 {
     worst
 }
 
-#[test]
-fn built_from_fixture_safetensors_reproduces_torch_logits() {
-    let dir = common::scratch("synth-logits");
+/// Builds each fixture from its checkpoint with `head`, checks it, runs the cases of
+/// `fixtures/<name>.<reference>.json` in ONNX Runtime and asserts every output within 1e-4 of torch.
+fn assert_fixtures_match(head: Head, reference: &str) {
+    let dir = common::scratch("synth-vs-torch");
     for name in ["bert-tiny", "squeezebert-tiny"] {
-        let model = from_fixture(name, Head::Classification(Some(3)));
+        let model = from_fixture(name, head);
         assert!(check::check(&model).is_empty(), "{name}: {:?}", check::check(&model));
         let path = save(&model, dir.path(), &format!("{name}.onnx"));
         let mut session = Session::from_file(&path, &SessionOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-        let diff = max_diff_against(&mut session, &read_json(&common::fixtures().join(format!("{name}.reference.json"))));
-        eprintln!("{name}: max |logits - torch| = {diff:e}");
-        assert!(diff <= ABS_TOLERANCE, "{name}: logits differ from torch by {diff}");
+        let diff = max_diff_against(&mut session, &read_json(&common::fixtures().join(format!("{name}.{reference}.json"))));
+        eprintln!("{name}: max |{reference} outputs - torch| = {diff:e}");
+        assert!(diff <= ABS_TOLERANCE, "{name}: {reference} outputs differ from torch by {diff}");
     }
+}
+
+/// With the fixture config and `classification:3`, logits match `fixtures/<name>.reference.json`.
+#[test]
+fn built_from_fixture_safetensors_reproduces_torch_logits() {
+    assert_fixtures_match(Head::Classification(Some(3)), "reference");
+}
+
+/// Without a head, last_hidden_state (every token, padded ones included) and pooler_output match
+/// the base model's in `fixtures/<name>.hidden.json` (written by `fixtures/export_hidden_states.py`).
+#[test]
+fn built_from_fixture_safetensors_reproduces_torch_hidden_states() {
+    assert_fixtures_match(Head::None, "hidden");
 }
 
 #[test]
