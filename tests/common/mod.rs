@@ -1,5 +1,5 @@
-//! Test support: paths of the committed fixtures, and the ONNX test models shipped in the `onnx`
-//! wheel on PyPI, fetched once with pip into cargo's test scratch folder.
+//! Test support: paths of the committed fixtures, and files of PyPI wheels (the ONNX test models
+//! shipped in the `onnx` wheel, ...) fetched once with pip into cargo's test scratch folder.
 
 #![allow(dead_code)]
 
@@ -28,47 +28,55 @@ pub fn scratch(name: &str) -> tempfile::TempDir {
 pub fn onnx_test_data() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("onnx-{ONNX_WHEEL_VERSION}-test-data"));
-        let done = root.join(".complete");
-        if done.exists() {
-            return root;
-        }
-        let download = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("onnx-wheel-{}", std::process::id()));
-        fs::create_dir_all(&download).unwrap();
-        let status = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d"])
-            .arg(&download)
-            .arg(format!("onnx=={ONNX_WHEEL_VERSION}"))
-            .status()
-            .expect("the roundtrip tests need python3 with pip to fetch the onnx wheel's test models");
-        assert!(status.success(), "pip download onnx=={ONNX_WHEEL_VERSION} failed");
-        let wheel = fs::read_dir(&download)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "whl"))
-            .expect("pip left no wheel");
-        let staging = download.join("data");
-        let mut archive = zip::ZipArchive::new(fs::File::open(&wheel).unwrap()).unwrap();
-        for i in 0..archive.len() {
-            let mut entry = archive.by_index(i).unwrap();
-            let name = entry.name().to_string();
-            if !name.starts_with("onnx/backend/test/data/") || !(name.ends_with(".onnx") || name.ends_with(".pb")) {
-                continue;
-            }
-            let dest = staging.join(&name);
-            fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            let mut buf = Vec::new();
-            entry.read_to_end(&mut buf).unwrap();
-            fs::write(dest, buf).unwrap();
-        }
-        fs::write(staging.join(".complete"), "").unwrap();
-        // Another test process may have finished first; either copy is complete.
-        if fs::rename(&staging, &root).is_err() {
-            assert!(done.exists(), "could not place the onnx test data at {}", root.display());
-        }
-        let _ = fs::remove_dir_all(&download);
-        root
+        wheel_files(&format!("onnx=={ONNX_WHEEL_VERSION}"), &format!("onnx-{ONNX_WHEEL_VERSION}-test-data"), |name| {
+            name.starts_with("onnx/backend/test/data/") && (name.ends_with(".onnx") || name.ends_with(".pb"))
+        })
     })
+}
+
+/// The files of the wheel `spec` (pip requirement) that `keep` selects, unpacked once into
+/// `<cargo test tmp>/<folder>` (paths as in the wheel); pip downloads the wheel on first use.
+pub fn wheel_files(spec: &str, folder: &str, keep: impl Fn(&str) -> bool) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(folder);
+    let done = root.join(".complete");
+    if done.exists() {
+        return root;
+    }
+    let download = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{folder}-wheel-{}", std::process::id()));
+    fs::create_dir_all(&download).unwrap();
+    let status = Command::new("python3")
+        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d"])
+        .arg(&download)
+        .arg(spec)
+        .status()
+        .unwrap_or_else(|e| panic!("this test needs python3 with pip to fetch the {spec} wheel: {e}"));
+    assert!(status.success(), "pip download {spec} failed");
+    let wheel = fs::read_dir(&download)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("pip left no wheel");
+    let staging = download.join("data");
+    let mut archive = zip::ZipArchive::new(fs::File::open(&wheel).unwrap()).unwrap();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().to_string();
+        if !keep(&name) {
+            continue;
+        }
+        let dest = staging.join(&name);
+        fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let mut buf = Vec::new();
+        entry.read_to_end(&mut buf).unwrap();
+        fs::write(dest, buf).unwrap();
+    }
+    fs::write(staging.join(".complete"), "").unwrap();
+    // Another test process may have finished first; either copy is complete.
+    if fs::rename(&staging, &root).is_err() {
+        assert!(done.exists(), "could not place the files of {spec} at {}", root.display());
+    }
+    let _ = fs::remove_dir_all(&download);
+    root
 }
 
 /// Every file under `dir` whose name ends with `suffix`, sorted.
