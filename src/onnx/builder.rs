@@ -70,14 +70,7 @@ impl GraphBuilder {
     /// Adds a node with one output named `output`; returns that name.
     pub fn node_to(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)], output: &str) -> String {
         let id = self.graph.node.len();
-        self.graph.node.push(NodeProto {
-            name: Some(format!("{op}_{id}")),
-            op_type: Some(op.into()),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_string()],
-            attribute: attrs.iter().map(|(n, a)| attribute(n, a)).collect(),
-            ..Default::default()
-        });
+        self.graph.node.push(node(op, &format!("{op}_{id}"), inputs, &[output], attrs));
         output.to_string()
     }
 
@@ -134,6 +127,18 @@ impl GraphBuilder {
             ..Default::default()
         };
         Model::from_proto(proto, "<synthesized>", ".")
+    }
+}
+
+/// A node of type `op` named `name` (passes build their replacement nodes with this).
+pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> NodeProto {
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs.iter().map(|(n, a)| attribute(n, a)).collect(),
+        ..Default::default()
     }
 }
 

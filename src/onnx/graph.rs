@@ -122,6 +122,11 @@ pub fn node_label(node: &NodeProto, index: NodeId) -> String {
     }
 }
 
+/// The `ints` of the node's attribute `name`, when it has that attribute.
+pub fn attr_ints<'n>(node: &'n NodeProto, name: &str) -> Option<&'n [i64]> {
+    node.attribute.iter().find(|a| a.name.as_deref() == Some(name)).map(|a| a.ints.as_slice())
+}
+
 /// Every value a node reads: its explicit inputs (empty names are omitted optional inputs) and the
 /// outer-scope values its subgraphs use.
 pub fn node_inputs(node: &NodeProto) -> Vec<&str> {

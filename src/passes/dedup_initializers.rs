@@ -1,0 +1,139 @@
+//! `dedup-initializers`: merges initializers with the same data type, dims and bytes. The first in
+//! graph order is kept and readers of the others read it. Initializers declared as graph inputs are
+//! overridable, so they are never merged (either way), and a duplicate that is a graph output keeps
+//! its name (it is left alone). Bytes are compared only within groups of equal type and dims, so
+//! external data is read only for tensors that might be duplicates. One patch per group.
+
+use std::collections::HashMap;
+
+use crate::onnx::graph::GraphView;
+use crate::onnx::{tensor, Model};
+
+use super::{can_redirect, Pass, Patch, Result};
+
+pub struct DedupInitializers;
+
+impl Pass for DedupInitializers {
+    fn name(&self) -> &'static str {
+        "dedup-initializers"
+    }
+
+    fn describe(&self) -> &'static str {
+        "merge initializers with identical data type, dims and bytes (the first one is kept)"
+    }
+
+    fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        let g = model.graph();
+        let view = GraphView::new(g);
+        let candidates: Vec<usize> = (0..g.initializer.len())
+            .filter(|&i| g.initializer[i].name.as_deref().is_some_and(|n| !view.is_input(n)))
+            .collect();
+        let mut by_shape: HashMap<(i32, &[i64]), Vec<usize>> = HashMap::new();
+        for &i in &candidates {
+            let t = &g.initializer[i];
+            by_shape.entry((t.data_type.unwrap_or(0), t.dims.as_slice())).or_default().push(i);
+        }
+        let mut groups: Vec<Vec<usize>> = by_shape.into_values().filter(|v| v.len() > 1).collect();
+        groups.sort();
+        for group in groups {
+            let mut by_bytes: HashMap<bytes::Bytes, Vec<usize>> = HashMap::new();
+            for &i in &group {
+                // Tensors whose bytes cannot be read (strings) are not merged.
+                if let Ok(b) = model.tensor_bytes(&g.initializer[i]) {
+                    by_bytes.entry(b).or_default().push(i);
+                }
+            }
+            let mut same: Vec<Vec<usize>> = by_bytes.into_values().filter(|v| v.len() > 1).collect();
+            same.sort();
+            for ids in same {
+                let keep = tensor::name(&g.initializer[ids[0]]);
+                let others: Vec<&str> =
+                    ids[1..].iter().map(|&i| tensor::name(&g.initializer[i])).filter(|n| can_redirect(&view, n, keep).is_none()).collect();
+                if others.is_empty() {
+                    continue;
+                }
+                let t = &g.initializer[ids[0]];
+                let dt = tensor::data_type(t).map(|d| d.to_string()).unwrap_or_default();
+                let mut patch = Patch::new(format!("merge {} into '{keep}' ({dt} {:?})", others.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "), t.dims));
+                for other in others {
+                    patch.remove_initializers.push(other.to_string());
+                    patch.redirect.push((other.to_string(), keep.to_string()));
+                }
+                return Ok(Some(patch));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::onnx::graph::tests::{node, value};
+    use crate::onnx::proto::GraphProto;
+    use crate::passes::tests::{float_init, model, run};
+
+    fn names(m: &crate::onnx::Model) -> Vec<String> {
+        m.graph().initializer.iter().map(|t| t.name.clone().unwrap()).collect()
+    }
+
+    // Why: equal tensors merge into the first; a tensor with the same shape but other bytes and
+    // one with the same bytes but another shape must stay apart.
+    #[test]
+    fn merges_only_equal_type_dims_and_bytes() {
+        let mut reshaped = float_init("d", &[1.0, 2.0]);
+        reshaped.dims = vec![2, 1];
+        let g = GraphProto {
+            node: vec![
+                node("Add", "a1", &["x", "a"], &["s1"]),
+                node("Add", "a2", &["s1", "b"], &["s2"]),
+                node("Add", "a3", &["s2", "c"], &["s3"]),
+                node("Add", "a4", &["s3", "d"], &["y"]),
+            ],
+            initializer: vec![float_init("a", &[1.0, 2.0]), float_init("b", &[1.0, 2.0]), float_init("c", &[1.0, 3.0]), reshaped],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        let r = run(&mut m, &["dedup-initializers"]);
+        assert_eq!(names(&m), vec!["a", "c", "d"]);
+        assert_eq!(m.graph().node[1].input, vec!["s1", "a"]);
+        assert_eq!((r.passes[0].initializers_removed, r.passes[0].weight_bytes_removed), (1, 8));
+    }
+
+    // Why: an initializer that is a graph input can be overridden at run time; merging it (or
+    // merging into it) would change the model's meaning.
+    #[test]
+    fn leaves_overridable_initializers_alone() {
+        let g = GraphProto {
+            node: vec![node("Add", "a1", &["x", "a"], &["s1"]), node("Add", "a2", &["s1", "b"], &["y"])],
+            initializer: vec![float_init("a", &[1.0]), float_init("b", &[1.0])],
+            input: vec![value("x"), value("a")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        let r = run(&mut m, &["dedup-initializers"]);
+        assert_eq!(r.steps, 0);
+        assert_eq!(names(&m), vec!["a", "b"]);
+    }
+
+    // Why: typed-field and raw storage of the same values are the same tensor.
+    #[test]
+    fn compares_values_not_storage() {
+        let mut typed = float_init("b", &[]);
+        typed.raw_data = None;
+        typed.dims = vec![2];
+        typed.float_data = vec![1.0, 2.0];
+        let g = GraphProto {
+            node: vec![node("Add", "a1", &["x", "a"], &["s1"]), node("Add", "a2", &["s1", "b"], &["y"])],
+            initializer: vec![float_init("a", &[1.0, 2.0]), typed],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        run(&mut m, &["dedup-initializers"]);
+        assert_eq!(names(&m), vec!["a"]);
+    }
+}

@@ -1,0 +1,110 @@
+//! `identity`: removes `Identity` nodes of the main graph; their readers read the Identity's input.
+//! When the Identity's output is a graph output the output keeps its name: the upstream value is
+//! renamed instead, which is possible when a node produces it and it is not a graph input, an
+//! initializer or another graph output. Otherwise (e.g. an Identity from a graph input straight
+//! to a graph output) the Identity is kept: it is what gives the output its own name.
+
+use crate::onnx::graph::{node_label, GraphView};
+use crate::onnx::Model;
+
+use super::{can_redirect, NodeRef, Pass, Patch, Result};
+
+pub struct Identity;
+
+impl Pass for Identity {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+
+    fn describe(&self) -> &'static str {
+        "remove Identity nodes (readers read the input; graph outputs keep their names)"
+    }
+
+    fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        let g = model.graph();
+        let view = GraphView::new(g);
+        for (i, node) in g.node.iter().enumerate() {
+            if node.op_type.as_deref() != Some("Identity") || node.output.len() != 1 {
+                continue;
+            }
+            let (Some(input), Some(output)) = (node.input.first().filter(|s| !s.is_empty()), node.output.first()) else { continue };
+            if can_redirect(&view, output, input).is_some() {
+                continue;
+            }
+            let mut patch = Patch::new(format!("remove {}: readers of '{output}' read '{input}'", node_label(node, i)));
+            patch.remove_nodes.push(NodeRef::Index(i));
+            patch.redirect.push((output.clone(), input.clone()));
+            return Ok(Some(patch));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::onnx::graph::tests::{node, value};
+    use crate::onnx::proto::GraphProto;
+    use crate::passes::tests::{float_init, model, ops, run};
+
+    // Why: the plain case, including a chain of Identities, which needs several patches.
+    #[test]
+    fn removes_identity_chains_between_nodes() {
+        let g = GraphProto {
+            node: vec![
+                node("Neg", "neg", &["x"], &["a"]),
+                node("Identity", "i1", &["a"], &["b"]),
+                node("Identity", "i2", &["b"], &["c"]),
+                node("Relu", "relu", &["c"], &["y"]),
+            ],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        let r = run(&mut m, &["identity"]);
+        assert_eq!(r.passes[0].patches, 2);
+        assert_eq!(ops(&m), vec!["Neg", "Relu"]);
+        assert_eq!(m.graph().node[1].input, vec!["a"]);
+    }
+
+    // Why: an Identity writing a graph output must leave the output's name intact; the upstream
+    // node is renamed to write it.
+    #[test]
+    fn identity_to_a_graph_output_renames_the_upstream_value() {
+        let g = GraphProto {
+            node: vec![node("Neg", "neg", &["x"], &["a"]), node("Identity", "id", &["a"], &["y"]), node("Exp", "exp", &["a"], &["z"])],
+            input: vec![value("x")],
+            output: vec![value("y"), value("z")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        run(&mut m, &["identity"]);
+        let g = m.graph();
+        assert_eq!(ops(&m), vec!["Neg", "Exp"]);
+        assert_eq!(g.node[0].output, vec!["y"]);
+        assert_eq!(g.node[1].input, vec!["y"]);
+        assert_eq!(g.output.iter().map(|v| v.name.clone().unwrap()).collect::<Vec<_>>(), vec!["y", "z"]);
+    }
+
+    // Why: when the upstream value cannot be renamed (a graph input, an initializer, another
+    // graph output), the Identity is the only thing giving the output its name and must stay.
+    #[test]
+    fn keeps_identities_that_name_graph_outputs_of_inputs_initializers_or_outputs() {
+        let g = GraphProto {
+            node: vec![
+                node("Identity", "from_input", &["x"], &["y1"]),
+                node("Identity", "from_init", &["w"], &["y2"]),
+                node("Neg", "neg", &["x"], &["y3"]),
+                node("Identity", "from_output", &["y3"], &["y4"]),
+            ],
+            initializer: vec![float_init("w", &[1.0])],
+            input: vec![value("x")],
+            output: vec![value("y1"), value("y2"), value("y3"), value("y4")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        let r = run(&mut m, &["identity"]);
+        assert_eq!(r.steps, 0, "{:?}", r.log);
+        assert_eq!(m.graph().node.len(), 4);
+    }
+}

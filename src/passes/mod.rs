@@ -1,0 +1,575 @@
+//! Graph rewrites. A rewrite is a value, a [`Patch`]: nodes and initializers to add and remove, and
+//! values whose readers should read another value instead. Passes look at a model and propose
+//! patches; only [`Patch::apply`] edits the graph, so the delicate parts (graph outputs keep their
+//! names, subgraph uses follow redirects, nodes stay in topological order, stale `value_info` goes)
+//! live in one place and are tested once.
+//!
+//! Design: a pass proposes **one patch at a time**, computed against the model it will be applied
+//! to ([`Pass::propose`] returns `Option<Patch>`). Patches name nodes by index or name, and both
+//! shift as soon as another patch is applied; proposing one at a time means a patch never refers to
+//! a graph that no longer exists. It also makes `max_steps` exact: step N is one patch, so a bad
+//! rewrite can be bisected to the single patch that introduced it. The cost is re-indexing the graph
+//! after every patch, which is linear and negligible next to loading a model. Passes that see many
+//! independent rewrites at once (dead code) may put them in one patch.
+//!
+//! The [`Pipeline`] runs its passes in order, each until it proposes nothing, and repeats the whole
+//! list until a round changes nothing (a fixed point) or `max_steps` patches have been applied.
+//! This module and the passes edit `onnx::proto` types directly (rewriting graphs is their job);
+//! new nodes are built with [`crate::onnx::builder`].
+
+pub mod dead_code;
+pub mod dedup_initializers;
+pub mod identity;
+pub mod transpose;
+
+use std::collections::HashSet;
+
+use crate::onnx::graph::{node_label, GraphView};
+use crate::onnx::proto::{GraphProto, NodeProto, TensorProto};
+use crate::onnx::{check, tensor, Model};
+
+/// Errors of building or running a pipeline. Each names the pass and patch involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown pass '{name}'; valid passes: {}", valid.join(", "))]
+    UnknownPass { name: String, valid: Vec<&'static str> },
+    #[error("pass {pass}: patch '{label}' cannot be applied: {reason}")]
+    Apply { pass: String, label: String, reason: String },
+    #[error("pass {pass}: after patch '{label}' (step {step}) the graph has structural problems:\n  - {}", problems.join("\n  - "))]
+    Check { pass: String, label: String, step: usize, problems: Vec<String> },
+    #[error("pass {pass} did not reach a fixed point after {steps} patches (a pass that undoes another?)")]
+    NoFixedPoint { pass: String, steps: usize },
+    #[error(transparent)]
+    Onnx(#[from] crate::onnx::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A node to remove, by its index in the graph the patch was proposed against, or by its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeRef {
+    Index(usize),
+    Name(String),
+}
+
+/// One rewrite of the main graph. See [`Patch::apply`] for the order in which its parts take effect.
+#[derive(Clone, Debug, Default)]
+pub struct Patch {
+    /// What the patch does, for logs and errors ("remove Identity 'x'").
+    pub label: String,
+    pub add_nodes: Vec<NodeProto>,
+    pub add_initializers: Vec<TensorProto>,
+    /// `(from, to)`: every reader of `from` reads `to` instead. When `from` is a graph output, the
+    /// output keeps its name: `to` is renamed to `from` (see [`can_redirect`]).
+    pub redirect: Vec<(String, String)>,
+    pub remove_nodes: Vec<NodeRef>,
+    pub remove_initializers: Vec<String>,
+}
+
+impl Patch {
+    pub fn new(label: impl Into<String>) -> Patch {
+        Patch { label: label.into(), ..Default::default() }
+    }
+
+    /// Applies the patch to the model's main graph, in this order: remove nodes, remove
+    /// initializers, add initializers, redirect, add nodes; then nodes are put back in topological
+    /// order (when nodes were added) and `value_info` of values that no longer exist is dropped.
+    /// Added nodes are not affected by the redirects of the same patch.
+    ///
+    /// A redirect whose `from` is a graph output renames `to` into `from` (its producer writes
+    /// `from`, its readers read `from`); that needs `from` to be no longer produced once the
+    /// patch's nodes are removed, and `to` to be a node's output that is neither a graph input,
+    /// an initializer nor another graph output. Otherwise the patch is refused.
+    pub fn apply(&self, model: &mut Model) -> Result<(), String> {
+        let g = model.graph_mut();
+        let mut remove: HashSet<usize> = HashSet::new();
+        for r in &self.remove_nodes {
+            let i = match r {
+                NodeRef::Index(i) if *i < g.node.len() => *i,
+                NodeRef::Index(i) => return Err(format!("no node #{i} (the graph has {})", g.node.len())),
+                NodeRef::Name(name) => g
+                    .node
+                    .iter()
+                    .position(|n| n.name.as_deref() == Some(name.as_str()))
+                    .ok_or_else(|| format!("no node named '{name}'"))?,
+            };
+            remove.insert(i);
+        }
+        let mut index = 0;
+        g.node.retain(|_| {
+            index += 1;
+            !remove.contains(&(index - 1))
+        });
+        for name in &self.remove_initializers {
+            let pos = g
+                .initializer
+                .iter()
+                .position(|t| t.name.as_deref() == Some(name.as_str()))
+                .ok_or_else(|| format!("no initializer named '{name}'"))?;
+            g.initializer.remove(pos);
+        }
+        g.initializer.extend(self.add_initializers.iter().cloned());
+        for (from, to) in &self.redirect {
+            if from == to {
+                continue;
+            }
+            if is_graph_output(g, from) {
+                if let Some(reason) = rename_blocker(g, from, to) {
+                    return Err(format!("graph output '{from}' keeps its name, but '{to}' cannot take it: {reason}"));
+                }
+                rename_value(g, to, from);
+            } else {
+                rename_uses(g, from, to);
+            }
+        }
+        if !self.add_nodes.is_empty() {
+            g.node.extend(self.add_nodes.iter().cloned());
+            let order = GraphView::new(g).topo_order().map_err(|stuck| {
+                let labels: Vec<String> = stuck.iter().take(4).map(|&i| node_label(&g.node[i], i)).collect();
+                format!("the added nodes make a cycle through {}", labels.join(", "))
+            })?;
+            let mut nodes: Vec<Option<NodeProto>> = std::mem::take(&mut g.node).into_iter().map(Some).collect();
+            g.node = order.into_iter().map(|i| nodes[i].take().expect("each index once")).collect();
+        }
+        let defined: HashSet<String> = defined_values(g).map(str::to_string).collect();
+        g.value_info.retain(|v| v.name.as_deref().is_some_and(|n| defined.contains(n)));
+        Ok(())
+    }
+}
+
+/// Whether readers of `from` can be redirected to `to` by a [`Patch`] that also removes the node
+/// producing `from`: `None` when it can, else why not. Only graph outputs restrict it (their names
+/// are the model's interface): `to` must then be renamable (see [`Patch::apply`]).
+pub fn can_redirect(view: &GraphView, from: &str, to: &str) -> Option<String> {
+    if !view.graph.output.iter().any(|v| v.name.as_deref() == Some(from)) {
+        return None;
+    }
+    if view.is_input(to) {
+        return Some(format!("'{to}' is a graph input"));
+    }
+    if view.initializer(to).is_some() {
+        return Some(format!("'{to}' is an initializer"));
+    }
+    if view.graph.output.iter().any(|v| v.name.as_deref() == Some(to)) {
+        return Some(format!("'{to}' is another graph output"));
+    }
+    if view.producer(to).is_none() {
+        return Some(format!("no node of this graph produces '{to}'"));
+    }
+    None
+}
+
+fn is_graph_output(g: &GraphProto, name: &str) -> bool {
+    g.output.iter().any(|v| v.name.as_deref() == Some(name))
+}
+
+/// Why `to` cannot be renamed to the graph output `from` in `g` (after the patch's removals).
+fn rename_blocker(g: &GraphProto, from: &str, to: &str) -> Option<String> {
+    let view = GraphView::new(g);
+    if view.is_defined(from) {
+        return Some(format!("'{from}' is still produced in the graph"));
+    }
+    can_redirect(&view, from, to)
+}
+
+/// Every value defined in `g`: inputs, initializers, node outputs.
+fn defined_values(g: &GraphProto) -> impl Iterator<Item = &str> {
+    g.input
+        .iter()
+        .filter_map(|v| v.name.as_deref())
+        .chain(g.initializer.iter().filter_map(|t| t.name.as_deref()))
+        .chain(g.node.iter().flat_map(|n| n.output.iter().map(String::as_str)))
+}
+
+/// Readers of `from` in `g` (node inputs, and subgraphs using it from the outer scope) read `to`.
+fn rename_uses(g: &mut GraphProto, from: &str, to: &str) {
+    for node in &mut g.node {
+        for input in node.input.iter_mut().filter(|i| *i == from) {
+            *input = to.to_string();
+        }
+        for attr in &mut node.attribute {
+            for sub in attr.g.iter_mut().chain(attr.graphs.iter_mut()) {
+                // A subgraph that defines `from` itself shadows the outer value.
+                if !defined_values(sub).any(|d| d == from) {
+                    rename_uses(sub, from, to);
+                    for out in sub.output.iter_mut().filter(|v| v.name.as_deref() == Some(from)) {
+                        out.name = Some(to.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Renames the value `old` (a node output of `g`) to `new`: its producer, its readers, its value_info.
+fn rename_value(g: &mut GraphProto, old: &str, new: &str) {
+    for out in g.node.iter_mut().flat_map(|n| n.output.iter_mut()).filter(|o| *o == old) {
+        *out = new.to_string();
+    }
+    for v in g.value_info.iter_mut().filter(|v| v.name.as_deref() == Some(old)) {
+        v.name = Some(new.to_string());
+    }
+    rename_uses(g, old, new);
+}
+
+/// A graph rewrite.
+pub trait Pass {
+    /// The name used on the command line (`dead-code`).
+    fn name(&self) -> &'static str;
+    /// One line for `--help`.
+    fn describe(&self) -> &'static str;
+    /// The next rewrite this pass would make on `model`, or `None` when it has nothing to do.
+    fn propose(&self, model: &Model) -> Result<Option<Patch>>;
+}
+
+/// Every pass, in the order of the `default` list.
+pub fn registry() -> Vec<Box<dyn Pass>> {
+    vec![
+        Box::new(dead_code::DeadCode),
+        Box::new(identity::Identity),
+        Box::new(dedup_initializers::DedupInitializers),
+        Box::new(transpose::Transpose),
+    ]
+}
+
+/// The passes of `default`.
+pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose"];
+
+/// The passes named in a comma-separated list (`default` expands to [`DEFAULT`]).
+pub fn parse_list(list: &str) -> Result<Vec<Box<dyn Pass>>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if name == "default" {
+            out.extend(DEFAULT.iter().map(|n| by_name(n).expect("default passes are registered")));
+            continue;
+        }
+        out.push(by_name(name)?);
+    }
+    Ok(out)
+}
+
+/// The pass called `name`.
+pub fn by_name(name: &str) -> Result<Box<dyn Pass>> {
+    registry().into_iter().find(|p| p.name() == name).ok_or_else(|| Error::UnknownPass {
+        name: name.to_string(),
+        valid: registry().iter().map(|p| p.name()).chain(["default"]).collect(),
+    })
+}
+
+/// What one pass did over a pipeline run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PassReport {
+    pub pass: String,
+    pub patches: usize,
+    pub nodes_removed: usize,
+    pub nodes_added: usize,
+    pub initializers_removed: usize,
+    pub initializers_added: usize,
+    /// Bytes of initializer data removed and added (`elements × element size`).
+    pub weight_bytes_removed: u64,
+    pub weight_bytes_added: u64,
+}
+
+/// Counts of a graph, before or after a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub nodes: usize,
+    pub initializers: usize,
+    pub weight_bytes: u64,
+}
+
+impl Counts {
+    pub fn of(model: &Model) -> Counts {
+        let g = model.graph();
+        Counts { nodes: g.node.len(), initializers: g.initializer.len(), weight_bytes: weight_bytes(&g.initializer) }
+    }
+}
+
+/// What a pipeline run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub passes: Vec<PassReport>,
+    /// `step N pass: label` for every applied patch, in order.
+    pub log: Vec<String>,
+    pub steps: usize,
+    /// True when the run stopped at `max_steps` rather than at a fixed point.
+    pub stopped_at_max_steps: bool,
+    pub before: Counts,
+    pub after: Counts,
+}
+
+impl Report {
+    /// Per pass: patches, and nodes / initializers / weight bytes before → after, attributing each
+    /// pass's net changes in pipeline order (passes that run in several rounds are summed).
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let mut c = self.before;
+        for p in &self.passes {
+            let after = Counts {
+                nodes: c.nodes + p.nodes_added - p.nodes_removed,
+                initializers: c.initializers + p.initializers_added - p.initializers_removed,
+                weight_bytes: c.weight_bytes + p.weight_bytes_added - p.weight_bytes_removed,
+            };
+            s.push_str(&format!(
+                "{:<20} patches {:>5}   nodes {:>6} -> {:<6}  initializers {:>5} -> {:<5}  weight bytes {} -> {}\n",
+                p.pass, p.patches, c.nodes, after.nodes, c.initializers, after.initializers, c.weight_bytes, after.weight_bytes
+            ));
+            c = after;
+        }
+        s.push_str(&format!(
+            "{:<20} patches {:>5}   nodes {:>6} -> {:<6}  initializers {:>5} -> {:<5}  weight bytes {} -> {}{}\n",
+            "total",
+            self.steps,
+            self.before.nodes,
+            self.after.nodes,
+            self.before.initializers,
+            self.after.initializers,
+            self.before.weight_bytes,
+            self.after.weight_bytes,
+            if self.stopped_at_max_steps { "  (stopped at --max-steps)" } else { "" }
+        ));
+        s
+    }
+}
+
+fn weight_bytes(ts: &[TensorProto]) -> u64 {
+    ts.iter().map(|t| tensor::expected_bytes(t).ok().flatten().unwrap_or(0)).sum()
+}
+
+/// A list of passes run to a fixed point.
+pub struct Pipeline {
+    pub passes: Vec<Box<dyn Pass>>,
+    /// Stop after this many patches (to bisect a bad rewrite); `None`: run to the fixed point.
+    pub max_steps: Option<usize>,
+    /// Run the structural check after every patch and fail on the first problem (tests do).
+    pub check_each_step: bool,
+}
+
+impl Pipeline {
+    pub fn new(passes: Vec<Box<dyn Pass>>) -> Pipeline {
+        Pipeline { passes, max_steps: None, check_each_step: false }
+    }
+
+    /// Runs the passes on `model` in place.
+    pub fn run(&self, model: &mut Model) -> Result<Report> {
+        let mut report = Report { before: Counts::of(model), ..Default::default() };
+        report.passes = self.passes.iter().map(|p| PassReport { pass: p.name().into(), ..Default::default() }).collect();
+        // A pass can remove or merge each node and initializer at most once; far more patches
+        // than that means two rewrites undo each other.
+        let g = model.graph();
+        let limit = 4 * (g.node.len() + g.initializer.len()) + 100;
+        'rounds: loop {
+            let mut changed = false;
+            for (k, pass) in self.passes.iter().enumerate() {
+                loop {
+                    if self.max_steps.is_some_and(|m| report.steps >= m) {
+                        report.stopped_at_max_steps = true;
+                        break 'rounds;
+                    }
+                    let Some(patch) = pass.propose(model)? else { break };
+                    let before = Counts::of(model);
+                    let g = model.graph();
+                    let removed_bytes: u64 = g
+                        .initializer
+                        .iter()
+                        .filter(|t| t.name.as_deref().is_some_and(|n| patch.remove_initializers.iter().any(|r| r == n)))
+                        .map(|t| weight_bytes(std::slice::from_ref(t)))
+                        .sum();
+                    patch.apply(model).map_err(|reason| Error::Apply { pass: pass.name().into(), label: patch.label.clone(), reason })?;
+                    report.steps += 1;
+                    report.log.push(format!("step {} {}: {}", report.steps, pass.name(), patch.label));
+                    let after = Counts::of(model);
+                    let r = &mut report.passes[k];
+                    r.patches += 1;
+                    r.nodes_added += patch.add_nodes.len();
+                    r.nodes_removed += before.nodes + patch.add_nodes.len() - after.nodes;
+                    r.initializers_added += patch.add_initializers.len();
+                    r.initializers_removed += patch.remove_initializers.len();
+                    r.weight_bytes_added += weight_bytes(&patch.add_initializers);
+                    r.weight_bytes_removed += removed_bytes;
+                    if self.check_each_step {
+                        let problems = check::check(model);
+                        if !problems.is_empty() {
+                            return Err(Error::Check {
+                                pass: pass.name().into(),
+                                label: patch.label,
+                                step: report.steps,
+                                problems: problems.iter().map(ToString::to_string).collect(),
+                            });
+                        }
+                    }
+                    if report.steps > limit {
+                        return Err(Error::NoFixedPoint { pass: pass.name().into(), steps: report.steps });
+                    }
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        report.after = Counts::of(model);
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::onnx::builder::{self, Attr};
+    use crate::onnx::graph::tests::{node, value};
+    use crate::onnx::proto::ModelProto;
+
+    pub fn model(g: GraphProto) -> Model {
+        Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "test.onnx", ".")
+    }
+
+    pub fn float_init(name: &str, values: &[f32]) -> TensorProto {
+        TensorProto {
+            name: Some(name.into()),
+            dims: vec![values.len() as i64],
+            data_type: Some(1),
+            raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+            ..Default::default()
+        }
+    }
+
+    /// Runs `passes` to a fixed point with the structural check after every patch.
+    pub fn run(m: &mut Model, passes: &[&str]) -> Report {
+        let mut p = Pipeline::new(passes.iter().map(|n| by_name(n).unwrap()).collect());
+        p.check_each_step = true;
+        p.run(m).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn ops(m: &Model) -> Vec<String> {
+        m.graph().node.iter().map(|n| n.op_type.clone().unwrap_or_default()).collect()
+    }
+
+    /// x -> Neg -> a -> Relu -> y (output)
+    fn chain() -> GraphProto {
+        GraphProto {
+            node: vec![node("Neg", "neg", &["x"], &["a"]), node("Relu", "relu", &["a"], &["y"])],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        }
+    }
+
+    // Why: the basic redirect semantics; readers of `from` read `to`, nothing else changes.
+    #[test]
+    fn redirect_rewrites_readers() {
+        let mut g = chain();
+        g.node.push(node("Abs", "abs", &["x"], &["b"]));
+        g.node.push(node("Exp", "exp", &["a"], &["z"]));
+        g.output.push(value("z"));
+        let mut m = model(g);
+        let mut p = Patch::new("exp reads b");
+        p.redirect.push(("a".into(), "b".into()));
+        p.apply(&mut m).unwrap();
+        assert_eq!(m.graph().node[1].input, vec!["b"]);
+        assert_eq!(m.graph().node[3].input, vec!["b"]);
+        assert!(check::check(&m).is_empty());
+    }
+
+    // Why: graph outputs are the model's interface; redirecting one must keep its name by
+    // renaming the upstream value (its producer and its other readers).
+    #[test]
+    fn redirecting_a_graph_output_renames_the_upstream_value() {
+        let mut g = chain();
+        g.node.push(node("Exp", "exp", &["a"], &["z"]));
+        g.output.push(value("z"));
+        g.value_info.push(value("a"));
+        let mut m = model(g);
+        let mut p = Patch::new("drop relu");
+        p.remove_nodes.push(NodeRef::Name("relu".into()));
+        p.redirect.push(("y".into(), "a".into()));
+        p.apply(&mut m).unwrap();
+        let g = m.graph();
+        assert_eq!(g.node[0].output, vec!["y"]);
+        assert_eq!(g.node[1].input, vec!["y"], "the other reader of 'a' follows the rename");
+        assert!(g.value_info.iter().all(|v| v.name.as_deref() != Some("a")), "no stale value_info");
+        assert_eq!(g.output[0].name.as_deref(), Some("y"));
+        assert!(check::check(&m).is_empty(), "{:?}", check::check(&m));
+    }
+
+    // Why: a graph output cannot take the name of a graph input (or of a value still produced);
+    // the patch must be refused, not silently produce an unsound graph.
+    #[test]
+    fn redirecting_a_graph_output_to_an_input_is_refused() {
+        let mut m = model(chain());
+        let mut p = Patch::new("bad");
+        p.remove_nodes.push(NodeRef::Index(1));
+        p.redirect.push(("y".into(), "x".into()));
+        let e = p.apply(&mut m).unwrap_err();
+        assert!(e.contains("'x' is a graph input"), "{e}");
+
+        let mut m = model(chain());
+        let mut p = Patch::new("bad");
+        p.redirect.push(("y".into(), "a".into()));
+        let e = p.apply(&mut m).unwrap_err();
+        assert!(e.contains("still produced"), "{e}");
+    }
+
+    // Why: added nodes are appended; the graph must be put back in topological order.
+    #[test]
+    fn added_nodes_are_placed_in_topological_order() {
+        let mut m = model(chain());
+        let mut p = Patch::new("neg via sign");
+        p.remove_nodes.push(NodeRef::Index(0));
+        p.add_nodes.push(builder::node("Transpose", "t", &["x"], &["a"], &[("perm", Attr::Ints(vec![0]))]));
+        p.apply(&mut m).unwrap();
+        assert_eq!(ops(&m), vec!["Transpose", "Relu"]);
+        assert!(check::check(&m).is_empty());
+    }
+
+    // Why: a subgraph reading an outer value is a reader too; redirects must reach it, unless the
+    // subgraph defines the same name itself.
+    #[test]
+    fn redirect_reaches_subgraph_uses() {
+        let body = GraphProto {
+            node: vec![node("Neg", "inner", &["a"], &["o"])],
+            output: vec![value("o")],
+            ..Default::default()
+        };
+        let mut g = chain();
+        g.node.push(node("Abs", "abs", &["x"], &["b"]));
+        let mut iff = node("If", "if", &["c"], &["r"]);
+        iff.attribute.push(crate::onnx::proto::AttributeProto { name: Some("then_branch".into()), g: Some(body), ..Default::default() });
+        g.node.push(iff);
+        g.input.push(value("c"));
+        g.output.push(value("r"));
+        let mut m = model(g);
+        let mut p = Patch::new("a -> b");
+        p.redirect.push(("a".into(), "b".into()));
+        p.apply(&mut m).unwrap();
+        let sub = m.graph().node[3].attribute[0].g.as_ref().unwrap();
+        assert_eq!(sub.node[0].input, vec!["b"]);
+    }
+
+    // Why: max_steps must stop after exactly N patches, so a bad rewrite can be bisected.
+    #[test]
+    fn max_steps_stops_the_pipeline() {
+        let mut g = chain();
+        for i in 0..3 {
+            g.node.push(node("Identity", &format!("id{i}"), &["a"], &[&format!("i{i}")]));
+        }
+        let mut m = model(g);
+        let mut p = Pipeline::new(vec![by_name("dead-code").unwrap(), by_name("identity").unwrap()]);
+        p.max_steps = Some(0);
+        let r = p.run(&mut m).unwrap();
+        assert_eq!((r.steps, r.stopped_at_max_steps, m.graph().node.len()), (0, true, 5));
+        let r = run(&mut m, &["dead-code"]);
+        assert_eq!(r.steps, 1, "{:?}", r.log);
+        assert_eq!(r.passes[0].nodes_removed, 3);
+        assert_eq!(m.graph().node.len(), 2);
+        assert!(r.log[0].starts_with("step 1 dead-code: "), "{:?}", r.log);
+    }
+
+    // Why: unknown names are user errors that must list the valid names.
+    #[test]
+    fn unknown_pass_lists_the_valid_names() {
+        let e = parse_list("dead-code,nope").err().unwrap().to_string();
+        assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, default"), "{e}");
+        assert_eq!(parse_list("default").unwrap().len(), 4);
+    }
+}
