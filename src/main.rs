@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use squeezebench::onnx::{check, stats, ExternalMode, Model, SaveOptions};
+use squeezebench::passes;
 use squeezebench::synth::{self, Arch, Head};
 
 #[derive(Parser)]
@@ -39,12 +40,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// Load a model and write it back out (graph rewrites arrive with the passes).
+    /// Rewrite a model's graph with passes (or just load and save it), and write the result.
     ///
-    /// With no passes this is a plain load/save: the output is byte-identical to the input unless
+    /// With no --passes this is a plain load/save: the output is byte-identical to the input unless
     /// the storage of weights changes (--external). The input file is never modified.
     ///
-    /// Example: squeezebench rewrite model.onnx -o model-ext.onnx --external external
+    /// Example: squeezebench rewrite model.onnx -o model-opt.onnx --passes default --report
     Rewrite {
         /// The input .onnx file.
         model: PathBuf,
@@ -58,6 +59,15 @@ enum Command {
         /// Replace an existing output file.
         #[arg(long)]
         force: bool,
+        /// Comma-separated passes to run to a fixed point, or `default` (listed below).
+        #[arg(long, value_name = "P1,P2,...|default")]
+        passes: Option<String>,
+        /// Stop after this many patches (to bisect a bad rewrite).
+        #[arg(long, value_name = "N", requires = "passes")]
+        max_steps: Option<usize>,
+        /// Print what each pass did: patches, nodes, initializers and weight bytes before/after.
+        #[arg(long, requires = "passes")]
+        report: bool,
     },
     /// Build a BERT or SqueezeBERT ONNX graph (opset 17) from a config, with seeded random weights
     /// or the weights of a Hugging Face safetensors checkpoint.
@@ -108,7 +118,16 @@ enum External {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut list = String::from("Passes:\n");
+    for p in passes::registry() {
+        list.push_str(&format!("  {:<20} {}\n", p.name(), p.describe()));
+    }
+    list.push_str(&format!("  {:<20} {}", "default", passes::DEFAULT.join(",")));
+    let matches = Cli::command().mut_subcommand("rewrite", |c| c.after_help(list)).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -148,8 +167,25 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rewrite { model, output, external, force } => {
-            let m = Model::load(&model)?;
+        Command::Rewrite { model, output, external, force, passes: list, max_steps, report } => {
+            let pipeline = match list {
+                Some(list) => {
+                    let mut p = passes::Pipeline::new(passes::parse_list(&list)?);
+                    p.max_steps = max_steps;
+                    Some(p)
+                }
+                None => None,
+            };
+            let mut m = Model::load(&model)?;
+            if let Some(pipeline) = pipeline {
+                let r = pipeline.run(&mut m)?;
+                if report {
+                    for line in &r.log {
+                        eprintln!("{line}");
+                    }
+                    print!("{}", r.render_text());
+                }
+            }
             let external = match external {
                 External::Auto => ExternalMode::Auto,
                 External::Inline => ExternalMode::Inline,

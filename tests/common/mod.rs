@@ -96,3 +96,32 @@ pub fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The input cases of `fixtures/<name>.reference.json`: (case name, int64 tensors by input name).
+pub fn reference_inputs(name: &str) -> Vec<(String, Vec<(String, squeezebench::runtime::Tensor)>)> {
+    let path = fixtures().join(format!("{name}.reference.json"));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    let as_vec = |v: &serde_json::Value, f: &dyn Fn(&serde_json::Value) -> Option<i64>| -> Vec<i64> {
+        v.as_array().expect("array").iter().map(|x| f(x).expect("integer")).collect()
+    };
+    doc["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|case| {
+            let inputs = case["inputs"]
+                .as_object()
+                .expect("inputs")
+                .iter()
+                .map(|(k, t)| {
+                    let shape: Vec<usize> = as_vec(&t["shape"], &|x| x.as_i64()).into_iter().map(|d| d as usize).collect();
+                    let data = as_vec(&t["data"], &|x| x.as_i64());
+                    let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), data).expect("shape matches data");
+                    (k.clone(), squeezebench::runtime::Tensor::from(array))
+                })
+                .collect();
+            (case["name"].as_str().unwrap_or("?").to_string(), inputs)
+        })
+        .collect()
+}

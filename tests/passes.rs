@@ -1,0 +1,233 @@
+//! Rewrite passes on the real fixtures: each pass, given the redundancy it exists to remove
+//! (injected where the export has none), removes it, keeps the graph structurally sound after every
+//! patch, and leaves the outputs through ONNX Runtime equal to the input model's within 1e-4
+//! relative on every case of `fixtures/<name>.reference.json`. Also the `rewrite --passes` CLI.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use ndarray::ArrayD;
+use squeezebench::onnx::builder::{self, Attr};
+use squeezebench::onnx::proto::NodeProto;
+use squeezebench::onnx::{check, Model, SaveOptions};
+use squeezebench::passes::{self, Pipeline, Report};
+use squeezebench::runtime::{Session, SessionOptions};
+
+const FIXTURES: [&str; 2] = ["bert-tiny", "squeezebert-tiny"];
+const REL_TOLERANCE: f32 = 1e-4;
+
+fn load(name: &str) -> Model {
+    Model::load(common::fixtures().join(format!("{name}.onnx"))).unwrap()
+}
+
+/// Runs `passes` with the structural check after every patch.
+fn rewrite(model: &mut Model, passes: &str) -> Report {
+    let mut p = Pipeline::new(passes::parse_list(passes).unwrap());
+    p.check_each_step = true;
+    p.run(model).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn outputs(path: &Path, name: &str) -> Vec<Vec<(String, ArrayD<f32>)>> {
+    let mut s = Session::from_file(path, &SessionOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    common::reference_inputs(name)
+        .into_iter()
+        .map(|(case, inputs)| {
+            let refs: Vec<(&str, _)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+            let outs = s.run(&refs).unwrap_or_else(|e| panic!("{name}/{case}: {e}"));
+            outs.into_iter().map(|(n, t)| (n, t.as_f32().expect("float32 output").clone())).collect()
+        })
+        .collect()
+}
+
+/// Outputs of `rewritten` equal those of the fixture within 1e-4 relative, on every reference case.
+fn assert_same_outputs(name: &str, rewritten: &Path) {
+    let want = outputs(&common::fixtures().join(format!("{name}.onnx")), name);
+    let got = outputs(rewritten, name);
+    assert_eq!(want.len(), got.len());
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(w.iter().map(|o| &o.0).collect::<Vec<_>>(), g.iter().map(|o| &o.0).collect::<Vec<_>>(), "{name}: output names");
+        for ((out, a), (_, b)) in w.iter().zip(g) {
+            assert_eq!(a.shape(), b.shape(), "{name}/{out}");
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert!((x - y).abs() <= REL_TOLERANCE * x.abs().max(y.abs()).max(1e-6), "{name}/{out}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+/// Saves `model` in a scratch folder, checks it is sound and compares its outputs with the fixture's.
+fn save_and_compare(name: &str, model: &Model, tag: &str) {
+    assert!(check::check(model).is_empty(), "{name}: {:?}", check::check(model));
+    let dir = common::scratch(tag);
+    let path = dir.path().join(format!("{name}.onnx"));
+    model.save(&path, &SaveOptions::default()).unwrap();
+    assert_same_outputs(name, &path);
+}
+
+/// Inserts `nodes` right after the producer of `value` and makes every other reader of `value`
+/// read `new_value` (the last inserted output).
+fn splice_after(model: &mut Model, value: &str, nodes: Vec<NodeProto>, new_value: &str) {
+    let g = model.graph_mut();
+    let at = g.node.iter().position(|n| n.output.iter().any(|o| o == value)).expect("producer") + 1;
+    for n in &mut g.node {
+        for i in n.input.iter_mut().filter(|i| *i == value) {
+            *i = new_value.to_string();
+        }
+    }
+    g.node.splice(at..at, nodes);
+}
+
+fn count_op(model: &Model, op: &str) -> usize {
+    model.graph().node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
+}
+
+fn first_output_of(model: &Model, op: &str) -> String {
+    model.graph().node.iter().find(|n| n.op_type.as_deref() == Some(op)).expect(op).output[0].clone()
+}
+
+#[test]
+fn dead_code_removes_unused_branches_and_initializers_of_the_fixtures() {
+    for name in FIXTURES {
+        let mut m = load(name);
+        let before = m.graph().node.len();
+        let v = first_output_of(&m, "LayerNormalization");
+        let g = m.graph_mut();
+        let mut spare = g.initializer[0].clone();
+        spare.name = Some("spare_weight".into());
+        g.initializer.push(spare);
+        g.node.push(builder::node("Neg", "dead_neg", &[&v], &["dead_a"], &[]));
+        g.node.push(builder::node("Relu", "dead_relu", &["dead_a"], &["dead_b"], &[]));
+        let r = rewrite(&mut m, "dead-code");
+        let names: Vec<_> = m.graph().node.iter().filter_map(|n| n.name.as_deref()).collect();
+        assert!(!names.contains(&"dead_neg") && !names.contains(&"dead_relu"), "{name}");
+        assert!(m.graph().initializer.iter().all(|t| t.name.as_deref() != Some("spare_weight")), "{name}");
+        assert!(m.graph().node.len() <= before, "{name}: {:?}", r.log);
+        save_and_compare(name, &m, "dead-code");
+    }
+}
+
+#[test]
+fn identity_removes_every_identity_of_the_fixtures_even_before_a_graph_output() {
+    for name in FIXTURES {
+        let mut m = load(name);
+        assert!(count_op(&m, "Identity") > 0, "{name}: the export has Identity nodes");
+        // An Identity writing the graph output: the output must keep its name.
+        let g = m.graph_mut();
+        let producer = g.node.iter_mut().find(|n| n.output.iter().any(|o| o == "logits")).unwrap();
+        producer.output[0] = "logits_raw".into();
+        splice_after(&mut m, "logits_raw", vec![builder::node("Identity", "named_output", &["logits_raw"], &["logits"], &[])], "logits");
+        let r = rewrite(&mut m, "identity");
+        assert_eq!(count_op(&m, "Identity"), 0, "{name}: {:?}", r.log);
+        assert_eq!(m.graph().output[0].name.as_deref(), Some("logits"));
+        save_and_compare(name, &m, "identity");
+    }
+}
+
+#[test]
+fn dedup_initializers_merges_copies_of_fixture_weights() {
+    for name in FIXTURES {
+        let mut m = load(name);
+        let before = m.graph().initializer.len();
+        // A copy of the first weight matrix read by the first MatMul/Conv/Gemm that reads it.
+        let g = m.graph_mut();
+        let w = g.initializer.iter().find(|t| t.dims.len() == 2 && t.dims.iter().product::<i64>() > 16).unwrap().clone();
+        let w_name = w.name.clone().unwrap();
+        let mut copy = w.clone();
+        copy.name = Some("weight_copy".into());
+        g.initializer.push(copy);
+        let reader = g.node.iter_mut().find(|n| n.input.contains(&w_name)).unwrap();
+        for i in reader.input.iter_mut().filter(|i| **i == w_name) {
+            *i = "weight_copy".into();
+        }
+        let r = rewrite(&mut m, "dedup-initializers");
+        assert!(r.passes[0].patches >= 1, "{name}");
+        assert!(m.graph().initializer.len() <= before, "{name}: {:?}", r.log);
+        assert!(m.graph().initializer.iter().all(|t| t.name.as_deref() != Some("weight_copy")), "{name}");
+        save_and_compare(name, &m, "dedup");
+    }
+}
+
+#[test]
+fn transpose_folds_injected_chains_on_the_fixtures() {
+    for name in FIXTURES {
+        let mut m = load(name);
+        let v = first_output_of(&m, "LayerNormalization"); // [batch, seq, hidden]
+        let t = |n: &str, i: &str, o: &str, p: &[i64]| builder::node("Transpose", n, &[i], &[o], &[("perm", Attr::Ints(p.to_vec()))]);
+        // [1,0,2] then [0,2,1] compose to [1,2,0]; then [2,0,1] cancels it.
+        let chain = vec![
+            t("inj_t1", &v, "inj_a", &[1, 0, 2]),
+            t("inj_t2", "inj_a", "inj_b", &[0, 2, 1]),
+            t("inj_t3", "inj_b", "inj_c", &[2, 0, 1]),
+        ];
+        splice_after(&mut m, &v, chain, "inj_c");
+        let r = rewrite(&mut m, "transpose");
+        assert!(r.passes[0].patches >= 2, "{name}: {:?}", r.log);
+        let names: Vec<_> = m.graph().node.iter().filter_map(|n| n.name.as_deref()).collect();
+        assert!(!names.iter().any(|n| n.starts_with("inj_t")), "{name}: {names:?}");
+        save_and_compare(name, &m, "transpose");
+    }
+}
+
+/// Node counts of the fixtures before and after `default` (the figures in README.md).
+#[test]
+fn default_pipeline_on_the_fixtures() {
+    // The exports' 20 Identity nodes copy LayerNorm/bias initializers; nothing else applies.
+    for (name, nodes_before, nodes_after) in [("bert-tiny", 306, 286), ("squeezebert-tiny", 293, 273)] {
+        let mut m = load(name);
+        let r = rewrite(&mut m, "default");
+        eprintln!("{name}:\n{}", r.render_text());
+        assert_eq!((r.before.nodes, r.after.nodes), (nodes_before, nodes_after), "{name}: {:?}", r.log);
+        assert_eq!(count_op(&m, "Identity"), 0);
+        save_and_compare(name, &m, "default");
+    }
+}
+
+#[test]
+fn cli_rewrite_default_passes_with_report() {
+    let dir = common::scratch("cli-rewrite");
+    let out = dir.path().join("bert-tiny.onnx");
+    let input = common::fixtures().join("bert-tiny.onnx");
+    let run = Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+        .args(["rewrite"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .args(["--passes", "default", "--report"])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(run.status.success(), "{text}");
+    for pass in ["dead-code", "identity", "dedup-initializers", "transpose", "total"] {
+        assert!(text.contains(pass), "report names {pass}: {text}");
+    }
+    let m = Model::load(&out).unwrap();
+    assert!(check::check(&m).is_empty(), "{:?}", check::check(&m));
+    assert_eq!(count_op(&m, "Identity"), 0);
+    assert!(m.graph().node.len() < load("bert-tiny").graph().node.len());
+    assert_same_outputs("bert-tiny", &out);
+}
+
+#[test]
+fn cli_rewrite_rejects_unknown_passes_and_lists_them_in_help() {
+    let bin = env!("CARGO_BIN_EXE_squeezebench");
+    let dir = common::scratch("cli-rewrite-bad");
+    let run = Command::new(bin)
+        .arg("rewrite")
+        .arg(common::fixtures().join("bert-tiny.onnx"))
+        .arg("-o")
+        .arg(dir.path().join("x.onnx"))
+        .args(["--passes", "identity,frobnicate"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("'frobnicate'") && err.contains("dead-code, identity, dedup-initializers, transpose, default"), "{err}");
+    assert!(!dir.path().join("x.onnx").exists());
+    let help = Command::new(bin).args(["rewrite", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for p in passes::registry() {
+        assert!(help.contains(p.name()) && help.contains(p.describe()), "{help}");
+    }
+}
