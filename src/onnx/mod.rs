@@ -1,6 +1,7 @@
 //! ONNX models: protobuf types, load/save with external data, a graph view, structural checks,
-//! shape inference and statistics. The only module that touches the protobuf types directly;
-//! everything downstream goes through [`Model`] and the views built on it.
+//! shape inference and statistics. The only module that touches the protobuf types directly
+//! (besides `passes`, whose job is rewriting graphs); everything else goes through [`Model`], the
+//! views built on it and [`builder`].
 
 pub mod builder;
 pub mod check;
