@@ -231,3 +231,26 @@ fn cli_rewrite_rejects_unknown_passes_and_lists_them_in_help() {
         assert!(help.contains(p.name()) && help.contains(p.describe()), "{help}");
     }
 }
+
+/// The onnx wheel's test models are one-op tests (Loop/If/Scan with subgraphs reading outer
+/// values, an Identity from a graph input to a graph output, a lone Transpose, ...): nothing in
+/// them can be removed. The passes must leave every one of them exactly as it is; a false positive
+/// in liveness, Identity or Transpose handling would show here.
+#[test]
+fn all_passes_leave_the_onnx_test_models_unchanged() {
+    let models = common::files_with_suffix(common::onnx_test_data(), ".onnx");
+    assert!(models.len() >= 140, "{}", models.len());
+    let mut failures = Vec::new();
+    for path in &models {
+        let Ok(mut m) = Model::load(path) else { continue };
+        let before = m.graph().clone();
+        let mut p = Pipeline::new(passes::parse_list("default").unwrap());
+        p.check_each_step = true;
+        match p.run(&mut m) {
+            Ok(r) if r.steps == 0 && m.graph() == &before => {}
+            Ok(r) => failures.push(format!("{}: changed: {:?}", path.display(), r.log)),
+            Err(e) => failures.push(format!("{}: {e}", path.display())),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

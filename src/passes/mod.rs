@@ -80,8 +80,17 @@ impl Patch {
     /// `from`, its readers read `from`); that needs `from` to be no longer produced once the
     /// patch's nodes are removed, and `to` to be a node's output that is neither a graph input,
     /// an initializer nor another graph output. Otherwise the patch is refused.
+    ///
+    /// A refused patch leaves the model as it was: the patch is applied to a copy of the graph
+    /// (cheap: tensor payloads are shared `Bytes`), which replaces the graph only on success.
     pub fn apply(&self, model: &mut Model) -> Result<(), String> {
-        let g = model.graph_mut();
+        let mut graph = model.graph().clone();
+        self.apply_to(&mut graph)?;
+        *model.graph_mut() = graph;
+        Ok(())
+    }
+
+    fn apply_to(&self, g: &mut GraphProto) -> Result<(), String> {
         let mut remove: HashSet<usize> = HashSet::new();
         for r in &self.remove_nodes {
             let i = match r {
@@ -124,7 +133,7 @@ impl Patch {
         }
         if !self.add_nodes.is_empty() {
             g.node.extend(self.add_nodes.iter().cloned());
-            let order = GraphView::new(g).topo_order().map_err(|stuck| {
+            let order = GraphView::new(&*g).topo_order().map_err(|stuck| {
                 let labels: Vec<String> = stuck.iter().take(4).map(|&i| node_label(&g.node[i], i)).collect();
                 format!("the added nodes make a cycle through {}", labels.join(", "))
             })?;
@@ -503,6 +512,8 @@ pub(crate) mod tests {
         let e = p.apply(&mut m).unwrap_err();
         assert!(e.contains("'x' is a graph input"), "{e}");
 
+        assert_eq!(m.graph(), &chain(), "a refused patch leaves the graph unchanged");
+
         let mut m = model(chain());
         let mut p = Patch::new("bad");
         p.redirect.push(("y".into(), "a".into()));
@@ -563,6 +574,8 @@ pub(crate) mod tests {
         assert_eq!(r.passes[0].nodes_removed, 3);
         assert_eq!(m.graph().node.len(), 2);
         assert!(r.log[0].starts_with("step 1 dead-code: "), "{:?}", r.log);
+        let text = r.render_text();
+        assert!(text.lines().next().unwrap().starts_with("dead-code") && text.contains("5 -> 2"), "{text}");
     }
 
     // Why: unknown names are user errors that must list the valid names.
