@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use crate::onnx::graph::{node_inputs, GraphView};
 use crate::onnx::Model;
 
-use super::{NodeRef, Pass, Patch, Result};
+use super::{short_list, NodeRef, Pass, Patch, Result};
 
 pub struct DeadCode;
 
@@ -52,9 +52,7 @@ impl Pass for DeadCode {
         }
         let mut names: Vec<String> = dead_nodes.iter().map(|&i| crate::onnx::graph::node_label(&g.node[i], i)).collect();
         names.extend(dead_inits.iter().map(|n| format!("initializer '{n}'")));
-        let shown = names.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
-        let more = if names.len() > 6 { format!(", ... ({} in all)", names.len()) } else { String::new() };
-        let mut patch = Patch::new(format!("remove {} node(s), {} initializer(s): {shown}{more}", dead_nodes.len(), dead_inits.len()));
+        let mut patch = Patch::new(format!("remove {} node(s), {} initializer(s): {}", dead_nodes.len(), dead_inits.len(), short_list(&names)));
         patch.remove_nodes = dead_nodes.into_iter().map(NodeRef::Index).collect();
         patch.remove_initializers = dead_inits;
         Ok(Some(patch))

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::onnx::graph::GraphView;
 use crate::onnx::{tensor, Model};
 
-use super::{can_redirect, Pass, Patch, Result};
+use super::{can_redirect, short_list, Pass, Patch, Result};
 
 pub struct DedupInitializers;
 
@@ -36,16 +36,7 @@ impl Pass for DedupInitializers {
         let mut groups: Vec<Vec<usize>> = by_shape.into_values().filter(|v| v.len() > 1).collect();
         groups.sort();
         for group in groups {
-            let mut by_bytes: HashMap<bytes::Bytes, Vec<usize>> = HashMap::new();
-            for &i in &group {
-                // Tensors whose bytes cannot be read (strings) are not merged.
-                if let Ok(b) = model.tensor_bytes(&g.initializer[i]) {
-                    by_bytes.entry(b).or_default().push(i);
-                }
-            }
-            let mut same: Vec<Vec<usize>> = by_bytes.into_values().filter(|v| v.len() > 1).collect();
-            same.sort();
-            for ids in same {
+            for ids in equal_classes(model, &group) {
                 let keep = tensor::name(&g.initializer[ids[0]]);
                 let others: Vec<&str> =
                     ids[1..].iter().map(|&i| tensor::name(&g.initializer[i])).filter(|n| can_redirect(&view, n, keep).is_none()).collect();
@@ -54,7 +45,8 @@ impl Pass for DedupInitializers {
                 }
                 let t = &g.initializer[ids[0]];
                 let dt = tensor::data_type(t).map(|d| d.to_string()).unwrap_or_default();
-                let mut patch = Patch::new(format!("merge {} into '{keep}' ({dt} {:?})", others.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "), t.dims));
+                let quoted: Vec<String> = others.iter().map(|n| format!("'{n}'")).collect();
+                let mut patch = Patch::new(format!("merge {} into '{keep}' ({dt} {:?})", short_list(&quoted), t.dims));
                 for other in others {
                     patch.remove_initializers.push(other.to_string());
                     patch.redirect.push((other.to_string(), keep.to_string()));
@@ -64,6 +56,33 @@ impl Pass for DedupInitializers {
         }
         Ok(None)
     }
+}
+
+/// The initializers of `group` (same type and dims) split into classes of equal bytes, each
+/// class of two or more in graph order, classes ordered by their first member. Tensors whose bytes
+/// cannot be read (strings) are left out. Bytes are bucketed by a sample of 64 of them first, so
+/// distinct weights (which differ almost everywhere) are told apart without hashing them whole.
+fn equal_classes(model: &Model, group: &[usize]) -> Vec<Vec<usize>> {
+    let g = model.graph();
+    let mut buckets: HashMap<Vec<u8>, Vec<(usize, bytes::Bytes)>> = HashMap::new();
+    for &i in group {
+        let Ok(b) = model.tensor_bytes(&g.initializer[i]) else { continue };
+        let sample: Vec<u8> = if b.len() <= 64 { b.to_vec() } else { (0..64).map(|k| b[k * (b.len() - 1) / 63]).collect() };
+        buckets.entry(sample).or_default().push((i, b));
+    }
+    let mut classes: Vec<Vec<usize>> = Vec::new();
+    for bucket in buckets.into_values().filter(|b| b.len() > 1) {
+        let mut reps: Vec<(&bytes::Bytes, Vec<usize>)> = Vec::new();
+        for (i, b) in &bucket {
+            match reps.iter_mut().find(|(r, _)| *r == b) {
+                Some((_, members)) => members.push(*i),
+                None => reps.push((b, vec![*i])),
+            }
+        }
+        classes.extend(reps.into_iter().map(|(_, m)| m).filter(|m| m.len() > 1));
+    }
+    classes.sort();
+    classes
 }
 
 #[cfg(test)]
@@ -115,6 +134,31 @@ mod tests {
         let mut m = model(g);
         let r = run(&mut m, &["dedup-initializers"]);
         assert_eq!(r.steps, 0);
+        assert_eq!(names(&m), vec!["a", "b"]);
+    }
+
+    // Why: bytes are bucketed by a sample first; tensors that agree on every sampled byte but
+    // differ elsewhere must still stay apart, and equal ones in the same bucket must merge.
+    #[test]
+    fn a_difference_between_sampled_bytes_is_seen() {
+        let zeros = [0.0f32; 100];
+        let mut off = float_init("b", &zeros);
+        let mut raw = off.raw_data.take().unwrap().to_vec();
+        raw[1] = 1; // byte 1 lies between the samples at 0 and 6 of 400 bytes
+        off.raw_data = Some(raw.into());
+        let g = GraphProto {
+            node: vec![
+                node("Add", "a1", &["x", "a"], &["s1"]),
+                node("Add", "a2", &["s1", "b"], &["s2"]),
+                node("Add", "a3", &["s2", "c"], &["y"]),
+            ],
+            initializer: vec![float_init("a", &zeros), off, float_init("c", &zeros)],
+            input: vec![value("x")],
+            output: vec![value("y")],
+            ..Default::default()
+        };
+        let mut m = model(g);
+        run(&mut m, &["dedup-initializers"]);
         assert_eq!(names(&m), vec!["a", "b"]);
     }
 

@@ -221,6 +221,16 @@ fn rename_value(g: &mut GraphProto, old: &str, new: &str) {
     rename_uses(g, old, new);
 }
 
+/// Up to six items joined by ", ", then how many there are in all (for patch labels).
+pub(crate) fn short_list(items: &[String]) -> String {
+    let shown = items.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > 6 {
+        format!("{shown}, ... ({} in all)", items.len())
+    } else {
+        shown
+    }
+}
+
 /// A graph rewrite.
 pub trait Pass {
     /// The name used on the command line (`dead-code`).
