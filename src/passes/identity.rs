@@ -31,7 +31,12 @@ impl Pass for Identity {
             if can_redirect(&view, output, input).is_some() {
                 continue;
             }
-            let mut patch = Patch::new(format!("remove {}: readers of '{output}' read '{input}'", node_label(node, i)));
+            let what = if view.graph.output.iter().any(|v| v.name.as_ref() == Some(output)) {
+                format!("'{input}' is renamed to the graph output '{output}'")
+            } else {
+                format!("readers of '{output}' read '{input}'")
+            };
+            let mut patch = Patch::new(format!("remove {}: {what}", node_label(node, i)));
             patch.remove_nodes.push(NodeRef::Index(i));
             patch.redirect.push((output.clone(), input.clone()));
             return Ok(Some(patch));
