@@ -360,7 +360,8 @@ pub struct Pipeline {
     pub passes: Vec<Box<dyn Pass>>,
     /// Stop after this many patches (to bisect a bad rewrite); `None`: run to the fixed point.
     pub max_steps: Option<usize>,
-    /// Run the structural check after every patch and fail on the first problem (tests do).
+    /// Run the structural check after every patch and fail on the first problem the patch
+    /// introduced (problems the input already had are not blamed on the passes). Tests do.
     pub check_each_step: bool,
 }
 
@@ -377,6 +378,8 @@ impl Pipeline {
         // than that means two rewrites undo each other.
         let g = model.graph();
         let limit = 4 * (g.node.len() + g.initializer.len()) + 100;
+        let known: HashSet<String> =
+            if self.check_each_step { check::check(model).iter().map(ToString::to_string).collect() } else { HashSet::new() };
         'rounds: loop {
             let mut changed = false;
             for (k, pass) in self.passes.iter().enumerate() {
@@ -407,14 +410,10 @@ impl Pipeline {
                     r.weight_bytes_added += weight_bytes(&patch.add_initializers);
                     r.weight_bytes_removed += removed_bytes;
                     if self.check_each_step {
-                        let problems = check::check(model);
+                        let problems: Vec<String> =
+                            check::check(model).iter().map(ToString::to_string).filter(|p| !known.contains(p)).collect();
                         if !problems.is_empty() {
-                            return Err(Error::Check {
-                                pass: pass.name().into(),
-                                label: patch.label,
-                                step: report.steps,
-                                problems: problems.iter().map(ToString::to_string).collect(),
-                            });
+                            return Err(Error::Check { pass: pass.name().into(), label: patch.label, step: report.steps, problems });
                         }
                     }
                     if report.steps > limit {
@@ -586,6 +585,42 @@ pub(crate) mod tests {
         assert!(r.log[0].starts_with("step 1 dead-code: "), "{:?}", r.log);
         let text = r.render_text();
         assert!(text.lines().next().unwrap().starts_with("dead-code") && text.contains("5 -> 2"), "{text}");
+    }
+
+    // Why: check_each_step must blame a patch only for problems it introduced, not for those the
+    // input already had; and it must catch the ones it did introduce.
+    #[test]
+    fn check_each_step_reports_only_new_problems() {
+        let mut g = chain();
+        g.node.push(node("Add", "broken", &["x", "missing"], &["z"]));
+        g.output.push(value("z"));
+        g.node.push(node("Identity", "id", &["a"], &["b"]));
+        g.node.push(node("Exp", "exp", &["b"], &["w"]));
+        g.output.push(value("w"));
+        let mut m = model(g);
+        assert_eq!(run(&mut m, &["identity"]).steps, 1);
+
+        struct Breaks;
+        impl Pass for Breaks {
+            fn name(&self) -> &'static str {
+                "breaks"
+            }
+            fn describe(&self) -> &'static str {
+                "makes Relu read a value nobody defines"
+            }
+            fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+                if model.graph().node.iter().any(|n| n.input.iter().any(|i| i == "nowhere")) {
+                    return Ok(None);
+                }
+                let mut p = Patch::new("relu reads nowhere");
+                p.redirect.push(("a".into(), "nowhere".into()));
+                Ok(Some(p))
+            }
+        }
+        let mut p = Pipeline::new(vec![Box::new(Breaks)]);
+        p.check_each_step = true;
+        let e = p.run(&mut model(chain())).unwrap_err().to_string();
+        assert!(e.contains("pass breaks: after patch 'relu reads nowhere' (step 1)") && e.contains("'nowhere'"), "{e}");
     }
 
     // Why: unknown names are user errors that must list the valid names.
