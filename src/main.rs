@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rewrite { model, output, external, force, passes: list, max_steps, report } => {
+            let lossy = report && list.as_deref().is_some_and(|l| l.contains("low-rank"));
             let pipeline = match list {
                 Some(list) => {
                     let mut p = passes::Pipeline::new(passes::parse_list(&list)?);
@@ -195,6 +196,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             eprintln!("wrote {} ({})", summary.path.display(), stats::human_bytes(summary.bytes));
             if let Some((data, len)) = &summary.external {
                 eprintln!("      {} ({}, {} tensors)", data.display(), stats::human_bytes(*len), summary.external_tensors);
+            }
+            if lossy {
+                let f = passes::fidelity::compare(&model, &output, 3)?;
+                print!("{}", passes::fidelity::render_text(&f, 3));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -19,7 +19,9 @@
 
 pub mod dead_code;
 pub mod dedup_initializers;
+pub mod fidelity;
 pub mod identity;
+pub mod low_rank;
 pub mod transpose;
 
 use std::collections::HashSet;
@@ -33,6 +35,8 @@ use crate::onnx::{check, tensor, Model};
 pub enum Error {
     #[error("unknown pass '{name}'; valid passes: {}", valid.join(", "))]
     UnknownPass { name: String, valid: Vec<&'static str> },
+    #[error("pass {pass}: {message}")]
+    BadOptions { pass: String, message: String },
     #[error("pass {pass}: patch '{label}' cannot be applied: {reason}")]
     Apply { pass: String, label: String, reason: String },
     #[error("pass {pass}: after patch '{label}' (step {step}) the graph has structural problems:\n  - {}", problems.join("\n  - "))]
@@ -239,6 +243,15 @@ pub trait Pass {
     fn describe(&self) -> &'static str;
     /// The next rewrite this pass would make on `model`, or `None` when it has nothing to do.
     fn propose(&self, model: &Model) -> Result<Option<Patch>>;
+    /// Sets the options given after a colon (`low-rank:rank=256,match=intermediate`), as
+    /// `key=value` pairs; always called by [`by_name`], with no pairs when there is no colon.
+    /// Passes without options refuse any.
+    fn configure(&mut self, options: &[(&str, &str)]) -> std::result::Result<(), String> {
+        match options.first() {
+            Some((k, _)) => Err(format!("takes no options (got '{k}')")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Every pass, in the order of the `default` list.
@@ -248,31 +261,54 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(identity::Identity),
         Box::new(dedup_initializers::DedupInitializers),
         Box::new(transpose::Transpose),
+        Box::new(low_rank::LowRank::default()),
     ]
 }
 
 /// The passes of `default`.
 pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose"];
 
-/// The passes named in a comma-separated list (`default` expands to [`DEFAULT`]).
+/// The passes named in a comma-separated list (`default` expands to [`DEFAULT`]). A pass may take
+/// options after a colon, themselves comma-separated: an item with `=` and no `:` continues the
+/// options of the item before it (`dead-code,low-rank:rank=256,match=intermediate,identity`).
 pub fn parse_list(list: &str) -> Result<Vec<Box<dyn Pass>>> {
+    let mut specs: Vec<String> = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match specs.last_mut() {
+            Some(last) if item.contains('=') && !item.contains(':') && last.contains(':') => {
+                last.push(',');
+                last.push_str(item);
+            }
+            _ => specs.push(item.to_string()),
+        }
+    }
     let mut out = Vec::new();
-    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if name == "default" {
+    for spec in &specs {
+        if spec == "default" {
             out.extend(DEFAULT.iter().map(|n| by_name(n).expect("default passes are registered")));
             continue;
         }
-        out.push(by_name(name)?);
+        out.push(by_name(spec)?);
     }
     Ok(out)
 }
 
-/// The pass called `name`.
-pub fn by_name(name: &str) -> Result<Box<dyn Pass>> {
-    registry().into_iter().find(|p| p.name() == name).ok_or_else(|| Error::UnknownPass {
+/// The pass called `name`, configured with the options after a colon, if any (`low-rank:rank=8`).
+pub fn by_name(spec: &str) -> Result<Box<dyn Pass>> {
+    let (name, options) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut pass = registry().into_iter().find(|p| p.name() == name).ok_or_else(|| Error::UnknownPass {
         name: name.to_string(),
         valid: registry().iter().map(|p| p.name()).chain(["default"]).collect(),
-    })
+    })?;
+    let mut pairs = Vec::new();
+    for opt in options.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (k, v) = opt
+            .split_once('=')
+            .ok_or_else(|| Error::BadOptions { pass: name.to_string(), message: format!("option '{opt}' is not key=value") })?;
+        pairs.push((k.trim(), v.trim()));
+    }
+    pass.configure(&pairs).map_err(|message| Error::BadOptions { pass: name.to_string(), message })?;
+    Ok(pass)
 }
 
 /// What one pass did over a pipeline run.
@@ -627,7 +663,7 @@ pub(crate) mod tests {
     #[test]
     fn unknown_pass_lists_the_valid_names() {
         let e = parse_list("dead-code,nope").err().unwrap().to_string();
-        assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, default"), "{e}");
+        assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, ") && e.contains("low-rank"), "{e}");
         assert_eq!(parse_list("default").unwrap().len(), 4);
     }
 }
