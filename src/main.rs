@@ -59,7 +59,8 @@ enum Command {
         /// Replace an existing output file.
         #[arg(long)]
         force: bool,
-        /// Comma-separated passes to run to a fixed point, or `default` (listed below).
+        /// Comma-separated passes to run to a fixed point, or `default` (listed below). Options
+        /// follow a colon: low-rank:rank=256,min-params=2000000.
         #[arg(long, value_name = "P1,P2,...|default")]
         passes: Option<String>,
         /// Stop after this many patches (to bisect a bad rewrite).
