@@ -240,27 +240,23 @@ fn cli_rewrite_default_passes_with_report() {
 fn cli_rewrite_rejects_unknown_passes_and_lists_them_in_help() {
     let bin = env!("CARGO_BIN_EXE_squeezebench");
     let dir = common::scratch("cli-rewrite-bad");
-    let run = Command::new(bin)
-        .arg("rewrite")
-        .arg(common::fixtures().join("bert-tiny.onnx"))
-        .arg("-o")
-        .arg(dir.path().join("x.onnx"))
-        .args(["--passes", "identity,frobnicate"])
-        .output()
-        .unwrap();
+    let rewrite_with = |list: &str| {
+        Command::new(bin)
+            .arg("rewrite")
+            .arg(common::fixtures().join("bert-tiny.onnx"))
+            .arg("-o")
+            .arg(dir.path().join("x.onnx"))
+            .args(["--passes", list])
+            .output()
+            .unwrap()
+    };
+    let run = rewrite_with("identity,frobnicate");
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{err}");
     assert!(err.contains("'frobnicate'") && err.contains("dead-code, identity, dedup-initializers, transpose, "), "{err}");
     assert!(passes::registry().iter().all(|p| err.contains(p.name())), "{err}");
     assert!(!dir.path().join("x.onnx").exists());
-    let bad = Command::new(bin)
-        .arg("rewrite")
-        .arg(common::fixtures().join("bert-tiny.onnx"))
-        .arg("-o")
-        .arg(dir.path().join("x.onnx"))
-        .args(["--passes", "low-rank:rank=4,bogus=1"])
-        .output()
-        .unwrap();
+    let bad = rewrite_with("low-rank:rank=4,bogus=1");
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(err.contains("pass low-rank: unknown option 'bogus'"), "{err}");
