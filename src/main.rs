@@ -169,7 +169,6 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rewrite { model, output, external, force, passes: list, max_steps, report } => {
-            let lossy = report && list.as_deref().is_some_and(|l| l.contains("low-rank"));
             let pipeline = match list {
                 Some(list) => {
                     let mut p = passes::Pipeline::new(passes::parse_list(&list)?);
@@ -178,6 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
                 None => None,
             };
+            let lossy = report && pipeline.as_ref().is_some_and(|p| p.passes.iter().any(|p| p.name() == "low-rank"));
             let mut m = Model::load(&model)?;
             if let Some(pipeline) = pipeline {
                 let r = pipeline.run(&mut m)?;
