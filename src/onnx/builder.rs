@@ -99,19 +99,7 @@ impl GraphBuilder {
     fn constant(&mut self, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> String {
         let out = self.fresh("const");
         let id = self.graph.node.len();
-        let t = TensorProto { dims: dims.to_vec(), data_type: Some(dtype.code()), raw_data: Some(Bytes::from(raw)), ..Default::default() };
-        self.graph.node.push(NodeProto {
-            name: Some(format!("Constant_{id}")),
-            op_type: Some("Constant".into()),
-            output: vec![out.clone()],
-            attribute: vec![AttributeProto {
-                name: Some("value".into()),
-                r#type: Some(AttributeType::Tensor as i32),
-                t: Some(t),
-                ..Default::default()
-            }],
-            ..Default::default()
-        });
+        self.graph.node.push(constant_node(&format!("Constant_{id}"), &out, dtype, dims, raw));
         out
     }
 
@@ -138,6 +126,29 @@ pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
         attribute: attrs.iter().map(|(n, a)| attribute(n, a)).collect(),
+        ..Default::default()
+    }
+}
+
+/// A `Constant` node named `name` writing a 1-D int64 tensor `values` to `output` (passes use it
+/// for shape operands, which are not parameters).
+pub fn const_i64_node(name: &str, output: &str, values: &[i64]) -> NodeProto {
+    let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    constant_node(name, output, DataType::Int64, &[values.len() as i64], raw)
+}
+
+fn constant_node(name: &str, output: &str, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> NodeProto {
+    let t = TensorProto { dims: dims.to_vec(), data_type: Some(dtype.code()), raw_data: Some(Bytes::from(raw)), ..Default::default() };
+    NodeProto {
+        name: Some(name.into()),
+        op_type: Some("Constant".into()),
+        output: vec![output.into()],
+        attribute: vec![AttributeProto {
+            name: Some("value".into()),
+            r#type: Some(AttributeType::Tensor as i32),
+            t: Some(t),
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }

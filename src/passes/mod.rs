@@ -17,6 +17,7 @@
 //! This module and the passes edit `onnx::proto` types directly (rewriting graphs is their job);
 //! new nodes are built with [`crate::onnx::builder`].
 
+pub mod conv_matmul;
 pub mod dead_code;
 pub mod dedup_initializers;
 pub mod fidelity;
@@ -254,7 +255,7 @@ pub trait Pass {
     }
 }
 
-/// Every pass, in the order of the `default` list.
+/// Every pass: those of the `default` list first, in its order.
 pub fn registry() -> Vec<Box<dyn Pass>> {
     vec![
         Box::new(dead_code::DeadCode),
@@ -262,6 +263,7 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(dedup_initializers::DedupInitializers),
         Box::new(transpose::Transpose),
         Box::new(low_rank::LowRank::default()),
+        Box::new(conv_matmul::ConvMatMul::default()),
     ]
 }
 
@@ -663,7 +665,7 @@ pub(crate) mod tests {
     #[test]
     fn unknown_pass_lists_the_valid_names() {
         let e = parse_list("dead-code,nope").err().unwrap().to_string();
-        assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, ") && e.contains("low-rank"), "{e}");
+        assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, ") && e.contains("low-rank") && e.contains("conv-matmul"), "{e}");
         assert_eq!(parse_list("default").unwrap().len(), 4);
     }
 }
