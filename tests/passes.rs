@@ -358,4 +358,32 @@ fn low_rank_is_lossy_but_sound_and_its_fidelity_is_measured() {
     let f = passes::fidelity::compare(&original, &path, 2).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].cosine < 0.999999 && f[0].cosine > 0.0 && f[0].max_abs_error > 0.0, "{f:?}");
+
+/// `default,conv-matmul` is the SqueezeBERT recipe: every pointwise Conv of the export (grouped 4
+/// ways, with bias) becomes MatMul form, in both the batched and the block-diagonal form, and the
+/// outputs stay within 1e-4 relative on every reference case; BERT has no Conv and is untouched.
+#[test]
+fn conv_matmul_leaves_no_conv_in_squeezebert_and_keeps_its_outputs() {
+    use squeezebench::passes::conv_matmul::{ConvMatMul, Form};
+    let mut m = load("squeezebert-tiny");
+    let convs = count_op(&m, "Conv");
+    assert!(convs > 0);
+    let r = rewrite(&mut m, "default,conv-matmul");
+    eprintln!("squeezebert-tiny:\n{}", r.render_text());
+    assert_eq!(count_op(&m, "Conv"), 0, "{:?}", r.log);
+    assert_eq!(r.passes.last().unwrap().patches, convs);
+    assert!(m.graph().initializer.iter().all(|t| t.dims.len() != 3 || t.dims[2] != 1), "old Conv weights are gone");
+    eprintln!("squeezebert-tiny nodes {} -> {} ({convs} Conv)", r.before.nodes, r.after.nodes);
+    save_and_compare("squeezebert-tiny", &m, "conv-matmul");
+
+    let mut m = load("squeezebert-tiny");
+    let mut p = Pipeline::new(passes::parse_list("default").unwrap());
+    p.passes.push(Box::new(ConvMatMul { form: Form::BlockDiagonal }));
+    p.check_each_step = true;
+    p.run(&mut m).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((count_op(&m, "Conv"), count_op(&m, "Reshape") > 0), (0, true));
+    save_and_compare("squeezebert-tiny", &m, "conv-matmul-dense");
+
+    let mut m = load("bert-tiny");
+    assert_eq!(rewrite(&mut m, "conv-matmul").steps, 0);
 }
