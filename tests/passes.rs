@@ -358,6 +358,7 @@ fn low_rank_is_lossy_but_sound_and_its_fidelity_is_measured() {
     let f = passes::fidelity::compare(&original, &path, 2).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].cosine < 0.999999 && f[0].cosine > 0.0 && f[0].max_abs_error > 0.0, "{f:?}");
+}
 
 /// `default,conv-matmul` is the SqueezeBERT recipe: every pointwise Conv of the export (grouped 4
 /// ways, with bias) becomes MatMul form, in both the batched and the block-diagonal form, and the
