@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::proto::{GraphProto, NodeProto, TensorProto};
+use super::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
 /// Index of a node in `GraphProto.node`.
 pub type NodeId = usize;
@@ -122,9 +122,24 @@ pub fn node_label(node: &NodeProto, index: NodeId) -> String {
     }
 }
 
+/// The node's attribute `name`, when it has one.
+pub fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
+    node.attribute.iter().find(|a| a.name.as_deref() == Some(name))
+}
+
+/// The `i` of the node's attribute `name`.
+pub fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
+    attr(node, name).and_then(|a| a.i)
+}
+
 /// The `ints` of the node's attribute `name`, when it has that attribute.
 pub fn attr_ints<'n>(node: &'n NodeProto, name: &str) -> Option<&'n [i64]> {
-    node.attribute.iter().find(|a| a.name.as_deref() == Some(name)).map(|a| a.ints.as_slice())
+    attr(node, name).map(|a| a.ints.as_slice())
+}
+
+/// The string `s` of the node's attribute `name` (lossy UTF-8).
+pub fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Every value a node reads: its explicit inputs (empty names are omitted optional inputs) and the

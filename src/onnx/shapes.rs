@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use super::dtype::DataType;
-use super::graph::GraphView;
+use super::graph::{attr, attr_i, attr_ints, attr_s, GraphView};
 use super::io::Model;
-use super::proto::{type_proto, AttributeProto, Dim as ProtoDim, NodeProto, TensorProto, TypeProto};
+use super::proto::{type_proto, Dim as ProtoDim, NodeProto, TensorProto, TypeProto};
 use super::tensor;
 
 /// One axis: a number, or a symbol when it depends on an unbound input dimension.
@@ -119,12 +119,7 @@ fn tensor_info(model: &Model, t: &TensorProto) -> Info {
 }
 
 fn int_values(model: &Model, t: &TensorProto) -> Option<Vec<i64>> {
-    let bytes = model.tensor_bytes(t).ok()?;
-    match tensor::data_type(t).ok()? {
-        DataType::Int64 => Some(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
-        DataType::Int32 => Some(bytes.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()),
-        _ => None,
-    }
+    tensor::int_values(tensor::data_type(t).ok()?, &model.tensor_bytes(t).ok()?)
 }
 
 /// Info from a declared type, binding symbolic axes per `bindings`.
@@ -152,22 +147,6 @@ pub fn type_info(ty: Option<&TypeProto>, bindings: &Bindings) -> Info {
             .collect()
     });
     Info { dtype: elem_type.and_then(DataType::from_code), shape, value: None }
-}
-
-fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {
-    node.attribute.iter().find(|a| a.name.as_deref() == Some(name))
-}
-
-fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
-    attr(node, name).and_then(|a| a.i)
-}
-
-fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
-    attr(node, name).map(|a| a.ints.clone())
-}
-
-fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
-    attr(node, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Broadcasts shapes numpy-style; a known dim wins over a symbol, 1 gives way to anything.
@@ -277,7 +256,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         "QLinearConv" => one(dtype(7), conv_shape(node, shape(0), shape(3)), None),
         "Transpose" => {
             let s = shape(0).map(|s| {
-                let perm = attr_ints(node, "perm").unwrap_or_else(|| (0..s.len() as i64).rev().collect());
+                let perm = attr_ints(node, "perm").map(<[i64]>::to_vec).unwrap_or_else(|| (0..s.len() as i64).rev().collect());
                 perm.iter().filter_map(|&p| s.get(p as usize).cloned()).collect()
             });
             one(dtype(0), s, None)
@@ -311,7 +290,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             one(dtype(0), s, v)
         }
         "Unsqueeze" => {
-            let axes = value(1).or_else(|| attr_ints(node, "axes"));
+            let axes = value(1).or_else(|| attr_ints(node, "axes").map(<[i64]>::to_vec));
             let s = shape(0).zip(axes).map(|(mut s, axes)| {
                 let rank = s.len() + axes.len();
                 let mut axes: Vec<usize> = axes.iter().filter_map(|&a| normalize_axis(a, rank)).collect();
@@ -324,7 +303,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             one(dtype(0), s, value(0))
         }
         "Squeeze" => {
-            let axes = value(1).or_else(|| attr_ints(node, "axes"));
+            let axes = value(1).or_else(|| attr_ints(node, "axes").map(<[i64]>::to_vec));
             let s = shape(0).map(|s| {
                 let rank = s.len();
                 let drop: Vec<usize> = match &axes {
@@ -361,7 +340,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             let fill = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::inline_bytes(t).ok());
             let v = value(0).and_then(|dims| {
                 let n = dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d.max(0)))?;
-                let fill = fill.as_ref().filter(|_| dt == Some(DataType::Int64)).and_then(|b| b.get(..8)).map(|b| i64::from_le_bytes(b.try_into().unwrap()));
+                let fill = fill.as_ref().filter(|_| dt == Some(DataType::Int64)).and_then(|b| tensor::int_values(DataType::Int64, b)?.first().copied());
                 (n <= MAX_VALUE_ELEMENTS as i64 && dt == Some(DataType::Int64)).then(|| vec![fill.unwrap_or(0); n.max(0) as usize])
             });
             one(dt, value(0).map(|v| known_dims(&v)), v)
@@ -380,7 +359,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL2" | "ReduceL1" | "ArgMax"
         | "ArgMin" => {
             let keep = attr_i(node, "keepdims").unwrap_or(1) == 1;
-            let axes = if op.starts_with("Arg") { Some(vec![attr_i(node, "axis").unwrap_or(0)]) } else { attr_ints(node, "axes").or_else(|| value(1)) };
+            let axes = if op.starts_with("Arg") { Some(vec![attr_i(node, "axis").unwrap_or(0)]) } else { attr_ints(node, "axes").map(<[i64]>::to_vec).or_else(|| value(1)) };
             let s = shape(0).map(|s| {
                 let rank = s.len();
                 let axes: Vec<usize> = match &axes {
@@ -411,7 +390,7 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         }
         "Split" => {
             let axis = attr_i(node, "axis").unwrap_or(0);
-            let sizes = value(1).or_else(|| attr_ints(node, "split"));
+            let sizes = value(1).or_else(|| attr_ints(node, "split").map(<[i64]>::to_vec));
             let Some(s) = shape(0) else { return vec![Info::default(); n_out] };
             let Some(a) = normalize_axis(axis, s.len()) else { return vec![Info::default(); n_out] };
             (0..n_out)
@@ -508,10 +487,10 @@ fn conv_shape(node: &NodeProto, x: Option<Vec<Dim>>, w: Option<Vec<Dim>>) -> Opt
         return None;
     }
     let spatial = x.len() - 2;
-    let kernel: Vec<i64> = attr_ints(node, "kernel_shape").unwrap_or_else(|| w[2..].iter().map(|d| d.known().unwrap_or(1)).collect());
-    let strides = attr_ints(node, "strides").unwrap_or_else(|| vec![1; spatial]);
-    let dil = attr_ints(node, "dilations").unwrap_or_else(|| vec![1; spatial]);
-    let pads = attr_ints(node, "pads").unwrap_or_else(|| vec![0; 2 * spatial]);
+    let kernel: Vec<i64> = attr_ints(node, "kernel_shape").map(<[i64]>::to_vec).unwrap_or_else(|| w[2..].iter().map(|d| d.known().unwrap_or(1)).collect());
+    let strides = attr_ints(node, "strides").map(<[i64]>::to_vec).unwrap_or_else(|| vec![1; spatial]);
+    let dil = attr_ints(node, "dilations").map(<[i64]>::to_vec).unwrap_or_else(|| vec![1; spatial]);
+    let pads = attr_ints(node, "pads").map(<[i64]>::to_vec).unwrap_or_else(|| vec![0; 2 * spatial]);
     let auto = attr_s(node, "auto_pad").unwrap_or_default();
     let mut out = vec![x[0].clone(), w[0].clone()];
     for i in 0..spatial {
@@ -576,7 +555,7 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
     let (starts, ends, axes, steps) = if inputs.len() > 1 {
         (vals(1), vals(2), vals(3), vals(4))
     } else {
-        (attr_ints(node, "starts"), attr_ints(node, "ends"), attr_ints(node, "axes"), None)
+        (attr_ints(node, "starts").map(<[i64]>::to_vec), attr_ints(node, "ends").map(<[i64]>::to_vec), attr_ints(node, "axes").map(<[i64]>::to_vec), None)
     };
     let mut info = Info { dtype: data.dtype, shape: None, value: None };
     if let (Some(shape), Some(starts), Some(ends)) = (&data.shape, starts, ends) {
@@ -618,11 +597,7 @@ fn constant_info(node: &NodeProto) -> Vec<Info> {
     let info = match (a.and_then(|a| a.name.as_deref()), a) {
         (Some("value"), Some(a)) => a.t.as_ref().map(|t| {
             let dtype = tensor::data_type(t).ok();
-            let value = match dtype {
-                Some(DataType::Int64) => tensor::inline_bytes(t).ok().map(|b| b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
-                Some(DataType::Int32) => tensor::inline_bytes(t).ok().map(|b| b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64).collect()),
-                _ => None,
-            };
+            let value = dtype.zip(tensor::inline_bytes(t).ok()).and_then(|(dt, b)| tensor::int_values(dt, &b));
             Info { dtype, shape: Some(known_dims(&t.dims)), value }
         }),
         (Some("value_int"), Some(a)) => Some(Info { dtype: Some(DataType::Int64), shape: Some(vec![]), value: a.i.map(|i| vec![i]) }),
@@ -637,6 +612,7 @@ fn constant_info(node: &NodeProto) -> Vec<Info> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::proto::AttributeProto;
 
     fn info(shape: &[i64]) -> Info {
         Info { dtype: Some(DataType::Float), shape: Some(known_dims(shape)), value: None }

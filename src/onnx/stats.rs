@@ -261,7 +261,7 @@ fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
                     checked_product(&out).and_then(|o| o.checked_mul(checked_product(&b[1..])?))
                 } else {
                     // out [..., M, N] × K, where K is A's contraction axis.
-                    let trans_a = op == "Gemm" && node.attribute.iter().any(|x| x.name.as_deref() == Some("transA") && x.i == Some(1));
+                    let trans_a = op == "Gemm" && crate::onnx::graph::attr_i(node, "transA") == Some(1);
                     let k = match (a.len(), trans_a) {
                         (0, _) => None,
                         (2, true) => Some(a[0]),

@@ -68,6 +68,20 @@ pub fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {
     Ok(out.into())
 }
 
+/// Little-endian int64 or int32 data as i64 values; `None` for other types.
+pub fn int_values(dtype: DataType, bytes: &[u8]) -> Option<Vec<i64>> {
+    match dtype {
+        DataType::Int64 => Some(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
+        DataType::Int32 => Some(bytes.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap()))).collect()),
+        _ => None,
+    }
+}
+
+/// Little-endian float32 data as values.
+pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
 /// Number of elements actually present in the typed data field for the tensor's type (for checks).
 pub fn typed_len(t: &TensorProto) -> usize {
     match DataType::from_code(t.data_type.unwrap_or(0)) {

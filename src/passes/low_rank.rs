@@ -19,7 +19,7 @@ use ndarray::Array2;
 
 use crate::onnx::graph::GraphView;
 use crate::onnx::proto::{NodeProto, TensorProto};
-use crate::onnx::{builder, Model};
+use crate::onnx::{builder, tensor, Model};
 
 use super::{NodeRef, Pass, Patch, Result};
 
@@ -128,7 +128,7 @@ impl Pass for LowRank {
                 }
             }
             let bytes = model.tensor_bytes(w)?;
-            let values: Vec<f64> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64).collect();
+            let values: Vec<f64> = tensor::f32_values(&bytes).into_iter().map(f64::from).collect();
             let wm = Array2::from_shape_vec((k, n), values).expect("dims match the bytes");
             let svd = truncated(&wm, keep);
             let r = svd.rank;
