@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Describe a model: interface, opsets, ops, parameters, size and MACs/FLOPs.
     ///
+    /// Exit 0, or 1 when the structural check finds problems (listed on stderr), or 2 when the
+    /// file cannot be read as a model.
+    ///
     /// Example: squeezebench inspect fixtures/bert-tiny.onnx --batch 1 --seq 128 --json
     Inspect {
         /// The .onnx file (external data is read from its folder).
@@ -36,14 +39,17 @@ enum Command {
         /// Sequence length assumed for the symbolic sequence axis when counting MACs/FLOPs.
         #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(1..))]
         seq: i64,
-        /// Also run the structural check and list its problems (exit 1 if there are any).
+        /// Also print the structural check's verdict when it finds nothing. The check always runs:
+        /// its problems (cycles, undefined inputs, duplicate names, unknown ops, bad tensors) are
+        /// listed on stderr after the report and the exit code is 1.
         #[arg(long)]
         check: bool,
     },
     /// Rewrite a model's graph with passes (or just load and save it), and write the result.
     ///
     /// With no --passes this is a plain load/save: the output is byte-identical to the input unless
-    /// the storage of weights changes (--external). The input file is never modified.
+    /// the storage of weights changes (--external). The input file is never modified. A model that
+    /// fails the structural check (see `inspect --check`) is refused before anything is written.
     ///
     /// Example: squeezebench rewrite model.onnx -o model-opt.onnx --passes default --report
     Rewrite {
@@ -153,18 +159,16 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             } else {
                 print!("{}", stats::render_text(&report));
             }
-            if run_check {
-                let problems = check::check(&m);
-                if !problems.is_empty() {
-                    eprintln!("{} structural problem(s) in '{}':", problems.len(), model.display());
-                    for p in &problems {
-                        eprintln!("  - {p}");
-                    }
-                    return Ok(ExitCode::from(1));
+            let problems = check::check(&m);
+            if !problems.is_empty() {
+                eprintln!("{} structural problem(s) in '{}':", problems.len(), model.display());
+                for p in &problems {
+                    eprintln!("  - {p}");
                 }
-                if !json {
-                    println!("\ncheck      no structural problems");
-                }
+                return Ok(ExitCode::from(1));
+            }
+            if run_check && !json {
+                println!("\ncheck      no structural problems");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             };
             let lossy = report && pipeline.as_ref().is_some_and(|p| p.passes.iter().any(|p| p.name() == "low-rank"));
             let mut m = Model::load(&model)?;
+            check::ensure_sound(&m)?;
             if let Some(pipeline) = pipeline {
                 let r = pipeline.run(&mut m)?;
                 if report {

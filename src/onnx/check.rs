@@ -6,7 +6,9 @@ use std::fmt;
 
 use super::graph::{node_label, GraphView};
 use super::io::Model;
-use super::proto::{GraphProto, TensorProto};
+use super::dtype::DataType;
+use super::ops;
+use super::proto::{GraphProto, TensorProto, ValueInfoProto};
 use super::tensor;
 use super::{Error, Result};
 
@@ -31,6 +33,22 @@ impl fmt::Display for Problem {
 /// All structural problems of the model (empty when it is sound).
 pub fn check(model: &Model) -> Vec<Problem> {
     let mut problems = Vec::new();
+    for o in &model.proto.opset_import {
+        let domain = o.domain.as_deref().unwrap_or("");
+        let version = o.version.unwrap_or(0);
+        let latest = match domain {
+            "" | "ai.onnx" => ops::LATEST_OPSET,
+            "ai.onnx.ml" => ops::LATEST_ML_OPSET,
+            _ => continue,
+        };
+        if !(1..=latest).contains(&version) {
+            let shown = if domain.is_empty() { "the default domain" } else { domain };
+            problems.push(Problem {
+                graph: "main".into(),
+                message: format!("opset {version} of {shown} is not a released ONNX opset (this tool knows 1..={latest})"),
+            });
+        }
+    }
     check_graph(model, model.graph(), "main", &HashSet::new(), &mut problems);
     problems
 }
@@ -76,9 +94,26 @@ fn check_graph(model: &Model, g: &GraphProto, where_: &str, outer: &HashSet<&str
         push(format!("node {} writes '{value}', which is already defined", node_label(view.node(id), id)));
     }
 
+    let strings: HashSet<&str> = g
+        .initializer
+        .iter()
+        .filter(|t| t.data_type == Some(DataType::String.code()))
+        .filter_map(|t| t.name.as_deref())
+        .chain(g.input.iter().chain(&g.value_info).filter(|v| declared_type(v) == Some(DataType::String)).filter_map(|v| v.name.as_deref()))
+        .collect();
     for (id, node) in g.node.iter().enumerate() {
-        if node.op_type.as_deref().unwrap_or("").is_empty() {
+        let op = node.op_type.as_deref().unwrap_or("");
+        let domain = node.domain.as_deref().unwrap_or("");
+        if op.is_empty() {
             push(format!("node {} has no op_type", node_label(node, id)));
+        } else if ops::is_known(domain, op) == Some(false) && !is_local_function(model, domain, op) {
+            let shown = if domain.is_empty() { "the default ONNX domain" } else { domain };
+            push(format!("node {}: '{op}' is not an operator of {shown}", node_label(node, id)));
+        }
+        if NUMERIC_OPS.contains(&op) && matches!(domain, "" | "ai.onnx") {
+            for input in node.input.iter().filter(|i| strings.contains(i.as_str())) {
+                push(format!("node {} reads '{input}', a string tensor, where {op} needs numbers", node_label(node, id)));
+            }
         }
         for input in node.input.iter().filter(|s| !s.is_empty()) {
             if !view.is_defined(input) && !outer.contains(input.as_str()) {
@@ -123,40 +158,35 @@ fn check_graph(model: &Model, g: &GraphProto, where_: &str, outer: &HashSet<&str
     }
 }
 
+/// Ops of the default domain that only take numeric tensors (the ones BERT-family graphs use most).
+const NUMERIC_OPS: &[&str] = &[
+    "Abs", "Add", "BatchNormalization", "Conv", "ConvInteger", "DequantizeLinear", "Div", "Erf", "Exp", "Gelu",
+    "Gemm", "LayerNormalization", "Log", "MatMul", "MatMulInteger", "Max", "Min", "Mul", "Neg", "Pow",
+    "QuantizeLinear", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Sigmoid", "Softmax", "Sqrt", "Sub", "Tanh",
+];
+
+fn declared_type(v: &ValueInfoProto) -> Option<DataType> {
+    let t = v.r#type.as_ref()?.tensor_type.as_ref()?;
+    DataType::from_code(t.elem_type?)
+}
+
+/// A node may call a function the model defines in its own domain.
+fn is_local_function(model: &Model, domain: &str, op: &str) -> bool {
+    model.proto.functions.iter().any(|f| f.domain.as_deref().unwrap_or("") == domain && f.name.as_deref() == Some(op))
+}
+
 /// What is wrong with a tensor's declared size or data, if anything.
 fn tensor_problem(model: &Model, t: &TensorProto) -> Option<String> {
-    let numel = match tensor::numel(t) {
-        Ok(n) => n,
-        Err(e) => return Some(e),
-    };
-    let dt = match tensor::data_type(t) {
-        Ok(dt) => dt,
-        Err(e) => return Some(e),
-    };
+    if let Some(p) = tensor::data_problem(t) {
+        return Some(p);
+    }
     if tensor::is_external(t) {
         return model.external_ref(t).err().map(|e| match e {
             Error::Tensor { reason, .. } => reason,
             other => other.to_string(),
         });
     }
-    let expected = dt.byte_len(numel);
-    match (&t.raw_data, expected) {
-        (Some(raw), Some(want)) if raw.len() as u64 != want => {
-            Some(format!("raw_data holds {} bytes but dims {:?} of {dt} need {want}", raw.len(), t.dims))
-        }
-        (Some(_), _) => None,
-        (None, _) if numel == 0 => None,
-        (None, _) => {
-            let have = tensor::typed_len(t) as u64;
-            if have == 0 {
-                Some(format!("has no data (dims {:?} of {dt}, no raw_data, typed data or external data)", t.dims))
-            } else if have != numel && !(dt.bits().is_some_and(|b| b < 8)) {
-                Some(format!("typed data holds {have} values but dims {:?} need {numel}", t.dims))
-            } else {
-                None
-            }
-        }
-    }
+    None
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ impl Model {
             return Err(Error::Invalid { path, reason: "the model has no graph".into() });
         }
         let model = Model { proto, path, base_dir: base_dir.into(), file_size };
+        model.validate_tensors()?;
         model.validate_external()?;
         Ok(model)
     }
@@ -200,6 +201,18 @@ impl Model {
             }
         }
         Ok(ExternalRef { location, file, offset, length })
+    }
+
+    /// Refuses tensors whose dims, type or inline data do not agree (see [`tensor::data_problem`]).
+    fn validate_tensors(&self) -> Result<()> {
+        let mut err = None;
+        for_each_tensor(&self.proto, &mut |t, _| {
+            if err.is_none() {
+                err = tensor::data_problem(t)
+                    .map(|reason| Error::Tensor { path: self.path.clone(), tensor: tensor::name(t).into(), reason });
+            }
+        });
+        err.map_or(Ok(()), Err)
     }
 
     fn validate_external(&self) -> Result<()> {

@@ -44,6 +44,56 @@ pub fn expected_bytes(t: &TensorProto) -> Result<Option<u64>, String> {
     }
 }
 
+/// What is wrong with the data a tensor holds inline, if anything: its dims (negative, overflowing),
+/// its element type (unknown), or a payload that does not match `dims × element size` (raw_data
+/// too short or too long, typed values missing or too many, raw bytes for a string tensor).
+/// External tensors are checked against their file by `Model::external_ref` instead.
+///
+/// Loading runs this on every tensor, so code downstream may trust `raw_data.len()` and never
+/// allocates from a size the file claims but does not hold.
+pub fn data_problem(t: &TensorProto) -> Option<String> {
+    let numel = match numel(t) {
+        Ok(n) => n,
+        Err(e) => return Some(e),
+    };
+    let dt = match data_type(t) {
+        Ok(dt) => dt,
+        Err(e) => return Some(e),
+    };
+    if is_external(t) {
+        return None;
+    }
+    if dt == DataType::String {
+        if t.raw_data.is_some() {
+            return Some("a string tensor cannot hold raw_data (strings go in string_data)".into());
+        }
+        let have = t.string_data.len() as u64;
+        return (have != numel && !(have == 0 && numel == 0))
+            .then(|| format!("string_data holds {have} strings but dims {:?} need {numel}", t.dims));
+    }
+    let Some(want) = dt.byte_len(numel) else {
+        return Some(format!("dims {:?} of {dt} overflow 64 bits in bytes", t.dims));
+    };
+    match &t.raw_data {
+        Some(raw) if raw.len() as u64 != want => {
+            Some(format!("raw_data holds {} bytes but dims {:?} of {dt} need {want}", raw.len(), t.dims))
+        }
+        Some(_) => None,
+        None => {
+            let have = typed_len(t) as u64;
+            // Sub-byte types may pack several values into one int32_data entry.
+            let packed = dt.bits().is_some_and(|b| b < 8) && have == want;
+            if have == numel || packed {
+                None
+            } else if have == 0 {
+                Some(format!("has no data (dims {:?} of {dt}, no raw_data, typed data or external data)", t.dims))
+            } else {
+                Some(format!("typed data holds {have} values but dims {:?} of {dt} need {numel}", t.dims))
+            }
+        }
+    }
+}
+
 /// Bytes of the data as stored in this proto (raw, or the typed field converted to little-endian),
 /// without external data. Strings are not supported (they have no fixed layout).
 pub fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {

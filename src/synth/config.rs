@@ -67,7 +67,32 @@ const COMMON: [&str; 11] = [
 const SQUEEZEBERT_ONLY: [&str; 7] =
     ["embedding_size", "q_groups", "k_groups", "v_groups", "post_attention_groups", "intermediate_groups", "output_groups"];
 
+/// Largest model `synth` builds (16 GiB of float32 weights, 12x bert-large): a config past it is
+/// a typo or a hostile file, refused before any weight is allocated.
+pub const MAX_PARAMETERS: u128 = 1 << 32;
+
 impl Config {
+    /// The weights a graph of this config holds (without grouping, which only lowers the figure),
+    /// saturating in 128 bits so that no config overflows it.
+    pub fn parameter_bound(&self) -> u128 {
+        let [h, l, i, v, p, t, n] = [
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.vocab_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.num_labels,
+        ]
+        .map(|x| x as u128);
+        let sum = |xs: &[u128]| xs.iter().fold(0u128, |a, &x| a.saturating_add(x));
+        let mul = |xs: &[u128]| xs.iter().fold(1u128, |a, &x| a.saturating_mul(x));
+        let embeddings = sum(&[mul(&[sum(&[v, p, t]), h]), mul(&[2, h])]);
+        let layer = sum(&[mul(&[4, sum(&[mul(&[h, h]), h])]), mul(&[2, h, i]), i, mul(&[5, h])]);
+        let head = sum(&[mul(&[h, h]), h, mul(&[h, n]), n]);
+        sum(&[embeddings, mul(&[l, layer]), head])
+    }
+
     /// bert-base-uncased or squeezebert-uncased.
     pub fn defaults(arch: Arch) -> Config {
         let squeeze = arch == Arch::SqueezeBert;
@@ -173,6 +198,14 @@ impl Config {
             if v == 0 {
                 return Err(format!("{k} must be at least 1"));
             }
+        }
+        let params = self.parameter_bound();
+        if params > MAX_PARAMETERS {
+            return Err(format!(
+                "the config describes about {params} parameters ({} GiB of float32), past the limit of {MAX_PARAMETERS} \
+                 parameters; check hidden_size, intermediate_size, vocab_size, max_position_embeddings and num_hidden_layers",
+                params.saturating_mul(4) >> 30
+            ));
         }
         if self.hidden_act != "gelu" {
             return Err(format!("hidden_act '{}' is not supported (only gelu)", self.hidden_act));
