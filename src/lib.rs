@@ -1,4 +1,5 @@
 //! squeezebench: compress and benchmark BERT-family encoders in ONNX.
+pub mod fuzz;
 pub mod onnx;
 pub mod passes;
 pub mod runtime;

@@ -8,6 +8,7 @@ pub mod check;
 pub mod dtype;
 pub mod graph;
 pub mod io;
+pub mod mutate;
 pub mod ops;
 pub mod proto;
 pub mod shapes;

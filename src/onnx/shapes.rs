@@ -77,7 +77,7 @@ pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
         if env.contains_key(&name) {
             continue; // an initializer that is also declared as input: the initializer wins
         }
-        env.insert(name, type_info(v.r#type.as_ref(), bindings));
+        env.insert(name, sane(type_info(v.r#type.as_ref(), bindings)));
     }
     let view = GraphView::new(g);
     let order = view.topo_order().unwrap_or_else(|_| (0..g.node.len()).collect());
@@ -86,7 +86,7 @@ pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
         let inputs: Vec<Option<&Info>> =
             node.input.iter().map(|n| if n.is_empty() { None } else { env.get(n) }).collect();
         let outs = infer_node(node, &inputs);
-        for (name, info) in node.output.iter().zip(outs) {
+        for (name, info) in node.output.iter().zip(outs.into_iter().map(sane)) {
             if !name.is_empty() {
                 env.insert(name.clone(), info);
             }
@@ -95,7 +95,7 @@ pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
     // Declared value_info fills what inference could not.
     for v in g.value_info.iter().chain(&g.output) {
         let name = v.name.clone().unwrap_or_default();
-        let declared = type_info(v.r#type.as_ref(), &Bindings::default());
+        let declared = sane(type_info(v.r#type.as_ref(), &Bindings::default()));
         let e = env.entry(name).or_default();
         if e.shape.is_none() {
             e.shape = declared.shape;
@@ -105,6 +105,16 @@ pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
         }
     }
     env
+}
+
+/// A negative dimension (from a hostile value or declaration) becomes unknown, so no rule sees one.
+fn sane(mut info: Info) -> Info {
+    if let Some(shape) = &mut info.shape {
+        for d in shape.iter_mut().filter(|d| d.known().is_some_and(|v| v < 0)) {
+            *d = Dim::Sym("?".into());
+        }
+    }
+    info
 }
 
 fn tensor_info(model: &Model, t: &TensorProto) -> Info {
@@ -498,12 +508,12 @@ fn conv_shape(node: &NodeProto, x: Option<Vec<Dim>>, w: Option<Vec<Dim>>) -> Opt
             Dim::Known(n) if strides.get(i).copied().unwrap_or(1) > 0 => {
                 let s = *strides.get(i).unwrap_or(&1);
                 let v = if auto.starts_with("SAME") {
-                    (n + s - 1) / s
+                    n.saturating_add(s - 1) / s
                 } else {
                     let k = *kernel.get(i).unwrap_or(&1);
-                    let eff = dil.get(i).unwrap_or(&1) * (k - 1) + 1;
-                    let p = pads.get(i).unwrap_or(&0) + pads.get(i + spatial).unwrap_or(&0);
-                    n.saturating_add(p).saturating_sub(eff) / s + 1
+                    let eff = dil.get(i).unwrap_or(&1).saturating_mul(k.saturating_sub(1)).saturating_add(1);
+                    let p = pads.get(i).unwrap_or(&0).saturating_add(*pads.get(i + spatial).unwrap_or(&0));
+                    (n.saturating_add(p).saturating_sub(eff) / s).saturating_add(1)
                 };
                 Dim::Known(v)
             }
@@ -529,7 +539,7 @@ fn reshape_shape(node: &NodeProto, input: Option<Vec<Dim>>, target: Option<Vec<i
         .collect();
     if let Some(pos) = target.iter().position(|&t| t == -1) {
         let total = input.as_ref().and_then(|s| numel(s));
-        let rest: Option<i64> = out.iter().enumerate().filter(|(i, _)| *i != pos).try_fold(1i64, |a, (_, d)| Some(a * d.known()?));
+        let rest: Option<i64> = out.iter().enumerate().filter(|(i, _)| *i != pos).try_fold(1i64, |a, (_, d)| a.checked_mul(d.known()?));
         if let (Some(total), Some(rest)) = (total, rest) {
             if rest != 0 {
                 out[pos] = Dim::Known(total / rest);
@@ -538,8 +548,8 @@ fn reshape_shape(node: &NodeProto, input: Option<Vec<Dim>>, target: Option<Vec<i
             // One symbolic input dim that survives unchanged: keep its symbol.
             let syms: Vec<&Dim> = inp.iter().filter(|d| d.known().is_none()).collect();
             if syms.len() == 1 {
-                let known_in: i64 = inp.iter().filter_map(Dim::known).product();
-                if rest.unwrap() == known_in {
+                let known_in = inp.iter().filter_map(Dim::known).try_fold(1i64, i64::checked_mul);
+                if rest == known_in {
                     out[pos] = syms[0].clone();
                 }
             }
@@ -575,8 +585,9 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                     } else {
                         (clamp(starts[k], -1, n - 1), clamp(*ends.get(k).unwrap_or(&-1), -1, n - 1))
                     };
-                    let len = if step > 0 { (e - s + step - 1).div_euclid(step) } else { (s - e + (-step) - 1).div_euclid(-step) };
-                    out[a] = Dim::Known(len.max(0));
+                    let (s128, e128, step128) = (i128::from(s), i128::from(e), i128::from(step));
+                    let len = if step > 0 { (e128 - s128 + step128 - 1).div_euclid(step128) } else { (s128 - e128 - step128 - 1).div_euclid(-step128) };
+                    out[a] = Dim::Known(len.clamp(0, i128::from(n)) as i64);
                     ranges.push((a, s, e, step));
                 }
                 _ => out[a] = Dim::Sym("slice".into()),
@@ -584,7 +595,7 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         }
         if let (Some(v), 1, [(0, s, _, step)]) = (&data.value, rank, ranges.as_slice()) {
             if let Some(len) = out[0].known() {
-                info.value = (0..len).map(|k| v.get((s + k * step) as usize).copied()).collect();
+                info.value = (0..len).map(|k| v.get(usize::try_from(s.checked_add(k.checked_mul(*step)?)?).ok()?).copied()).collect();
             }
         }
         info.shape = Some(out);

@@ -258,7 +258,7 @@ fn compute(model: &Model, view: &GraphView, batch: i64, seq: i64) -> Compute {
             (Some(a), Some(b), Some(out)) => {
                 if op.contains("Conv") {
                     // out [N, M, spatial...] × (C/group × kernel...) per output element.
-                    checked_product(&out).and_then(|o| o.checked_mul(checked_product(&b[1..])?))
+                    checked_product(&out).and_then(|o| o.checked_mul(checked_product(b.get(1..)?)?))
                 } else {
                     // out [..., M, N] × K, where K is A's contraction axis.
                     let trans_a = op == "Gemm" && crate::onnx::graph::attr_i(node, "transA") == Some(1);

@@ -1,0 +1,376 @@
+//! A fuzzing harness that runs on the stable toolchain: fuzz targets (the ONNX loader with the
+//! structural check, statistics, shape inference and the default passes behind it), a mutator
+//! mixing structure-aware edits ([`crate::onnx::mutate`]) with byte mutations, and a campaign loop
+//! where a panic is a crash and so is an allocation the input does not justify.
+//!
+//! Without compiler coverage instrumentation on stable, the feedback is the *outcome signature* a
+//! target returns (which error, which problems, how far it got): an input that reaches a new
+//! signature joins the corpus. `cargo test` runs a short bounded campaign; the long run is
+//! `cargo run --profile test --example fuzz` (see the README for the figures).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::onnx::{check, mutate, shapes, stats, Model};
+use crate::passes;
+
+/// A global allocator that counts live bytes and their peak, so a campaign can tell how much one
+/// execution allocated. Install it in the fuzzing binary:
+/// `#[global_allocator] static A: squeezebench::fuzz::CountingAlloc = squeezebench::fuzz::CountingAlloc;`
+/// A single request past [`CountingAlloc::HARD_LIMIT`] is refused, which aborts the process with
+/// a message instead of letting the machine swap.
+pub struct CountingAlloc;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+impl CountingAlloc {
+    /// The largest single allocation allowed while fuzzing (1 GiB; the seeds are a few MB).
+    pub const HARD_LIMIT: usize = 1 << 30;
+
+    /// Resets the peak to the live figure and returns it.
+    pub fn reset_peak() -> usize {
+        let live = LIVE.load(Ordering::Relaxed);
+        PEAK.store(live, Ordering::Relaxed);
+        live
+    }
+
+    /// The highest live figure since the last reset.
+    pub fn peak() -> usize {
+        PEAK.load(Ordering::Relaxed)
+    }
+
+    /// Whether the binary installed this allocator.
+    pub fn installed() -> bool {
+        INSTALLED.load(Ordering::Relaxed)
+    }
+
+    fn grew(size: usize) {
+        let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+        PEAK.fetch_max(live, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards to the system allocator; only counts, or refuses (returns null) a request
+// past the hard limit, which callers handle as allocation failure.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        INSTALLED.store(true, Ordering::Relaxed);
+        if layout.size() > Self::HARD_LIMIT {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(b"fuzz: refused an allocation past CountingAlloc::HARD_LIMIT\n");
+            return std::ptr::null_mut();
+        }
+        Self::grew(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > Self::HARD_LIMIT {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(b"fuzz: refused a reallocation past CountingAlloc::HARD_LIMIT\n");
+            return std::ptr::null_mut();
+        }
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                Self::grew(new_size - layout.size());
+            } else {
+                LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        p
+    }
+}
+
+/// A fuzz target: runs one input and returns its outcome signature. Panics are crashes.
+pub struct Target {
+    pub name: &'static str,
+    pub run: Box<dyn Fn(&[u8]) -> String + Send + Sync>,
+    /// A structure-aware mutator for this input format, if there is one.
+    pub structured: Option<fn(&[u8], &mut dyn RngCore) -> Option<Vec<u8>>>,
+}
+
+/// Limits of a campaign.
+#[derive(Clone, Debug)]
+pub struct Campaign {
+    /// Stop after this many executions...
+    pub execs: u64,
+    /// ...or after this long, whichever comes first.
+    pub time: Duration,
+    pub seed: u64,
+    /// Allocation allowed per execution beyond `alloc_factor` × the input size.
+    pub alloc_slack: usize,
+    pub alloc_factor: usize,
+    /// Largest corpus kept (seeds included).
+    pub max_corpus: usize,
+}
+
+impl Default for Campaign {
+    fn default() -> Self {
+        Campaign { execs: u64::MAX, time: Duration::from_secs(10), seed: 1, alloc_slack: 64 << 20, alloc_factor: 16, max_corpus: 2000 }
+    }
+}
+
+/// A crash: the input and what happened.
+#[derive(Clone, Debug)]
+pub struct Crash {
+    pub input: Vec<u8>,
+    pub message: String,
+}
+
+/// What a campaign did.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    pub execs: u64,
+    pub crashes: Vec<Crash>,
+    /// Distinct outcome signatures reached.
+    pub signatures: usize,
+    pub corpus: usize,
+    pub elapsed: Duration,
+}
+
+/// Runs `target` on mutations of `seeds` until the campaign's limits; every panic and every
+/// execution allocating more than the input justifies is a crash (the first 20 are kept).
+/// `progress` is called about every ten seconds with the outcome so far.
+pub fn run(target: &Target, seeds: Vec<Vec<u8>>, c: &Campaign, progress: &mut dyn FnMut(&Outcome)) -> Outcome {
+    let mut rng = ChaCha8Rng::seed_from_u64(c.seed);
+    let mut corpus: Vec<Vec<u8>> = seeds;
+    if corpus.is_empty() {
+        corpus.push(Vec::new());
+    }
+    let mut seen = HashSet::new();
+    let mut out = Outcome::default();
+    let start = Instant::now();
+    let mut last_report = start;
+    let previous_hook = panic::take_hook();
+    panic::set_hook(Box::new(|info| {
+        if let Some(l) = info.location() {
+            PANIC_AT.with(|p| *p.borrow_mut() = format!("{}:{}", l.file(), l.line()));
+        }
+    }));
+    let mut queue: Vec<Vec<u8>> = corpus.clone();
+    while out.execs < c.execs && start.elapsed() < c.time {
+        // Seeds run as they are first, then mutations of corpus entries.
+        let input = match queue.pop() {
+            Some(i) => i,
+            None => mutate_input(target, &corpus, &mut rng),
+        };
+        let base = CountingAlloc::reset_peak();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| (target.run)(&input)));
+        let used = CountingAlloc::peak().saturating_sub(base);
+        out.execs += 1;
+        match result {
+            Ok(sig) => {
+                let budget = c.alloc_slack.saturating_add(c.alloc_factor.saturating_mul(input.len()));
+                if CountingAlloc::installed() && used > budget {
+                    push_crash(&mut out, &input, format!("allocated {used} bytes for a {}-byte input (budget {budget})", input.len()));
+                } else if seen.insert(sig) && corpus.len() < c.max_corpus {
+                    corpus.push(input);
+                }
+            }
+            Err(payload) => {
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                let at = PANIC_AT.with(|p| p.borrow().clone());
+                push_crash(&mut out, &input, format!("panic at {at}: {msg}"));
+            }
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            last_report = Instant::now();
+            out.signatures = seen.len();
+            out.corpus = corpus.len();
+            out.elapsed = start.elapsed();
+            progress(&out);
+        }
+    }
+    panic::set_hook(previous_hook);
+    out.signatures = seen.len();
+    out.corpus = corpus.len();
+    out.elapsed = start.elapsed();
+    out
+}
+
+thread_local! {
+    /// Where the last panic on this thread happened (the hook records it, the campaign reports it).
+    static PANIC_AT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn push_crash(out: &mut Outcome, input: &[u8], message: String) {
+    if out.crashes.len() < 20 {
+        out.crashes.push(Crash { input: input.to_vec(), message });
+    } else if let Some(last) = out.crashes.last_mut() {
+        last.message = format!("{} (and more crashes)", last.message.trim_end_matches(" (and more crashes)"));
+    }
+}
+
+fn mutate_input(target: &Target, corpus: &[Vec<u8>], rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let base = &corpus[rng.random_range(0..corpus.len())];
+    let structured = target.structured.filter(|_| rng.random_bool(0.6)).and_then(|f| f(base, rng));
+    let mut data = structured.unwrap_or_else(|| base.clone());
+    if data == *base || rng.random_bool(0.2) {
+        for _ in 0..rng.random_range(1..=4) {
+            mutate_bytes(&mut data, corpus, rng);
+        }
+    }
+    data
+}
+
+/// One byte-level mutation: bit flip, interesting byte, insert, delete, duplicate, varint,
+/// splice with another corpus entry, or truncation.
+pub fn mutate_bytes(data: &mut Vec<u8>, corpus: &[Vec<u8>], rng: &mut dyn RngCore) {
+    let len = data.len();
+    let pos = |rng: &mut dyn RngCore, n: usize| if n == 0 { 0 } else { rng.random_range(0..n) };
+    match rng.random_range(0..8) {
+        0 if len > 0 => {
+            let i = pos(rng, len);
+            data[i] ^= 1 << rng.random_range(0..8);
+        }
+        1 if len > 0 => {
+            let i = pos(rng, len);
+            data[i] = [0, 1, 0x7f, 0x80, 0xff, 0x08, 0x12, 0x1a][rng.random_range(0..8)];
+        }
+        2 => {
+            let i = pos(rng, len + 1);
+            let n = rng.random_range(1..16);
+            let bytes: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+            data.splice(i..i, bytes);
+        }
+        3 if len > 0 => {
+            let i = pos(rng, len);
+            let n = rng.random_range(1..=(len - i).min(64));
+            data.drain(i..i + n);
+        }
+        4 if len > 0 => {
+            let i = pos(rng, len);
+            let n = rng.random_range(1..=(len - i).min(64));
+            let chunk = data[i..i + n].to_vec();
+            let at = pos(rng, len + 1);
+            data.splice(at..at, chunk);
+        }
+        5 => {
+            // A varint with a hostile value (lengths, dims, enum codes).
+            let v: u64 = [0, 1, 0x7f, 0x80, 0xffff_ffff, u64::MAX, 1 << 31, 1 << 40][rng.random_range(0..8)];
+            let mut enc = Vec::new();
+            let mut x = v;
+            while x >= 0x80 {
+                enc.push((x as u8) | 0x80);
+                x >>= 7;
+            }
+            enc.push(x as u8);
+            let i = pos(rng, len + 1);
+            let end = (i + enc.len()).min(len);
+            data.splice(i..end, enc);
+        }
+        6 if !corpus.is_empty() => {
+            let other = &corpus[rng.random_range(0..corpus.len())];
+            if !other.is_empty() {
+                let i = pos(rng, len + 1);
+                let j = pos(rng, other.len());
+                data.truncate(i);
+                data.extend_from_slice(&other[j..]);
+            }
+        }
+        _ => {
+            let i = pos(rng, len + 1);
+            data.truncate(i);
+        }
+    }
+}
+
+/// A folder for the ONNX target's external data: `data.bin` (64 KiB) inside, and `link.bin`, a
+/// symbolic link to a file outside it.
+pub fn onnx_sandbox(dir: &Path) -> std::io::Result<PathBuf> {
+    let inner = dir.join("model");
+    std::fs::create_dir_all(&inner)?;
+    std::fs::write(inner.join("data.bin"), vec![0u8; 1 << 16])?;
+    std::fs::write(dir.join("outside.bin"), vec![1u8; 1 << 16])?;
+    #[cfg(unix)]
+    {
+        let link = inner.join("link.bin");
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(dir.join("outside.bin"), link)?;
+        }
+    }
+    Ok(inner)
+}
+
+/// The ONNX target: load (external data resolved in `sandbox`), structural check, statistics and
+/// shape inference; a sound model also goes through the default passes, after which it must still
+/// be sound and must load back from its own encoding.
+pub fn onnx_target(sandbox: PathBuf) -> Target {
+    let run = move |data: &[u8]| -> String {
+        let model = match Model::from_bytes(Bytes::copy_from_slice(data), "fuzz.onnx", &sandbox) {
+            Ok(m) => m,
+            Err(e) => return format!("load: {}", shape_of(&e.to_string())),
+        };
+        let problems = check::check(&model);
+        let mut sig = String::from("loaded");
+        for p in problems.iter().take(4) {
+            sig.push_str(" | ");
+            sig.push_str(&shape_of(&p.message));
+        }
+        match stats::inspect(&model, 2, 16) {
+            Ok(report) => {
+                let _ = stats::render_text(&report);
+                sig.push_str(&format!(" | unresolved {}", report.compute.unresolved.len().min(3)));
+            }
+            Err(e) => sig.push_str(&format!(" | inspect: {}", shape_of(&e.to_string()))),
+        }
+        let bindings = shapes::Bindings { batch: Some(2), seq: Some(16), ..Default::default() };
+        let _ = shapes::infer(&model, &bindings);
+        if problems.is_empty() {
+            let mut m = model.clone();
+            let pipeline = passes::Pipeline::new(passes::parse_list("default").expect("the default list parses"));
+            match pipeline.run(&mut m) {
+                Ok(r) => {
+                    sig.push_str(&format!(" | passes {}", r.steps.min(3)));
+                    let after = check::check(&m);
+                    assert!(after.is_empty(), "the default passes broke a sound model: {}", after[0]);
+                    let bytes = Bytes::from(m.to_bytes());
+                    if let Err(e) = Model::from_bytes(bytes, "fuzz-out.onnx", &sandbox) {
+                        panic!("the rewritten model does not load back: {e}");
+                    }
+                }
+                Err(e) => sig.push_str(&format!(" | passes: {}", shape_of(&e.to_string()))),
+            }
+        }
+        sig
+    };
+    Target { name: "onnx", run: Box::new(run), structured: Some(mutate::mutate_model) }
+}
+
+/// A message with names (quoted) and numbers removed: the kind of outcome, not its details.
+fn shape_of(msg: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for ch in msg.chars() {
+        match ch {
+            '\'' => quoted = !quoted,
+            _ if quoted => {}
+            c if c.is_ascii_digit() => {}
+            c => out.push(c),
+        }
+        if out.len() >= 80 {
+            break;
+        }
+    }
+    out
+}

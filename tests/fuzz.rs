@@ -1,0 +1,34 @@
+//! A short, bounded fuzzing campaign per target (seconds, so CI runs it): seeds from the
+//! fixtures and the onnx wheel's test models, structure-aware and byte mutations, a fixed RNG
+//! seed so a failure reproduces. Panics and allocations the input does not justify are crashes.
+//! The long run is `cargo run --profile test --example fuzz` (README, "Fuzzing").
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use squeezebench::fuzz::{self, Campaign, CountingAlloc};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn onnx_seeds() -> Vec<Vec<u8>> {
+    let mut paths = vec![common::fixtures().join("bert-tiny.onnx"), common::fixtures().join("squeezebert-tiny.onnx")];
+    paths.extend(common::files_with_suffix(common::onnx_test_data(), ".onnx"));
+    paths.iter().map(|p| fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn onnx_loader_check_inspect_and_passes_survive_a_bounded_campaign() {
+    let dir = common::scratch("fuzz-onnx");
+    let sandbox = fuzz::onnx_sandbox(dir.path()).unwrap();
+    let target = fuzz::onnx_target(sandbox);
+    let campaign = Campaign { time: Duration::from_secs(8), seed: 7, ..Default::default() };
+    let out = fuzz::run(&target, onnx_seeds(), &campaign, &mut |_| {});
+    assert!(CountingAlloc::installed());
+    let report: Vec<String> = out.crashes.iter().map(|c| format!("{} ({} bytes)", c.message, c.input.len())).collect();
+    assert!(out.crashes.is_empty(), "{} crashes in {} executions:\n{}", out.crashes.len(), out.execs, report.join("\n"));
+    assert!(out.execs > 500, "only {} executions", out.execs);
+    eprintln!("onnx: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
+}
