@@ -69,6 +69,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=ORT_DYLIB_PATH");
     println!("cargo:rerun-if-env-changed=SQUEEZEBENCH_NO_DOWNLOAD");
     println!("cargo:rustc-env=SQUEEZEBENCH_ORT_VERSION={ORT_VERSION}");
+    emit_git_revision();
 
     if let Some(path) = env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         // The user chose a library; record it as the build-time default and download nothing.
@@ -341,4 +342,29 @@ fn zip_time_to_system_time(t: zip::DateTime) -> Option<std::time::SystemTime> {
         + i64::from(t.second());
     let secs = u64::try_from(secs).ok()?;
     std::time::SystemTime::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(secs))
+}
+
+/// Embeds the commit being built as `SQUEEZEBENCH_GIT_REVISION` (empty outside a git checkout or
+/// without git), for the environment manifest of `results.json`. Taken at build time, not at run
+/// time, because the binary may run anywhere. The script re-runs when HEAD or the branch it points
+/// to moves (paths from `git rev-parse --git-path`, which also resolves worktrees).
+fn emit_git_revision() {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).stderr(Stdio::null()).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let revision = git(&["rev-parse", "HEAD"]).unwrap_or_default();
+    println!("cargo:rustc-env=SQUEEZEBENCH_GIT_REVISION={revision}");
+    let mut watch = vec!["HEAD".to_string(), "packed-refs".to_string()];
+    if let Some(branch) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]).filter(|b| b.starts_with("refs/")) {
+        watch.push(branch);
+    }
+    for name in watch {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]).map(PathBuf::from) {
+            if path.exists() {
+                let path = fs::canonicalize(&path).unwrap_or(path);
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+    }
 }

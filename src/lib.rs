@@ -2,5 +2,7 @@
 pub mod fuzz;
 pub mod onnx;
 pub mod passes;
+pub mod results;
 pub mod runtime;
+pub mod suite;
 pub mod synth;

@@ -1,0 +1,14 @@
+//! Results of a suite run: the `results.json` schema ([`record`]) and the environment manifest
+//! ([`env`]). Measuring code fills these structs; reports and the gate read only them.
+//!
+//! A run writes `results.json` after every case (atomically), so a crash, a kill or Ctrl-C in a
+//! later case loses nothing that finished.
+
+pub mod env;
+pub mod record;
+
+pub use env::{Cpu, Environment, Os};
+pub use record::{
+    Accuracy, CaseResult, DatasetInfo, Error, Fidelity, Latency, Memory, ModelInfo, OutputFidelity, Params, Results,
+    Status, SuiteInfo, VariantInfo, Workload, SCHEMA_VERSION,
+};

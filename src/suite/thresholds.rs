@@ -1,0 +1,41 @@
+//! Regression thresholds for the CI gate, as a suite declares them (`thresholds:` in the YAML) and as
+//! `results.json` carries them, so `squeezebench gate` can judge two result files without the suite.
+//!
+//! Every field has a default (`Thresholds::default()`); a suite overrides only what it names.
+//! Relative thresholds are fractions (0.10 = 10 %); accuracy thresholds are absolute points on the
+//! 0–100 scale results use for accuracy metrics.
+
+/// Limits beyond which a change between a baseline and a current run is a regression.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Largest allowed relative increase of the median latency (p50). A change is a regression only
+    /// when it exceeds this AND the confidence intervals of the two medians do not overlap.
+    pub latency_p50_increase: f64,
+    /// Largest allowed relative increase of the 99th percentile latency.
+    pub latency_p99_increase: f64,
+    /// Largest allowed relative drop of throughput (sequences per second).
+    pub throughput_drop: f64,
+    /// Largest allowed drop of the primary accuracy metric, in points (0–100 scale).
+    pub accuracy_drop: f64,
+    /// Smallest allowed cosine similarity to the reference variant's outputs.
+    pub fidelity_min_cosine: f64,
+    /// Largest allowed relative increase of the model's size on disk.
+    pub size_increase: f64,
+    /// Largest allowed relative increase of peak resident memory (session creation or run phase).
+    pub memory_increase: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            latency_p50_increase: 0.10,
+            latency_p99_increase: 0.25,
+            throughput_drop: 0.10,
+            accuracy_drop: 1.0,
+            fidelity_min_cosine: 0.99,
+            size_increase: 0.01,
+            memory_increase: 0.10,
+        }
+    }
+}
