@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use squeezebench::onnx::{check, stats, ExternalMode, Model, SaveOptions};
+use squeezebench::onnx::{check, shapes, stats, ExternalMode, Model, SaveOptions};
 use squeezebench::passes;
 use squeezebench::synth::{self, Arch, Head};
 
@@ -75,6 +75,12 @@ enum Command {
         /// Print what each pass did: patches, nodes, initializers and weight bytes before/after.
         #[arg(long, requires = "passes")]
         report: bool,
+        /// Fix the dims of a graph input before the passes run, e.g. --fix-shape input_ids=1x128
+        /// (repeatable, or comma-separated). Its symbolic dims get the value wherever they appear
+        /// (inputs sharing `batch`/`sequence` are fixed together), so constant-folding can fold the
+        /// Shape chains. The output model keeps the fixed dims.
+        #[arg(long = "fix-shape", value_name = "NAME=DIMS")]
+        fix_shape: Vec<String>,
     },
     /// Build a BERT or SqueezeBERT ONNX graph (opset 17) from a config, with seeded random weights
     /// or the weights of a Hugging Face safetensors checkpoint.
@@ -172,7 +178,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rewrite { model, output, external, force, passes: list, max_steps, report } => {
+        Command::Rewrite { model, output, external, force, passes: list, max_steps, report, fix_shape } => {
+            let mut fixes = Vec::new();
+            for spec in &fix_shape {
+                fixes.extend(shapes::parse_fixed_shapes(spec).map_err(|e| format!("--fix-shape: {e}"))?);
+            }
             let pipeline = match list {
                 Some(list) => {
                     let mut p = passes::Pipeline::new(passes::parse_list(&list)?);
@@ -184,6 +194,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let lossy = report && pipeline.as_ref().is_some_and(|p| p.passes.iter().any(|p| p.name() == "low-rank"));
             let mut m = Model::load(&model)?;
             check::ensure_sound(&m)?;
+            if !fixes.is_empty() {
+                let bound = shapes::fix_input_shapes(&mut m, &fixes)?;
+                let bound: Vec<String> = bound.iter().map(|(s, v)| format!("{s}={v}")).collect();
+                eprintln!("fixed input dims{}", if bound.is_empty() { String::new() } else { format!(" ({})", bound.join(", ")) });
+            }
             if let Some(pipeline) = pipeline {
                 let r = pipeline.run(&mut m)?;
                 if report {
@@ -191,6 +206,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                         eprintln!("{line}");
                     }
                     print!("{}", r.render_text());
+                }
+                for note in &r.notes {
+                    eprintln!("note: {note}");
                 }
             }
             let external = match external {

@@ -179,8 +179,9 @@ fn transpose_folds_injected_chains_on_the_fixtures() {
 /// Node counts of the fixtures before and after `default` (the figures in README.md).
 #[test]
 fn default_pipeline_on_the_fixtures() {
-    // The exports' 20 Identity nodes copy LayerNorm/bias initializers; nothing else applies.
-    for (name, nodes_before, nodes_after) in [("bert-tiny", 306, 286), ("squeezebert-tiny", 293, 273)] {
+    // The exports' 20 Identity nodes copy LayerNorm/bias initializers; without fixed shapes the
+    // only constant subgraph is a ConstantOfShape of an empty shape (the mask's scalar `true`).
+    for (name, nodes_before, nodes_after) in [("bert-tiny", 306, 285), ("squeezebert-tiny", 293, 272)] {
         let mut m = load(name);
         let r = rewrite(&mut m, "default");
         eprintln!("{name}:\n{}", r.render_text());
@@ -387,4 +388,90 @@ fn conv_matmul_leaves_no_conv_in_squeezebert_and_keeps_its_outputs() {
 
     let mut m = load("bert-tiny");
     assert_eq!(rewrite(&mut m, "conv-matmul").steps, 0);
+}
+
+/// Outputs of `rewritten` equal those of `original` within 1e-4 relative on the one reference case
+/// `case` of fixture `name` (a model with fixed input shapes only runs the case of its shape).
+fn assert_same_outputs_on_case(original: &Path, name: &str, case: &str, rewritten: &Path) {
+    let inputs = common::reference_inputs(name).into_iter().find(|(c, _)| c == case).expect(case).1;
+    let refs: Vec<(&str, _)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let run = |p: &Path| Session::from_file(p, &SessionOptions::default()).unwrap_or_else(|e| panic!("{e}")).run(&refs).unwrap_or_else(|e| panic!("{e}"));
+    let (want, got) = (run(original), run(rewritten));
+    assert_eq!(want.len(), got.len());
+    for ((out, a), (out2, b)) in want.iter().zip(&got) {
+        assert_eq!(out, out2);
+        let (a, b) = (a.as_f32().unwrap(), b.as_f32().unwrap());
+        assert_eq!(a.shape(), b.shape(), "{name}/{case}/{out}");
+        for (x, y) in a.iter().zip(b.iter()) {
+            assert!((x - y).abs() <= REL_TOLERANCE * x.abs().max(y.abs()).max(1e-6), "{name}/{case}/{out}: {x} vs {y}");
+        }
+    }
+}
+
+/// The `(batch, seq)` of each reference case of fixture `name`.
+fn reference_shapes(name: &str) -> Vec<(String, Vec<usize>)> {
+    common::reference_inputs(name).into_iter().map(|(case, inputs)| (case, inputs[0].1.shape().to_vec())).collect()
+}
+
+/// With the input shapes fixed to each reference case's, `default` folds the Shape chains of the
+/// fixtures (no Shape node is left, every Reshape reads a constant target), and the outputs of
+/// that case stay within 1e-4 relative.
+#[test]
+fn constant_folding_with_fixed_shapes_folds_the_shape_chains_of_the_fixtures() {
+    use squeezebench::onnx::shapes::{fix_input_shapes, FixedShape};
+    for name in FIXTURES {
+        for (case, dims) in reference_shapes(name) {
+            let mut m = load(name);
+            let dims: Vec<i64> = dims.iter().map(|&d| d as i64).collect();
+            let fixes: Vec<FixedShape> = ["input_ids", "attention_mask", "token_type_ids"].iter().map(|i| FixedShape { input: i.to_string(), dims: dims.clone() }).collect();
+            fix_input_shapes(&mut m, &fixes).unwrap();
+            let r = rewrite(&mut m, "default");
+            eprintln!("{name} {case}:\n{}", r.render_text());
+            assert_eq!(count_op(&m, "Shape"), 0, "{name}/{case}: {:?}", r.log);
+            let g = m.graph();
+            for n in g.node.iter().filter(|n| n.op_type.as_deref() == Some("Reshape")) {
+                let target = &n.input[1];
+                let constant = g.initializer.iter().any(|t| t.name.as_deref() == Some(target.as_str()))
+                    || g.node.iter().any(|p| p.op_type.as_deref() == Some("Constant") && p.output.contains(target));
+                assert!(constant, "{name}/{case}: Reshape {:?} reads a computed shape", n.name);
+            }
+            assert!(r.after.nodes < r.before.nodes * 2 / 3, "{name}/{case}: {} -> {}", r.before.nodes, r.after.nodes);
+            let dir = common::scratch("constant-folding");
+            let path = dir.path().join(format!("{name}.onnx"));
+            m.save(&path, &SaveOptions::default()).unwrap();
+            assert_same_outputs_on_case(&common::fixtures().join(format!("{name}.onnx")), name, &case, &path);
+        }
+    }
+}
+
+#[test]
+fn cli_fix_shape_errors_name_the_input() {
+    let dir = common::scratch("cli-fix-shape");
+    let run = |spec: &str| {
+        Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+            .arg("rewrite")
+            .arg(common::fixtures().join("bert-tiny.onnx"))
+            .arg("-o")
+            .arg(dir.path().join("x.onnx"))
+            .args(["--passes", "default", "--fix-shape", spec])
+            .output()
+            .unwrap()
+    };
+    for (spec, want) in [
+        ("input_idz=1x8", "no graph input named 'input_idz' (inputs: input_ids, attention_mask, token_type_ids)"),
+        ("input_ids=1x8x2", "graph input 'input_ids' has rank 2, got 3 dims"),
+        ("input_ids=1x8,attention_mask=2x8", "dim 'batch' is 1 for input 'input_ids' but 2 for input 'attention_mask'"),
+        ("input_ids=1xq", "dims must be positive integers"),
+    ] {
+        let out = run(spec);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {err}");
+        assert!(err.contains(want), "{spec}: {err}");
+        assert!(!dir.path().join("x.onnx").exists());
+    }
+    let out = run("input_ids=2x16");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = dir.path().join("x.onnx");
+    assert_eq!(count_op(&Model::load(&path).unwrap(), "Shape"), 0);
+    assert_same_outputs_on_case(&common::fixtures().join("bert-tiny.onnx"), "bert-tiny", "b2_s16_pad_pair", &path);
 }

@@ -139,6 +139,11 @@ pub fn const_i64_node(name: &str, output: &str, values: &[i64]) -> NodeProto {
 
 fn constant_node(name: &str, output: &str, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> NodeProto {
     let t = TensorProto { dims: dims.to_vec(), data_type: Some(dtype.code()), raw_data: Some(Bytes::from(raw)), ..Default::default() };
+    tensor_constant_node(name, output, t)
+}
+
+/// A `Constant` node named `name` writing the tensor `t` to `output`.
+pub fn tensor_constant_node(name: &str, output: &str, t: TensorProto) -> NodeProto {
     NodeProto {
         name: Some(name.into()),
         op_type: Some("Constant".into()),

@@ -6,6 +6,7 @@
 pub mod builder;
 pub mod check;
 pub mod dtype;
+pub mod eval;
 pub mod graph;
 pub mod io;
 pub mod mutate;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use super::dtype::DataType;
 use super::graph::{attr, attr_i, attr_ints, attr_s, GraphView};
 use super::io::Model;
-use super::proto::{type_proto, Dim as ProtoDim, NodeProto, TensorProto, TypeProto};
+use super::proto::{tensor_shape_proto::Dimension as TensorDim, type_proto, Dim as ProtoDim, NodeProto, TensorProto, TensorShapeProto, TypeProto};
 use super::tensor;
 
 /// One axis: a number, or a symbol when it depends on an unbound input dimension.
@@ -620,6 +620,104 @@ fn constant_info(node: &NodeProto) -> Vec<Info> {
     vec![info.unwrap_or_default()]
 }
 
+/// A graph input's dims to fix: `input_ids=1x128`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedShape {
+    pub input: String,
+    pub dims: Vec<i64>,
+}
+
+/// Parses `NAME=DxDx...`, several separated by commas (`input_ids=1x128,attention_mask=1x128`).
+pub fn parse_fixed_shapes(spec: &str) -> Result<Vec<FixedShape>, String> {
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, dims) = item.split_once('=').ok_or_else(|| format!("'{item}' is not NAME=DIMS (e.g. input_ids=1x128)"))?;
+        let dims = dims
+            .split(['x', 'X'])
+            .map(|d| d.trim().parse::<i64>().ok().filter(|&d| d > 0))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| format!("'{item}': dims must be positive integers separated by 'x' (e.g. 1x128)"))?;
+        out.push(FixedShape { input: name.trim().to_string(), dims });
+    }
+    Ok(out)
+}
+
+/// Fixes the dims of graph inputs. A symbolic dim given a value is replaced by that value
+/// wherever the same symbol appears (other inputs, outputs, value_info), so inputs sharing the
+/// `batch` and `sequence` symbols are fixed together. Returns `(symbol, value)` for each symbol
+/// bound. Refused (with the model left unchanged) when an input does not exist, its rank differs,
+/// a dim it already fixes differs, or one symbol would get two values.
+pub fn fix_input_shapes(model: &mut Model, fixes: &[FixedShape]) -> super::Result<Vec<(String, i64)>> {
+    let invalid = |reason: String| super::Error::Invalid { path: model.path().to_path_buf(), reason };
+    let g = model.graph();
+    let mut symbols: Vec<(String, i64, String)> = Vec::new();
+    let mut direct: Vec<(usize, Vec<i64>)> = Vec::new();
+    for fix in fixes {
+        let Some(pos) = g.input.iter().position(|v| v.name.as_deref() == Some(fix.input.as_str())) else {
+            let names: Vec<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
+            return Err(invalid(format!("--fix-shape: no graph input named '{}' (inputs: {})", fix.input, names.join(", "))));
+        };
+        let ty = g.input[pos].r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+        if ty.is_none() {
+            return Err(invalid(format!("--fix-shape: graph input '{}' is not a tensor", fix.input)));
+        }
+        if let Some(shape) = ty.and_then(|t| t.shape.as_ref()) {
+            if shape.dim.len() != fix.dims.len() {
+                return Err(invalid(format!(
+                    "--fix-shape: graph input '{}' has rank {}, got {} dims ({})",
+                    fix.input,
+                    shape.dim.len(),
+                    fix.dims.len(),
+                    fix.dims.iter().map(ToString::to_string).collect::<Vec<_>>().join("x")
+                )));
+            }
+            for (axis, (d, &want)) in shape.dim.iter().zip(&fix.dims).enumerate() {
+                match &d.value {
+                    Some(ProtoDim::Value(v)) if *v != want => {
+                        return Err(invalid(format!("--fix-shape: graph input '{}' axis {axis} is fixed to {v} in the model, got {want}", fix.input)));
+                    }
+                    Some(ProtoDim::Param(p)) if !p.is_empty() => {
+                        if let Some((_, other, from)) = symbols.iter().find(|(s, v, _)| s == p && *v != want) {
+                            return Err(invalid(format!(
+                                "--fix-shape: dim '{p}' is {other} for input '{from}' but {want} for input '{}'",
+                                fix.input
+                            )));
+                        }
+                        symbols.push((p.clone(), want, fix.input.clone()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        direct.push((pos, fix.dims.clone()));
+    }
+    let g = model.graph_mut();
+    let bind = |shape: &mut TensorShapeProto| {
+        for d in &mut shape.dim {
+            if let Some(ProtoDim::Param(p)) = &d.value {
+                if let Some((_, v, _)) = symbols.iter().find(|(s, _, _)| s == p) {
+                    d.value = Some(ProtoDim::Value(*v));
+                }
+            }
+        }
+    };
+    for v in g.input.iter_mut().chain(g.output.iter_mut()).chain(g.value_info.iter_mut()) {
+        if let Some(shape) = v.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()).and_then(|t| t.shape.as_mut()) {
+            bind(shape);
+        }
+    }
+    for (pos, dims) in direct {
+        let t = g.input[pos].r#type.as_mut().and_then(|t| t.tensor_type.as_mut()).expect("checked above");
+        t.shape = Some(TensorShapeProto {
+            dim: dims.iter().map(|&v| TensorDim { value: Some(ProtoDim::Value(v)), denotation: None }).collect(),
+        });
+    }
+    let mut bound: Vec<(String, i64)> = symbols.into_iter().map(|(s, v, _)| (s, v)).collect();
+    bound.sort();
+    bound.dedup();
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,5 +784,49 @@ mod tests {
     fn slice_with_negative_step_counts_elements() {
         let out = infer_node(&node("Slice", 1), &[Some(&ints(&[0, 1, 2, 3, 4])), Some(&ints(&[-1])), Some(&ints(&[-6])), Some(&ints(&[0])), Some(&ints(&[-2]))]);
         assert_eq!(out[0].value, Some(vec![4, 2, 0]));
+    }
+
+    fn token_model() -> Model {
+        use crate::onnx::builder::{Axis, GraphBuilder};
+        let mut b = GraphBuilder::new("g");
+        b.input("ids", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+        b.input("mask", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+        b.input("fixed", DataType::Float, &[Axis::Fixed(4)]);
+        b.node_to("Add", &["ids", "mask"], &[], "y");
+        b.output("y", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+        b.finish(17, "test", "")
+    }
+
+    // Why: fixing one input binds its symbols everywhere, so inputs sharing `batch`/`seq` (and the
+    // outputs) agree, and shape inference then knows every dim.
+    #[test]
+    fn fixing_an_input_binds_its_symbols_everywhere() {
+        let mut m = token_model();
+        let fixes = parse_fixed_shapes("ids=2x16").unwrap();
+        let bound = fix_input_shapes(&mut m, &fixes).unwrap();
+        assert_eq!(bound, vec![("batch".to_string(), 2), ("seq".to_string(), 16)]);
+        let env = infer(&m, &Bindings::default());
+        assert_eq!(env["mask"].known_shape(), Some(vec![2, 16]));
+        assert_eq!(type_info(m.graph().output[0].r#type.as_ref(), &Bindings::default()).known_shape(), Some(vec![2, 16]));
+    }
+
+    // Why: a bad --fix-shape must name the input and what is wrong, and change nothing.
+    #[test]
+    fn bad_fixes_are_refused_with_the_input_named() {
+        let cases = [
+            ("nope=1x2", "no graph input named 'nope' (inputs: ids, mask, fixed)"),
+            ("ids=1x2x3", "graph input 'ids' has rank 2, got 3 dims (1x2x3)"),
+            ("fixed=5", "graph input 'fixed' axis 0 is fixed to 4 in the model, got 5"),
+            ("ids=1x8,mask=2x8", "dim 'batch' is 1 for input 'ids' but 2 for input 'mask'"),
+        ];
+        for (spec, want) in cases {
+            let mut m = token_model();
+            let before = m.graph().clone();
+            let e = fix_input_shapes(&mut m, &parse_fixed_shapes(spec).unwrap()).unwrap_err().to_string();
+            assert!(e.contains(want), "{spec}: {e}");
+            assert_eq!(m.graph(), &before);
+        }
+        assert!(parse_fixed_shapes("ids=1x0").unwrap_err().contains("positive integers"));
+        assert!(parse_fixed_shapes("ids").unwrap_err().contains("NAME=DIMS"));
     }
 }

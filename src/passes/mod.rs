@@ -17,6 +17,7 @@
 //! This module and the passes edit `onnx::proto` types directly (rewriting graphs is their job);
 //! new nodes are built with [`crate::onnx::builder`].
 
+pub mod constant_folding;
 pub mod conv_matmul;
 pub mod dead_code;
 pub mod dedup_initializers;
@@ -28,7 +29,7 @@ pub mod transpose;
 use std::collections::HashSet;
 
 use crate::onnx::graph::{node_label, GraphView};
-use crate::onnx::proto::{GraphProto, NodeProto, TensorProto};
+use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
 use crate::onnx::{check, tensor, Model};
 
 /// Errors of building or running a pipeline. Each names the pass and patch involved.
@@ -69,6 +70,9 @@ pub struct Patch {
     pub redirect: Vec<(String, String)>,
     pub remove_nodes: Vec<NodeRef>,
     pub remove_initializers: Vec<String>,
+    /// `(domain, version)`: the model must import `domain` at `version` or later (for added
+    /// nodes of a newer op or another domain); imported or raised on apply.
+    pub opset_imports: Vec<(String, i64)>,
 }
 
 impl Patch {
@@ -92,6 +96,15 @@ impl Patch {
         let mut graph = model.graph().clone();
         self.apply_to(&mut graph)?;
         *model.graph_mut() = graph;
+        for (domain, version) in &self.opset_imports {
+            let imports = &mut model.proto.opset_import;
+            let is_domain = |d: &Option<String>| d.as_deref().unwrap_or("") == domain || (domain.is_empty() && d.as_deref() == Some("ai.onnx"));
+            match imports.iter_mut().find(|o| is_domain(&o.domain)) {
+                Some(o) if o.version.unwrap_or(0) >= *version => {}
+                Some(o) => o.version = Some(*version),
+                None => imports.push(OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) }),
+            }
+        }
         Ok(())
     }
 
@@ -247,6 +260,11 @@ pub trait Pass {
     /// Sets the options given after a colon (`low-rank:rank=256,match=intermediate`), as
     /// `key=value` pairs; always called by [`by_name`], with no pairs when there is no colon.
     /// Passes without options refuse any.
+    /// After a run: a line saying what the pass left undone on `model` and why (e.g. a fusion
+    /// skipped because the opset is too old), for the report; `None` when there is nothing to say.
+    fn note(&self, _model: &Model) -> Option<String> {
+        None
+    }
     fn configure(&mut self, options: &[(&str, &str)]) -> std::result::Result<(), String> {
         match options.first() {
             Some((k, _)) => Err(format!("takes no options (got '{k}')")),
@@ -262,13 +280,14 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(identity::Identity),
         Box::new(dedup_initializers::DedupInitializers),
         Box::new(transpose::Transpose),
+        Box::new(constant_folding::ConstantFolding),
         Box::new(low_rank::LowRank::default()),
         Box::new(conv_matmul::ConvMatMul::default()),
     ]
 }
 
 /// The passes of `default`.
-pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose"];
+pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose", "constant-folding"];
 
 /// The passes named in a comma-separated list (`default` expands to [`DEFAULT`]). A pass may take
 /// options after a colon, themselves comma-separated: an item with `=` and no `:` continues the
@@ -353,6 +372,8 @@ pub struct Report {
     pub stopped_at_max_steps: bool,
     pub before: Counts,
     pub after: Counts,
+    /// `pass: note` for every pass with something to say about what it left undone.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -465,6 +486,7 @@ impl Pipeline {
             }
         }
         report.after = Counts::of(model);
+        report.notes = self.passes.iter().filter_map(|p| p.note(model).map(|n| format!("{}: {n}", p.name()))).collect();
         Ok(report)
     }
 }
@@ -666,6 +688,6 @@ pub(crate) mod tests {
     fn unknown_pass_lists_the_valid_names() {
         let e = parse_list("dead-code,nope").err().unwrap().to_string();
         assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, ") && e.contains("low-rank") && e.contains("conv-matmul"), "{e}");
-        assert_eq!(parse_list("default").unwrap().len(), 4);
+        assert_eq!(parse_list("default").unwrap().len(), 5);
     }
 }
