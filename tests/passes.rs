@@ -180,8 +180,9 @@ fn transpose_folds_injected_chains_on_the_fixtures() {
 #[test]
 fn default_pipeline_on_the_fixtures() {
     // The exports' 20 Identity nodes copy LayerNorm/bias initializers; without fixed shapes the
-    // only constant subgraph is a ConstantOfShape of an empty shape (the mask's scalar `true`).
-    for (name, nodes_before, nodes_after) in [("bert-tiny", 306, 285), ("squeezebert-tiny", 293, 272)] {
+    // constant subgraphs are the mask's ConstantOfShape of an empty shape (a scalar `true`) and
+    // the Shape of a 4-element shape vector, with what follows from it.
+    for (name, nodes_before, nodes_after) in [("bert-tiny", 306, 283), ("squeezebert-tiny", 293, 270)] {
         let mut m = load(name);
         let r = rewrite(&mut m, "default");
         eprintln!("{name}:\n{}", r.render_text());
@@ -474,4 +475,25 @@ fn cli_fix_shape_errors_name_the_input() {
     let path = dir.path().join("x.onnx");
     assert_eq!(count_op(&Model::load(&path).unwrap(), "Shape"), 0);
     assert_same_outputs_on_case(&common::fixtures().join("bert-tiny.onnx"), "bert-tiny", "b2_s16_pad_pair", &path);
+}
+
+/// `bert-mini-opset14` is an HF BERT exported by torch at opset 14, which writes each LayerNorm as
+/// ReduceMean/Sub/Pow/Add/Sqrt/Div/Mul/Add: `default` fuses all three into LayerNormalization
+/// (raising the opset to 17) and the outputs stay within 1e-4 relative on every reference case.
+#[test]
+fn layernorm_fusion_fuses_every_layernorm_of_a_torch_opset14_export() {
+    let name = "bert-mini-opset14";
+    let mut m = load(name);
+    assert_eq!((count_op(&m, "LayerNormalization"), count_op(&m, "ReduceMean")), (0, 6));
+    let r = rewrite(&mut m, "default");
+    eprintln!("{name}:\n{}", r.render_text());
+    assert_eq!(r.passes.iter().find(|p| p.pass == "layernorm-fusion").unwrap().patches, 3, "{:?}", r.log);
+    for (op, n) in [("LayerNormalization", 3), ("ReduceMean", 0), ("Pow", 0), ("Sqrt", 0), ("Sub", 0)] {
+        assert_eq!(count_op(&m, op), n, "{op}: {:?}", r.log);
+    }
+    assert!(m.proto.opset_import.iter().any(|o| o.domain.as_deref().unwrap_or("") == "" && o.version == Some(17)));
+    let dir = common::scratch("layernorm-fusion");
+    let path = dir.path().join(format!("{name}.onnx"));
+    m.save(&path, &SaveOptions::default()).unwrap();
+    assert_same_outputs(name, &path);
 }

@@ -159,7 +159,7 @@ pub fn tensor_constant_node(name: &str, output: &str, t: TensorProto) -> NodePro
 }
 
 /// The IR version that introduced the given default-domain opset (so older runtimes accept it).
-fn ir_version_for(opset: i64) -> i64 {
+pub fn ir_version_for(opset: i64) -> i64 {
     match opset {
         ..=15 => 7,
         16..=18 => 8,

@@ -271,7 +271,14 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             });
             one(dtype(0), s, None)
         }
-        "Reshape" => one(dtype(0), reshape_shape(node, shape(0), value(1)), value(0)),
+        "Reshape" => {
+            // With the target's values unknown, its length still gives the rank.
+            let rank_only = || match shape(1)?.as_slice() {
+                [Dim::Known(k)] => Some(vec![Dim::Sym("reshape".into()); usize::try_from(*k).ok().filter(|&k| k <= 64)?]),
+                _ => None,
+            };
+            one(dtype(0), reshape_shape(node, shape(0), value(1)).or_else(rank_only), value(0))
+        }
         "Shape" => {
             let rank = shape(0).map(|s| s.len() as i64);
             let (start, end) = (attr_i(node, "start").unwrap_or(0), attr_i(node, "end"));
@@ -568,9 +575,9 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         (attr_ints(node, "starts").map(<[i64]>::to_vec), attr_ints(node, "ends").map(<[i64]>::to_vec), attr_ints(node, "axes").map(<[i64]>::to_vec), None)
     };
     let mut info = Info { dtype: data.dtype, shape: None, value: None };
-    if let (Some(shape), Some(starts), Some(ends)) = (&data.shape, starts, ends) {
+    if let (Some(shape), Some(starts), Some(ends)) = (&data.shape, starts.clone(), ends.clone()) {
         let rank = shape.len();
-        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let axes = axes.clone().unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
         let mut out = shape.clone();
         let mut ranges: Vec<(usize, i64, i64, i64)> = Vec::new();
@@ -599,6 +606,17 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
             }
         }
         info.shape = Some(out);
+    } else if let Some(shape) = &data.shape {
+        // Bounds unknown: the rank is kept, and so are the axes the slice does not touch.
+        let rank = shape.len();
+        let touched: Option<Vec<usize>> = axes.map(|a| a.iter().filter_map(|&x| normalize_axis(x, rank)).collect());
+        info.shape = Some(
+            shape
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if touched.as_ref().is_some_and(|t| !t.contains(&i)) { d.clone() } else { Dim::Sym("slice".into()) })
+                .collect(),
+        );
     }
     vec![info]
 }

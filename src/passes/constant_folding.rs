@@ -36,7 +36,7 @@ use crate::onnx::proto::NodeProto;
 use crate::onnx::shapes::{self, Bindings};
 use crate::onnx::Model;
 
-use super::{short_list, NodeRef, Pass, Patch, Result};
+use super::{constant_value, short_list, NodeRef, Pass, Patch, Result};
 
 /// Bytes a folded value may always take, whatever the size of its inputs.
 pub const MAX_GROWTH_BYTES: u64 = 64 * 1024;
@@ -94,13 +94,11 @@ impl Pass for ConstantFolding {
                     continue;
                 }
                 if !known.contains_key(name.as_str()) {
-                    match view.initializer(name).filter(|_| !view.is_input(name)) {
-                        Some(t) => match model.tensor_bytes(t).ok().and_then(|b| Value::from_tensor(t, &b)) {
-                            Some(v) => {
-                                known.insert(name.as_str(), v);
-                            }
-                            None => ready = false,
-                        },
+                    // Only initializers remain (Constant outputs are in `known` already).
+                    match view.initializer(name).and_then(|_| constant_value(model, &view, name)) {
+                        Some(v) => {
+                            known.insert(name.as_str(), v);
+                        }
                         None => ready = false,
                     }
                 }

@@ -23,6 +23,7 @@ pub mod dead_code;
 pub mod dedup_initializers;
 pub mod fidelity;
 pub mod identity;
+pub mod layernorm_fusion;
 pub mod low_rank;
 pub mod transpose;
 
@@ -30,6 +31,7 @@ use std::collections::HashSet;
 
 use crate::onnx::graph::{node_label, GraphView};
 use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
+use crate::onnx::eval::{self, Data, Value};
 use crate::onnx::{check, tensor, Model};
 
 /// Errors of building or running a pipeline. Each names the pass and patch involved.
@@ -103,6 +105,12 @@ impl Patch {
                 Some(o) if o.version.unwrap_or(0) >= *version => {}
                 Some(o) => o.version = Some(*version),
                 None => imports.push(OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) }),
+            }
+            if domain.is_empty() {
+                let ir = crate::onnx::builder::ir_version_for(*version);
+                if model.proto.ir_version.unwrap_or(0) < ir {
+                    model.proto.ir_version = Some(ir);
+                }
             }
         }
         Ok(())
@@ -239,6 +247,47 @@ fn rename_value(g: &mut GraphProto, old: &str, new: &str) {
     rename_uses(g, old, new);
 }
 
+/// The version of `domain` the model imports (`""` is the default domain, also spelled
+/// `ai.onnx`); `None` when it does not import it.
+pub(crate) fn opset(model: &Model, domain: &str) -> Option<i64> {
+    model
+        .proto
+        .opset_import
+        .iter()
+        .find(|o| {
+            let d = o.domain.as_deref().unwrap_or("");
+            d == domain || (domain.is_empty() && d == "ai.onnx")
+        })
+        .map(|o| o.version.unwrap_or(0))
+}
+
+/// The value of `name` when it is a constant: an initializer that is not a graph input (those are
+/// overridable), or the output of a `Constant` node, of a type [`eval`] covers.
+pub(crate) fn constant_value(model: &Model, view: &GraphView, name: &str) -> Option<Value> {
+    if let Some(t) = view.initializer(name) {
+        if view.is_input(name) {
+            return None;
+        }
+        return Value::from_tensor(t, &model.tensor_bytes(t).ok()?);
+    }
+    let node = view.node(view.producer(name)?);
+    (node.op_type.as_deref() == Some("Constant")).then(|| eval::constant_value(node)).flatten()
+}
+
+/// The single element of a constant as f64 (scalar or one-element tensor of any covered type).
+pub(crate) fn constant_scalar(model: &Model, view: &GraphView, name: &str) -> Option<f64> {
+    let v = constant_value(model, view, name)?;
+    if v.numel() != 1 {
+        return None;
+    }
+    Some(match &v.data {
+        Data::F32(x) => f64::from(x[0]),
+        Data::F64(x) => x[0],
+        Data::Int(x) => x[0] as f64,
+        Data::Bool(_) => return None,
+    })
+}
+
 /// Up to six items joined by ", ", then how many there are in all (for patch labels).
 pub(crate) fn short_list(items: &[String]) -> String {
     let shown = items.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
@@ -281,13 +330,14 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(dedup_initializers::DedupInitializers),
         Box::new(transpose::Transpose),
         Box::new(constant_folding::ConstantFolding),
+        Box::new(layernorm_fusion::LayerNormFusion),
         Box::new(low_rank::LowRank::default()),
         Box::new(conv_matmul::ConvMatMul::default()),
     ]
 }
 
 /// The passes of `default`.
-pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose", "constant-folding"];
+pub const DEFAULT: &[&str] = &["dead-code", "identity", "dedup-initializers", "transpose", "constant-folding", "layernorm-fusion"];
 
 /// The passes named in a comma-separated list (`default` expands to [`DEFAULT`]). A pass may take
 /// options after a colon, themselves comma-separated: an item with `=` and no `:` continues the
@@ -688,6 +738,6 @@ pub(crate) mod tests {
     fn unknown_pass_lists_the_valid_names() {
         let e = parse_list("dead-code,nope").err().unwrap().to_string();
         assert!(e.contains("'nope'") && e.contains("dead-code, identity, dedup-initializers, transpose, ") && e.contains("low-rank") && e.contains("conv-matmul"), "{e}");
-        assert_eq!(parse_list("default").unwrap().len(), 5);
+        assert_eq!(parse_list("default").unwrap().len(), 6);
     }
 }
