@@ -25,6 +25,7 @@ pub enum Attr {
     Int(i64),
     Ints(Vec<i64>),
     Float(f32),
+    Str(String),
 }
 
 /// Accumulates one graph; [`GraphBuilder::finish`] wraps it in a model.
@@ -203,6 +204,10 @@ fn attribute(name: &str, a: &Attr) -> AttributeProto {
         Attr::Float(f) => {
             p.f = Some(*f);
             p.r#type = Some(AttributeType::Float as i32);
+        }
+        Attr::Str(v) => {
+            p.s = Some(v.clone().into_bytes().into());
+            p.r#type = Some(AttributeType::String as i32);
         }
     }
     p

@@ -30,7 +30,7 @@ use crate::onnx::graph::{attr_i, attr_ints, node_label, GraphView, NodeId};
 use crate::onnx::shapes::{self, Bindings, Info};
 use crate::onnx::Model;
 
-use super::{constant_scalar, constant_value, opset, NodeRef, Pass, Patch, Result};
+use super::{constant_scalar, constant_value, op_is, opset, other_input, sole_reader, NodeRef, Pass, Patch, Result};
 
 pub struct LayerNormFusion;
 
@@ -142,28 +142,6 @@ fn reduces_last_axis(model: &Model, view: &GraphView, node: NodeId, rank: Option
         [a] => rank.is_some_and(|r| *a >= 0 && *a as usize + 1 == r),
         _ => false,
     }
-}
-
-/// The single node reading `value`, when exactly one does and `value` is no graph output.
-fn sole_reader(view: &GraphView, value: &str) -> Option<NodeId> {
-    let is_output = view.graph.output.iter().any(|v| v.name.as_deref() == Some(value));
-    match view.consumers(value) {
-        [one] if !is_output => Some(*one),
-        _ => None,
-    }
-}
-
-/// For a two-input node: the input that is not `known`, when the other one is `known`.
-fn other_input<'g>(view: &GraphView<'g>, node: NodeId, known: &str) -> Option<&'g str> {
-    match view.node(node).input.as_slice() {
-        [a, b] if a == known => Some(b.as_str()),
-        [a, b] if b == known => Some(a.as_str()),
-        _ => None,
-    }
-}
-
-fn op_is(view: &GraphView, node: NodeId, op: &str) -> bool {
-    view.node(node).op_type.as_deref() == Some(op) && matches!(view.node(node).domain.as_deref(), None | Some("") | Some("ai.onnx"))
 }
 
 /// The decomposition whose first ReduceMean is node `r1`, if it is one.

@@ -22,6 +22,7 @@ pub mod conv_matmul;
 pub mod dead_code;
 pub mod dedup_initializers;
 pub mod fidelity;
+pub mod gelu_fusion;
 pub mod identity;
 pub mod layernorm_fusion;
 pub mod low_rank;
@@ -29,7 +30,7 @@ pub mod transpose;
 
 use std::collections::HashSet;
 
-use crate::onnx::graph::{node_label, GraphView};
+use crate::onnx::graph::{node_label, GraphView, NodeId};
 use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
 use crate::onnx::eval::{self, Data, Value};
 use crate::onnx::{check, tensor, Model};
@@ -288,6 +289,29 @@ pub(crate) fn constant_scalar(model: &Model, view: &GraphView, name: &str) -> Op
     })
 }
 
+/// The single node reading `value`, when exactly one does and `value` is no graph output.
+pub(crate) fn sole_reader(view: &GraphView, value: &str) -> Option<NodeId> {
+    let is_output = view.graph.output.iter().any(|v| v.name.as_deref() == Some(value));
+    match view.consumers(value) {
+        [one] if !is_output => Some(*one),
+        _ => None,
+    }
+}
+
+/// For a two-input node: the input that is not `known`, when the other one is `known`.
+pub(crate) fn other_input<'g>(view: &GraphView<'g>, node: NodeId, known: &str) -> Option<&'g str> {
+    match view.node(node).input.as_slice() {
+        [a, b] if a == known => Some(b.as_str()),
+        [a, b] if b == known => Some(a.as_str()),
+        _ => None,
+    }
+}
+
+/// True when node `node` is the default-domain op `op`.
+pub(crate) fn op_is(view: &GraphView, node: NodeId, op: &str) -> bool {
+    view.node(node).op_type.as_deref() == Some(op) && matches!(view.node(node).domain.as_deref(), None | Some("") | Some("ai.onnx"))
+}
+
 /// Up to six items joined by ", ", then how many there are in all (for patch labels).
 pub(crate) fn short_list(items: &[String]) -> String {
     let shown = items.iter().take(6).cloned().collect::<Vec<_>>().join(", ");
@@ -333,6 +357,7 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(layernorm_fusion::LayerNormFusion),
         Box::new(low_rank::LowRank::default()),
         Box::new(conv_matmul::ConvMatMul::default()),
+        Box::new(gelu_fusion::GeluFusion::default()),
     ]
 }
 
