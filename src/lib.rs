@@ -1,5 +1,8 @@
 //! squeezebench: compress and benchmark BERT-family encoders in ONNX.
+pub mod bench;
+pub mod data;
 pub mod fuzz;
+pub mod measure;
 pub mod onnx;
 pub mod passes;
 pub mod results;

@@ -115,6 +115,37 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run a benchmark suite (YAML): every model × variant × workload as a case in its own worker
+    /// process; writes OUT/results.json after every case.
+    ///
+    /// Exit codes: 0 every case ok; 2 the suite is invalid or the run could not start; 3 at least
+    /// one case failed, crashed or timed out (recorded in results.json, the others ran); 130
+    /// interrupted by Ctrl-C (finished cases are kept).
+    ///
+    /// Example: squeezebench run suites/quick.yaml --dry-run
+    Run {
+        /// The suite file.
+        suite: PathBuf,
+        /// List the expanded cases and exit without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Output folder (default: runs/<suite name>).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Cases run at the same time. Keep 1 for timings you can trust.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        jobs: u32,
+        /// Where synthesized models, prepared variants and fetched wheels are kept (default:
+        /// $SQUEEZEBENCH_CACHE_DIR, $XDG_CACHE_HOME/squeezebench or ~/.cache/squeezebench).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Internal: run one case of a suite (started by `run`).
+    #[command(name = "__worker", hide = true)]
+    Worker { job: PathBuf, result: PathBuf },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -225,6 +256,35 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 let f = passes::fidelity::compare(&model, &output, 3)?;
                 print!("{}", passes::fidelity::render_text(&f, 3));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { suite, dry_run, out, jobs, cache_dir, no_progress } => {
+            let plan = squeezebench::suite::load(&suite)?;
+            let cases = squeezebench::suite::expand(&plan);
+            if dry_run {
+                print!("{}", squeezebench::suite::expand::render(&plan, &cases));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+            let mut opts = squeezebench::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
+            opts.jobs = jobs as usize;
+            opts.progress = !no_progress;
+            if let Some(c) = cache_dir {
+                opts.cache_dir = c;
+            }
+            let results = squeezebench::bench::run(&plan, &cases, &opts)?;
+            let failed = results.cases.iter().filter(|c| c.status != squeezebench::results::Status::Ok).count();
+            eprintln!("wrote {} ({} case(s), {failed} not ok)", out.join("results.json").display(), results.cases.len());
+            Ok(if results.interrupted {
+                ExitCode::from(130)
+            } else if failed > 0 {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Worker { job, result } => {
+            squeezebench::bench::worker::main(&job, &result)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth { arch, config, sets, weights, head, seed, output, force } => {

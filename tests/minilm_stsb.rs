@@ -5,7 +5,9 @@
 
 mod common;
 
-use ndarray::{Array2, ArrayD, Axis, IxDyn};
+use ndarray::Array2;
+use squeezebench::measure::accuracy::masked_mean_unit;
+use squeezebench::measure::stats::{ranks, spearman};
 use squeezebench::onnx::SaveOptions;
 use squeezebench::runtime::{Session, SessionOptions, Tensor};
 use squeezebench::synth::{self, Arch, Head, Options};
@@ -14,56 +16,8 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer};
 const EXPECTED_SPEARMAN: f64 = 86.72;
 const BATCH: usize = 64;
 
-/// Fields of one CSV line (commas inside double quotes, `""` for a quote).
 fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match (ch, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                fields.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(String::new()),
-            _ => fields.last_mut().unwrap().push(ch),
-        }
-    }
-    fields
-}
-
-/// Ranks starting at 1, ties sharing their average rank.
-fn ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut out = vec![0.0; values.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            out[k] = rank;
-        }
-        i = j + 1;
-    }
-    out
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
-    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
-    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
-    cov / (vx * vy).sqrt()
-}
-
-fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    pearson(&ranks(x), &ranks(y))
+    squeezebench::data::text::fields(line, squeezebench::suite::spec::TextFormat::Csv)
 }
 
 /// Unit-length masked mean of the token embeddings of each sentence.
@@ -73,27 +27,16 @@ fn embed(session: &mut Session, tokenizer: &Tokenizer, sentences: &[String]) -> 
         let enc = tokenizer.encode_batch(chunk.to_vec(), true).unwrap();
         let (b, s) = (enc.len(), enc[0].get_ids().len());
         let field = |f: &dyn Fn(&tokenizers::Encoding) -> Vec<i64>| {
-            Array2::from_shape_vec((b, s), enc.iter().flat_map(f).collect()).unwrap().into_dyn()
+            Array2::from_shape_vec((b, s), enc.iter().flat_map(f).collect()).unwrap()
         };
         let ids = field(&|e| e.get_ids().iter().map(|&v| v as i64).collect());
         let mask = field(&|e| e.get_attention_mask().iter().map(|&v| v as i64).collect());
         let types = field(&|e| e.get_type_ids().iter().map(|&v| v as i64).collect());
         let outputs = session
-            .run(&[("input_ids", Tensor::from(ids)), ("attention_mask", Tensor::from(mask.clone())), ("token_type_ids", Tensor::from(types))])
+            .run(&[("input_ids", Tensor::from(ids.into_dyn())), ("attention_mask", Tensor::from(mask.clone().into_dyn())), ("token_type_ids", Tensor::from(types.into_dyn()))])
             .unwrap();
-        let hidden: &ArrayD<f32> = outputs.iter().find(|(n, _)| n == "last_hidden_state").unwrap().1.as_f32().unwrap();
-        for (i, tokens) in hidden.axis_iter(Axis(0)).enumerate() {
-            let mut sum = vec![0f32; tokens.shape()[1]];
-            let mut count = 0f32;
-            for (t, row) in tokens.axis_iter(Axis(0)).enumerate() {
-                let m = mask[IxDyn(&[i, t])] as f32;
-                count += m;
-                sum.iter_mut().zip(row.iter()).for_each(|(a, v)| *a += m * v);
-            }
-            sum.iter_mut().for_each(|a| *a /= count.max(1e-9));
-            let norm = sum.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            out.push(sum.iter().map(|v| v / norm).collect());
-        }
+        let hidden = outputs.iter().find(|(n, _)| n == "last_hidden_state").unwrap().1.as_f32().unwrap();
+        out.extend(masked_mean_unit(hidden.view(), mask.view()));
     }
     out
 }

@@ -1,0 +1,8 @@
+//! Running a suite: preparing models and variants ([`prepare`], cached by content hash), running
+//! each case in a worker process ([`worker`]) and scheduling the workers ([`runner`]).
+
+pub mod prepare;
+pub mod runner;
+pub mod worker;
+
+pub use runner::{run, RunOptions};

@@ -1,0 +1,423 @@
+//! The runner: prepares every model and variant (in this process, cached), then runs each case in a
+//! worker process, records it and writes `results.json` after every case.
+//!
+//! - `jobs` workers at a time (default 1: cases running side by side disturb each other's timing).
+//! - A worker that exits without a result was killed or crashed: the case is `crashed`, with the
+//!   exit status or signal and the last lines of its stderr. A worker past the time limit is killed
+//!   and the case is `timeout`. Either way the suite goes on.
+//! - Ctrl-C (SIGINT) stops starting cases, kills running workers, writes what finished with
+//!   `interrupted: true` and returns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::prepare::{self, default_cache_dir};
+use super::worker::{Job, Outcome};
+use crate::results::{CaseResult, DatasetInfo, Environment, ModelInfo, Params, Results, Status, SuiteInfo, VariantInfo, SCHEMA_VERSION};
+use crate::suite::spec::{Lengths, Metric};
+use crate::suite::validate::{sha256_hex, DatasetKind};
+use crate::suite::{Case, Plan};
+
+/// How to run a suite.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Output folder (results.json and the workers' scratch files in `.work/`).
+    pub out_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub jobs: usize,
+    /// The squeezebench executable whose hidden `__worker` command runs a case.
+    pub worker_exe: PathBuf,
+    /// Show a progress bar (on stderr, when it is a terminal).
+    pub progress: bool,
+}
+
+impl RunOptions {
+    pub fn new(out_dir: PathBuf, worker_exe: PathBuf) -> RunOptions {
+        RunOptions { out_dir, cache_dir: default_cache_dir(), jobs: 1, worker_exe, progress: true }
+    }
+}
+
+/// Errors that stop a run before or between cases (a failing case is not one of them).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the output folder '{}': {source}", path.display())]
+    OutDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot start the worker '{}': {source}", exe.display())]
+    Spawn { exe: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Results(#[from] crate::results::Error),
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// Runs every case of `plan` (as expanded in `cases`) and returns the results (also written to
+/// `<out_dir>/results.json` after every case).
+pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Error> {
+    let out = &opts.out_dir;
+    let work = out.join(".work");
+    std::fs::create_dir_all(&work).map_err(|source| Error::OutDir { path: out.clone(), source })?;
+    let results_path = out.join("results.json");
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // Only the first handler can be installed per process; a second run in one process keeps it.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+
+    let env = Environment::collect(opts.jobs);
+    let mut results = Results {
+        schema_version: SCHEMA_VERSION,
+        suite: SuiteInfo { name: plan.name.clone(), path: plan.path.display().to_string(), file_sha256: plan.file_sha256.clone(), hash: plan.hash() },
+        environment: env.clone(),
+        started_at: now_rfc3339(),
+        finished_at: None,
+        interrupted: false,
+        thresholds: plan.thresholds.clone(),
+        models: Vec::new(),
+        datasets: Vec::new(),
+        variants: Vec::new(),
+        cases: Vec::new(),
+    };
+    let say = |msg: String| eprintln!("{msg}");
+
+    // Models, datasets and variants, in this process.
+    let mut model_infos: HashMap<String, ModelInfo> = HashMap::new();
+    for m in &plan.models {
+        say(format!("model    {} ({})", m.name, m.source));
+        let info = std::panic::catch_unwind(|| prepare::obtain_model(m, &opts.cache_dir))
+            .unwrap_or_else(|_| Err("preparing the model panicked".into()))
+            .unwrap_or_else(|e| ModelInfo {
+                name: m.name.clone(),
+                source: m.source.to_string(),
+                path: String::new(),
+                sha256: String::new(),
+                size_bytes: 0,
+                error: Some(e),
+            });
+        if let Some(e) = &info.error {
+            say(format!("         error: {e}"));
+        }
+        model_infos.insert(m.name.clone(), info.clone());
+        results.models.push(info);
+    }
+    let mut dataset_files: HashMap<String, Result<PathBuf, String>> = HashMap::new();
+    for d in &plan.datasets {
+        let (file, sha) = match &d.kind {
+            DatasetKind::Synthetic { .. } => (None, sha256_hex(serde_json::to_string(&d.kind).expect("serializes").as_bytes())),
+            DatasetKind::Classification { file, .. } | DatasetKind::SentencePairs { file, .. } => {
+                let r = prepare::resolve(file, &opts.cache_dir);
+                let sha = r.as_ref().ok().and_then(|p| prepare::file_sha256(p).ok()).unwrap_or_default();
+                dataset_files.insert(d.name.clone(), r.clone());
+                (r.ok().map(|p| p.display().to_string()), sha)
+            }
+        };
+        let examples = match &d.kind {
+            DatasetKind::Synthetic { batches, .. } => *batches,
+            DatasetKind::Classification { limit, .. } | DatasetKind::SentencePairs { limit, .. } => file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
+                .map(|n| limit.map_or(n, |l| n.min(l)))
+                .unwrap_or(0),
+        };
+        results.datasets.push(DatasetInfo { name: d.name.clone(), kind: d.kind.name().into(), path: file, sha256: sha, examples, tokenizer_sha256: None });
+    }
+    let mut variant_infos: HashMap<(String, String), VariantInfo> = HashMap::new();
+    for m in &plan.models {
+        for v in plan.variants.iter().filter(|v| v.models.contains(&m.name)) {
+            let model = &model_infos[&m.name];
+            let info = match &model.error {
+                Some(e) => prepare::failed_variant(&m.name, v, format!("model '{}': {e}", m.name)),
+                None => std::panic::catch_unwind(|| prepare::prepare_variant(model, v, &opts.cache_dir))
+                    .unwrap_or_else(|_| prepare::failed_variant(&m.name, v, "preparing the variant panicked".into())),
+            };
+            if !v.steps.is_empty() {
+                let how = if info.cached { "cached".to_string() } else { format!("{:.1} s", info.prepare_s) };
+                say(format!("variant  {}/{} ({how}){}", m.name, v.name, info.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()));
+            }
+            variant_infos.insert((m.name.clone(), v.name.clone()), info.clone());
+            results.variants.push(info);
+        }
+    }
+    results.save(&results_path)?;
+
+    // Inspect each variant once per batch × seq (params, MACs, vocabulary).
+    let mut inspected: HashMap<(String, String, usize, usize), Result<(Params, usize, u64), String>> = HashMap::new();
+    let mut jobs_of = |case: &Case| -> Result<(Job, Params), (String, Option<Params>)> {
+        let info = &variant_infos[&(case.model.clone(), case.variant.clone())];
+        if let Some(e) = &info.error {
+            return Err((e.clone(), None));
+        }
+        let path = PathBuf::from(info.path.as_ref().expect("prepared"));
+        let w = &case.workload;
+        let key = (case.model.clone(), case.variant.clone(), w.batch, w.seq);
+        let inspected = inspected
+            .entry(key)
+            .or_insert_with(|| {
+                let (r, vocab) = prepare::inspect(&path, w.batch, w.seq)?;
+                let params = Params {
+                    parameters: r.parameters,
+                    parameters_by_dtype: r.parameters_by_dtype.clone(),
+                    parameters_by_op: r.parameters_by_op.clone(),
+                    weight_bytes: r.weight_bytes,
+                    weight_bytes_by_dtype: r.weight_bytes_by_dtype.clone(),
+                    macs: r.compute.macs,
+                    flops: r.flops,
+                };
+                Ok((params, vocab, r.size_bytes))
+            })
+            .clone();
+        let (params, vocab, size) = inspected.map_err(|e| (e, None))?;
+        let reference_path = case.fidelity_against.as_ref().and_then(|r| variant_infos.get(&(case.model.clone(), r.clone()))).and_then(|i| i.path.clone()).map(PathBuf::from);
+        let model = plan.model(&case.model).expect("planned model");
+        let tokenizer = match &model.tokenizer {
+            Some(t) if !case.accuracy.is_empty() => Some(prepare::resolve(t, &opts.cache_dir).map_err(|e| (format!("tokenizer: {e}"), Some(params.clone())))?),
+            _ => None,
+        };
+        let mut datasets = Vec::new();
+        for name in &case.accuracy {
+            let d = plan.dataset(name).expect("validated dataset");
+            let file = match dataset_files.get(name) {
+                Some(Ok(p)) => Some(p.clone()),
+                Some(Err(e)) => return Err((format!("dataset '{name}': {e}"), Some(params.clone()))),
+                None => None,
+            };
+            datasets.push((name.clone(), d.kind.clone(), file));
+        }
+        let (lengths, seed, batches) = match plan.latency_inputs.as_ref().and_then(|n| plan.dataset(n)).map(|d| &d.kind) {
+            Some(DatasetKind::Synthetic { lengths, seed, batches }) => (lengths.clone(), *seed, *batches),
+            _ => (Lengths::Full, 0, 4),
+        };
+        let int8 = params.weight_bytes_by_dtype.iter().filter(|(k, _)| k.contains("int8")).map(|(_, v)| *v).sum::<u64>() * 2 > params.weight_bytes;
+        let peak = if int8 { env.cpu.peak_int8_ops_per_core } else { env.cpu.peak_fp32_flops_per_core };
+        let job = Job {
+            case: case.clone(),
+            variant_path: path,
+            reference_path,
+            vocab,
+            flops: Some(params.flops),
+            peak_per_core: peak,
+            model_file_bytes: size,
+            weight_bytes_by_dtype: params.weight_bytes_by_dtype.clone(),
+            tokenizer,
+            datasets,
+            lengths,
+            seed,
+            fidelity_batches: batches,
+            run: plan.run.clone(),
+            metrics: plan.metrics.clone(),
+        };
+        Ok((job, params))
+    };
+
+    let bar = progress_bar(cases.len(), opts.progress);
+    let mut running: Vec<Running> = Vec::new();
+    let mut next = 0;
+    let mut finished: BTreeMap<usize, CaseResult> = BTreeMap::new();
+    let limit = Duration::from_secs_f64(plan.run.time_limit_s);
+    let params_wanted = plan.metrics.contains(&Metric::Params);
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            for mut r in running.drain(..) {
+                let _ = r.child.kill();
+                let _ = r.child.wait();
+            }
+            results.interrupted = true;
+            bar.abandon_with_message("interrupted");
+            break;
+        }
+        while running.len() < opts.jobs.max(1) && next < cases.len() {
+            let case = &cases[next];
+            let started = Instant::now();
+            match jobs_of(case) {
+                Err((e, params)) => {
+                    let mut r = blank(case, Status::Failed, Some(e), 0.0);
+                    r.params = params.filter(|_| params_wanted);
+                    finished.insert(next, r);
+                }
+                Ok((job, params)) => {
+                    let stem = work.join(format!("case-{next}"));
+                    let job_path = stem.with_extension("job.json");
+                    let result_path = stem.with_extension("result.json");
+                    let stderr_path = stem.with_extension("stderr.txt");
+                    let _ = std::fs::remove_file(&result_path);
+                    std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes"))
+                        .map_err(|source| Error::OutDir { path: job_path.clone(), source })?;
+                    let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::OutDir { path: stderr_path.clone(), source })?;
+                    let child = Command::new(&opts.worker_exe)
+                        .arg("__worker")
+                        .arg(&job_path)
+                        .arg(&result_path)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(stderr)
+                        .spawn()
+                        .map_err(|source| Error::Spawn { exe: opts.worker_exe.clone(), source })?;
+                    bar.set_message(case.id.clone());
+                    running.push(Running { index: next, child, started, result_path, stderr_path, params: Some(params).filter(|_| params_wanted) });
+                }
+            }
+            next += 1;
+        }
+        // Collect finished workers.
+        let mut k = 0;
+        while k < running.len() {
+            let r = &mut running[k];
+            let elapsed = r.started.elapsed();
+            let status = match r.child.try_wait() {
+                Ok(Some(s)) => Some(Ok(s)),
+                Ok(None) if elapsed > limit => {
+                    let _ = r.child.kill();
+                    let _ = r.child.wait();
+                    Some(Err(()))
+                }
+                Ok(None) => None,
+                Err(_) => Some(Err(())),
+            };
+            let Some(status) = status else {
+                k += 1;
+                continue;
+            };
+            let r = running.remove(k);
+            let case = &cases[r.index];
+            let wall = elapsed.as_secs_f64();
+            let mut rec = match status {
+                Err(()) => blank(case, Status::Timeout, Some(format!("killed at the time limit of {} s{}", plan.run.time_limit_s, stderr_tail(&r.stderr_path))), wall),
+                Ok(s) => match std::fs::read_to_string(&r.result_path).ok().and_then(|t| serde_json::from_str::<Outcome>(&t).ok()) {
+                    Some(o) if s.success() => {
+                        let status = if o.error.is_some() { Status::Failed } else { Status::Ok };
+                        let mut rec = blank(case, status, o.error, wall);
+                        rec.latency = o.latency;
+                        rec.memory = o.memory;
+                        rec.accuracy = o.accuracy;
+                        rec.fidelity = o.fidelity;
+                        rec
+                    }
+                    _ => blank(case, Status::Crashed, Some(format!("worker {}{}", describe_exit(&s), stderr_tail(&r.stderr_path))), wall),
+                },
+            };
+            rec.params = r.params;
+            finished.insert(r.index, rec);
+        }
+        // Record everything finished so far, in case order.
+        for (_, rec) in std::mem::take(&mut finished) {
+            bar.inc(1);
+            if bar.is_hidden() {
+                eprintln!("{}", line(&rec));
+            } else {
+                bar.println(line(&rec));
+            }
+            results.cases.push(rec);
+            results.save(&results_path)?;
+        }
+        if next >= cases.len() && running.is_empty() {
+            bar.finish_and_clear();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !results.interrupted {
+        results.finished_at = Some(now_rfc3339());
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    results.save(&results_path)?;
+    Ok(results)
+}
+
+struct Running {
+    index: usize,
+    child: Child,
+    started: Instant,
+    result_path: PathBuf,
+    stderr_path: PathBuf,
+    params: Option<Params>,
+}
+
+fn blank(case: &Case, status: Status, error: Option<String>, wall_s: f64) -> CaseResult {
+    CaseResult {
+        id: case.id.clone(),
+        model: case.model.clone(),
+        variant: case.variant.clone(),
+        reference: case.reference,
+        workload: case.workload.clone(),
+        status,
+        error,
+        wall_s,
+        params: None,
+        latency: None,
+        memory: None,
+        accuracy: Vec::new(),
+        fidelity: None,
+    }
+}
+
+/// One line per finished case for the log.
+pub fn line(r: &CaseResult) -> String {
+    let mut s = format!("{:<8} {}", format!("{:?}", r.status).to_lowercase(), r.id);
+    if let Some(l) = &r.latency {
+        s.push_str(&format!("  p50 {:.3} ms [{:.3}, {:.3}]  p99 {:.3} ms  {:.1} seq/s  n={}", l.p50_ms, l.p50_ci_ms[0], l.p50_ci_ms[1], l.p99_ms, l.sequences_per_s, l.iterations));
+    }
+    if let Some(m) = &r.memory {
+        s.push_str(&format!("  rss {:.0}/{:.0} MiB", m.session_peak_rss_bytes as f64 / 1048576.0, m.run_peak_rss_bytes as f64 / 1048576.0));
+    }
+    for a in &r.accuracy {
+        s.push_str(&format!("  {} {} {:.2}", a.dataset, a.primary, a.metrics.get(&a.primary).copied().unwrap_or(f64::NAN)));
+    }
+    if let Some(f) = &r.fidelity {
+        s.push_str(&format!("  cos {:.5}", f.cosine));
+    }
+    if let Some(e) = &r.error {
+        s.push_str(&format!("\n         {}", e.lines().next().unwrap_or("")));
+    }
+    s
+}
+
+fn describe_exit(s: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (_, Some(sig)) => {
+            let name = match sig {
+                4 => "SIGILL",
+                6 => "SIGABRT",
+                7 => "SIGBUS",
+                8 => "SIGFPE",
+                9 => "SIGKILL (out of memory?)",
+                11 => "SIGSEGV",
+                _ => "",
+            };
+            format!("killed by signal {sig} {name}").trim_end().to_string()
+        }
+        (Some(c), None) => format!("exited with status {c} without a result"),
+        _ => "ended without a result".into(),
+    }
+}
+
+/// The last lines of a worker's stderr, indented, for the error message.
+fn stderr_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(8)..];
+    format!("; stderr: {}", tail.join(" | "))
+}
+
+fn progress_bar(len: usize, show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cases, ETA {eta} {wide_msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,269 @@
+//! The worker: one case in its own process (`squeezebench __worker JOB RESULT`, re-executing the same
+//! binary). A fresh process per case gives clean peak-RSS figures and contains crashes: if ONNX
+//! Runtime dies, only this process does, and the runner records it.
+//!
+//! Order inside the worker (so that each figure measures one thing):
+//! 1. baseline RSS; reset the peak; create the session → `session_peak_rss_bytes`;
+//! 2. reset the peak; prepare the inputs; warm-up and timed runs → `run_peak_rss_bytes`;
+//! 3. accuracy on the case's datasets (own batches, not in the memory figures);
+//! 4. fidelity: a session of the reference variant, both run on the same seeded inputs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{synthetic, text, tokenize};
+use crate::measure::{accuracy::Agreement, latency, memory, stats};
+use crate::results::{Accuracy, Fidelity, Latency, Memory, OutputFidelity};
+use crate::runtime::{Session, SessionOptions, Tensor};
+use crate::suite::spec::{Lengths, Metric, RunSettings};
+use crate::suite::validate::DatasetKind;
+use crate::suite::Case;
+
+/// Environment variable naming a case id whose worker aborts at once (SIGABRT): a test hook that
+/// stands in for a crash inside ONNX Runtime, to test that a dying worker is recorded and the suite
+/// goes on. Documented in the README; never set it otherwise.
+pub const CRASH_HOOK: &str = "SQUEEZEBENCH_TEST_CRASH_CASE";
+
+/// Everything a worker needs, written by the runner as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Job {
+    pub case: Case,
+    pub variant_path: PathBuf,
+    pub reference_path: Option<PathBuf>,
+    pub vocab: usize,
+    pub flops: Option<u64>,
+    /// Peak op/s of one core for this model's arithmetic (fp32 or int8), if known.
+    pub peak_per_core: Option<f64>,
+    pub model_file_bytes: u64,
+    pub weight_bytes_by_dtype: std::collections::BTreeMap<String, u64>,
+    pub tokenizer: Option<PathBuf>,
+    /// (name, kind, resolved file) of each accuracy dataset.
+    pub datasets: Vec<(String, DatasetKind, Option<PathBuf>)>,
+    /// Length distribution and seed of the latency and fidelity inputs, and fidelity batches.
+    pub lengths: Lengths,
+    pub seed: u64,
+    pub fidelity_batches: usize,
+    pub run: RunSettings,
+    pub metrics: Vec<Metric>,
+}
+
+/// What a worker reports back.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    pub error: Option<String>,
+    pub latency: Option<Latency>,
+    pub memory: Option<Memory>,
+    pub accuracy: Vec<Accuracy>,
+    pub fidelity: Option<Fidelity>,
+}
+
+/// Runs the job in `job_path` and writes the [`Outcome`] to `result_path` (also when the case
+/// fails: the error is in the outcome). Returns an error only when the files cannot be used.
+pub fn main(job_path: &Path, result_path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(job_path).map_err(|e| format!("cannot read job '{}': {e}", job_path.display()))?;
+    let job: Job = serde_json::from_str(&text).map_err(|e| format!("job '{}': {e}", job_path.display()))?;
+    if std::env::var(CRASH_HOOK).is_ok_and(|v| v == job.case.id) {
+        eprintln!("{CRASH_HOOK}={}: aborting as asked", job.case.id);
+        std::process::abort();
+    }
+    let mut outcome = Outcome::default();
+    if let Err(e) = run(&job, &mut outcome) {
+        outcome.error = Some(e);
+    }
+    let json = serde_json::to_string(&outcome).expect("outcome serializes");
+    std::fs::write(result_path, json).map_err(|e| format!("cannot write '{}': {e}", result_path.display()))
+}
+
+fn session_options(threads: usize) -> SessionOptions {
+    SessionOptions { intra_threads: threads, ..SessionOptions::default() }
+}
+
+fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
+    let w = &job.case.workload;
+    let wants = |m: Metric| job.metrics.contains(&m);
+    let (baseline, _) = memory::rss().unwrap_or((0, 0));
+    let resettable = memory::reset_peak();
+    let mut session = Session::from_file(&job.variant_path, &session_options(w.threads)).map_err(|e| e.to_string())?;
+    let (_, session_peak) = memory::rss().unwrap_or((0, 0));
+
+    memory::reset_peak();
+    let inputs = synthetic::token_batch(session.inputs(), w.batch, w.seq, &job.lengths, job.vocab, job.seed);
+    let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let prepared = session.prepare(&refs).map_err(|e| e.to_string())?;
+    if wants(Metric::Latency) {
+        let r = &job.run;
+        let settings = latency::LoopSettings {
+            warmup: r.warmup,
+            min_iterations: r.min_iterations,
+            min_time: Duration::from_secs_f64(r.min_time_s),
+            target_cv: r.target_cv,
+            max_time: Duration::from_secs_f64(r.max_time_s),
+        };
+        let samples = latency::measure(&settings, || session.run_prepared_discard(&prepared)).map_err(|e| e.to_string())?;
+        out.latency = Some(latency_record(job, r.warmup, &samples));
+    } else {
+        session.run_prepared_discard(&prepared).map_err(|e| e.to_string())?;
+    }
+    let (_, run_peak) = memory::rss().unwrap_or((0, 0));
+    drop(prepared);
+    if wants(Metric::Memory) {
+        out.memory = Some(Memory {
+            baseline_rss_bytes: baseline,
+            session_peak_rss_bytes: session_peak,
+            run_peak_rss_bytes: run_peak,
+            model_file_bytes: job.model_file_bytes,
+            weight_bytes_by_dtype: job.weight_bytes_by_dtype.clone(),
+        });
+        if !resettable {
+            return Err("cannot reset the peak RSS (/proc/self/clear_refs is not writable): memory figures would be wrong".into());
+        }
+    }
+
+    for (name, kind, file) in &job.datasets {
+        let file = file.as_deref().ok_or_else(|| format!("dataset '{name}' has no file"))?;
+        let tok_path = job.tokenizer.as_deref().ok_or_else(|| format!("accuracy on '{name}' needs a tokenizer"))?;
+        let tok = tokenize::load(tok_path, 512).map_err(|e| e.to_string())?;
+        out.accuracy.push(accuracy(&mut session, &tok, tok_path, name, kind, file)?);
+    }
+
+    if let Some(reference) = &job.case.fidelity_against {
+        let path = job.reference_path.as_deref().ok_or_else(|| format!("the reference variant '{reference}' was not prepared"))?;
+        let mut refs_session = Session::from_file(path, &session_options(w.threads)).map_err(|e| e.to_string())?;
+        let mut per_output: Vec<(String, Agreement)> = Vec::new();
+        for k in 0..job.fidelity_batches as u64 {
+            let inputs = synthetic::token_batch(session.inputs(), w.batch, w.seq, &job.lengths, job.vocab, job.seed + 1 + k);
+            let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+            let xs = refs_session.run(&refs).map_err(|e| e.to_string())?;
+            let ys = session.run(&refs).map_err(|e| e.to_string())?;
+            for ((name, x), (_, y)) in xs.iter().zip(&ys) {
+                let (Some(x), Some(y)) = (x.as_f32(), y.as_f32()) else { continue };
+                if x.shape() != y.shape() {
+                    return Err(format!("output '{name}': shape {:?} vs the reference's {:?}", y.shape(), x.shape()));
+                }
+                let k = match per_output.iter().position(|(n, _)| n == name) {
+                    Some(k) => k,
+                    None => {
+                        per_output.push((name.clone(), Agreement::default()));
+                        per_output.len() - 1
+                    }
+                };
+                per_output[k].1.add(x.view(), y.view());
+            }
+        }
+        let top = per_output.iter().find(|(n, _)| n == "logits").or(per_output.first());
+        out.fidelity = Some(Fidelity {
+            reference: reference.clone(),
+            inputs: format!("synthetic: {} × {}×{} tokens", job.fidelity_batches, w.batch, w.seq),
+            cosine: per_output.iter().map(|(_, a)| a.cosine()).fold(1.0, f64::min),
+            max_abs_error: per_output.iter().map(|(_, a)| a.max_abs_error).fold(0.0, f64::max),
+            top1_agreement: top.filter(|(n, _)| n == "logits").and_then(|(_, a)| a.top1()),
+            outputs: per_output
+                .iter()
+                .map(|(n, a)| OutputFidelity { output: n.clone(), cosine: a.cosine(), max_abs_error: a.max_abs_error })
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
+    let ms: Vec<f64> = s.seconds.iter().map(|v| v * 1e3).collect();
+    let st = stats::summarize(&ms);
+    let w = &job.case.workload;
+    let p50_s = st.p50 / 1e3;
+    let flops_per_s = job.flops.map(|f| f as f64 / p50_s);
+    let threads = if w.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { w.threads };
+    let peak = job.peak_per_core.map(|p| p * threads as f64);
+    Latency {
+        warmup,
+        iterations: ms.len(),
+        measured_s: s.measured.as_secs_f64(),
+        stop: s.stop.to_string(),
+        mean_ms: st.mean,
+        std_ms: st.std,
+        cv: st.cv,
+        min_ms: st.min,
+        max_ms: st.max,
+        p50_ms: st.p50,
+        p90_ms: st.p90,
+        p95_ms: st.p95,
+        p99_ms: st.p99,
+        p50_ci_ms: st.p50_ci,
+        p99_ci_ms: st.p99_ci,
+        outliers: st.outliers,
+        sequences_per_s: w.batch as f64 / p50_s,
+        tokens_per_s: (w.batch * w.seq) as f64 / p50_s,
+        flops_per_s,
+        peak_flops_per_s: peak,
+        fraction_of_peak: flops_per_s.zip(peak).map(|(a, p)| a / p),
+        samples_ms: ms,
+    }
+}
+
+fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path, name: &str, kind: &DatasetKind, file: &Path) -> Result<Accuracy, String> {
+    let infos = session.inputs().to_vec();
+    match kind {
+        DatasetKind::Classification { format, label_column, text_column, header, limit, batch, .. } => {
+            let rows = text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?;
+            let (mut pred, mut truth) = (Vec::new(), Vec::new());
+            for chunk in rows.chunks(*batch) {
+                let texts: Vec<String> = chunk.iter().map(|(t, _)| t.clone()).collect();
+                let (inputs, _) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
+                let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+                let outs = session.run(&refs).map_err(|e| e.to_string())?;
+                let logits = outs
+                    .iter()
+                    .find(|(n, _)| n == "logits")
+                    .or(outs.first())
+                    .and_then(|(_, t)| t.as_f32())
+                    .filter(|t| t.ndim() == 2)
+                    .ok_or_else(|| format!("dataset '{name}': the model has no 2-D float `logits` output to classify with"))?;
+                let view = logits.view().into_dimensionality::<ndarray::Ix2>().expect("2-D");
+                pred.extend(crate::measure::accuracy::argmax_rows(view));
+                truth.extend(chunk.iter().map(|(_, l)| *l));
+            }
+            let s = stats::classification_scores(&pred, &truth);
+            Ok(Accuracy {
+                dataset: name.into(),
+                task: "classification".into(),
+                examples: pred.len(),
+                metrics: [("accuracy".to_string(), 100.0 * s.accuracy), ("macro_f1".into(), 100.0 * s.macro_f1), ("mcc".into(), 100.0 * s.mcc)].into(),
+                primary: "accuracy".into(),
+            })
+        }
+        DatasetKind::SentencePairs { format, columns, header, limit, batch, .. } => {
+            let rows = text::sentence_pairs(file, *format, *columns, *header, *limit).map_err(|e| e.to_string())?;
+            let mut embed = |sentences: Vec<String>| -> Result<Vec<Vec<f32>>, String> {
+                let mut out = Vec::with_capacity(sentences.len());
+                for chunk in sentences.chunks(*batch) {
+                    let (inputs, mask) = tokenize::encode(tok, tok_path, &infos, chunk).map_err(|e| e.to_string())?;
+                    let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+                    let outs = session.run(&refs).map_err(|e| e.to_string())?;
+                    let hidden = outs
+                        .iter()
+                        .find(|(n, _)| n == "last_hidden_state")
+                        .or(outs.first())
+                        .and_then(|(_, t)| t.as_f32())
+                        .filter(|t| t.ndim() == 3)
+                        .ok_or_else(|| format!("dataset '{name}': the model has no 3-D float `last_hidden_state` output to pool"))?;
+                    out.extend(crate::measure::accuracy::masked_mean_unit(hidden.view(), mask.view()));
+                }
+                Ok(out)
+            };
+            let a = embed(rows.iter().map(|r| r.0.clone()).collect())?;
+            let b = embed(rows.iter().map(|r| r.1.clone()).collect())?;
+            let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| crate::measure::accuracy::dot(x, y)).collect();
+            let gold: Vec<f64> = rows.iter().map(|r| r.2).collect();
+            Ok(Accuracy {
+                dataset: name.into(),
+                task: "sentence_pairs".into(),
+                examples: rows.len(),
+                metrics: [("spearman".to_string(), 100.0 * stats::spearman(&cos, &gold)), ("pearson".into(), 100.0 * stats::pearson(&cos, &gold))].into(),
+                primary: "spearman".into(),
+            })
+        }
+        DatasetKind::Synthetic { .. } => Err(format!("dataset '{name}' is synthetic: no labels")),
+    }
+}

