@@ -5,6 +5,7 @@ pub mod fuzz;
 pub mod measure;
 pub mod onnx;
 pub mod passes;
+pub mod report;
 pub mod results;
 pub mod runtime;
 pub mod suite;

@@ -116,7 +116,8 @@ enum Command {
         force: bool,
     },
     /// Run a benchmark suite (YAML): every model × variant × workload as a case in its own worker
-    /// process; writes OUT/results.json after every case.
+    /// process; writes OUT/results.json after every case, then the reports (report.md,
+    /// report.html, results.csv, charts/) as `squeezebench report` does.
     ///
     /// Exit codes: 0 every case ok; 2 the suite is invalid or the run could not start; 3 at least
     /// one case failed, crashed or timed out (recorded in results.json, the others ran); 130
@@ -146,6 +147,18 @@ enum Command {
     /// Internal: run one case of a suite (started by `run`).
     #[command(name = "__worker", hide = true)]
     Worker { job: PathBuf, result: PathBuf },
+    /// Render the reports of a suite run from its results.json: report.md (fits a pull-request
+    /// comment), report.html (self-contained, charts inlined), results.csv, results.json and
+    /// charts/*.svg and *.png, into --out (created if missing; earlier reports are replaced).
+    ///
+    /// Example: squeezebench report out/quick/results.json --out reports/quick
+    Report {
+        /// The results.json of a run.
+        results: PathBuf,
+        /// Folder to write the reports into.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -275,6 +288,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let results = squeezebench::bench::run(&plan, &cases, &opts)?;
             let failed = results.cases.iter().filter(|c| c.status != squeezebench::results::Status::Ok).count();
             eprintln!("wrote {} ({} case(s), {failed} not ok)", out.join("results.json").display(), results.cases.len());
+            squeezebench::report::write_all(&results, &out)?;
+            eprintln!("wrote {} and {} (charts in {})", out.join(squeezebench::report::MARKDOWN).display(),
+                out.join(squeezebench::report::HTML).display(), out.join(squeezebench::report::CHARTS).display());
             Ok(if results.interrupted {
                 ExitCode::from(130)
             } else if failed > 0 {
@@ -297,6 +313,13 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let summary = model.save(&output, &SaveOptions { force, ..Default::default() })?;
             let params = stats::inspect(&model, 1, 128)?.parameters;
             eprintln!("wrote {} ({}, {} parameters)", summary.path.display(), stats::human_bytes(summary.bytes), stats::group(params));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { results, out } => {
+            let r = squeezebench::results::Results::load(&results)?;
+            for path in squeezebench::report::write_all(&r, &out)? {
+                eprintln!("wrote {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,119 @@
+//! The Markdown report: short enough for a pull-request comment. A summary line, one table per
+//! model (size, parameters, p50 with its 95 % CI, speed-up against the model's reference variant,
+//! accuracy with its change against the reference, fidelity, peak memory), the failed cases with
+//! the first line of their error, and a footer naming the suite and the run.
+
+use std::fmt::Write;
+
+use super::view::{self, Row};
+use crate::results::{Results, Status};
+
+/// Errors are cut to this many characters in the table (the HTML report has them in full).
+const ERROR_CHARS: usize = 160;
+
+/// Renders the report.
+pub fn render(results: &Results) -> String {
+    let groups = view::groups(results);
+    let mut out = String::new();
+    let _ = writeln!(out, "## squeezebench · {}\n", cell(&results.suite.name));
+    let mut summary = format!("**{}.**", view::status_counts(results));
+    if let Some(best) = view::best_speedup(&groups) {
+        let _ = write!(
+            summary,
+            " Best speed-up: {} {} {:.2}× vs {} ({}).",
+            cell(&best.case.model),
+            cell(&best.case.variant),
+            best.speedup.unwrap_or(1.0),
+            best.reference.map(|r| cell(&r.variant)).unwrap_or_default(),
+            view::workload(best.case)
+        );
+    }
+    let _ = writeln!(out, "{summary} {}.\n", cell(&view::environment_line(results)));
+    for g in &groups {
+        let _ = writeln!(out, "### {}\n", cell(g.model));
+        out.push_str(
+            "| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |\n\
+             |:--|:--|--:|--:|--:|--:|:--|:--|--:|\n",
+        );
+        for r in &g.rows {
+            out.push_str(&table_row(r));
+        }
+        out.push('\n');
+    }
+    let failed: Vec<_> = results.cases.iter().filter(|c| c.status != Status::Ok).collect();
+    if !failed.is_empty() {
+        out.push_str("### Failures\n\n| case | status | error |\n|:--|:--|:--|\n");
+        for c in failed {
+            let e = c.error.as_deref().map(|e| view::short_error(e, ERROR_CHARS)).unwrap_or_default();
+            let _ = writeln!(out, "| `{}` | {} | {} |", c.id, view::status_word(c.status), cell(&e));
+        }
+        out.push('\n');
+    }
+    let hash = &results.suite.hash[..results.suite.hash.len().min(12)];
+    let finished = match (&results.finished_at, results.interrupted) {
+        (_, true) => "interrupted".to_string(),
+        (Some(f), _) => format!("finished {f}"),
+        (None, _) => "still running".to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload; CI = bootstrap 95 % interval of the median.</sub>",
+        results.suite.path, results.started_at
+    );
+    out
+}
+
+fn table_row(r: &Row) -> String {
+    let c = r.case;
+    let name = if c.reference { format!("**{}** (ref)", cell(&c.variant)) } else { cell(&c.variant) };
+    let size = c.memory.as_ref().map(|m| view::bytes(m.model_file_bytes)).unwrap_or_else(dash);
+    let params = c.params.as_ref().map(|p| view::count(p.parameters)).unwrap_or_else(dash);
+    let p50 = match (&c.latency, c.status) {
+        (Some(l), Status::Ok) => {
+            format!("{} ms ({}–{})", view::ms(l.p50_ms), view::ms(l.p50_ci_ms[0]), view::ms(l.p50_ci_ms[1]))
+        }
+        (_, Status::Ok) => dash(),
+        (_, s) => format!("**{}**", view::status_word(s)),
+    };
+    let speedup = r.speedup.map(|s| format!("{s:.2}×")).unwrap_or_else(dash);
+    let accuracy = if r.accuracy.is_empty() {
+        dash()
+    } else {
+        r.accuracy
+            .iter()
+            .map(|a| {
+                let delta = a.delta.map(|d| format!(" ({})", view::signed(d, 2))).unwrap_or_default();
+                format!("{} {} {:.2}{delta}", cell(a.dataset), cell(a.metric), a.value)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let fidelity = match &c.fidelity {
+        Some(f) => {
+            let top1 = f.top1_agreement.map(|t| format!(", top-1 {:.1} %", t * 100.0)).unwrap_or_default();
+            format!("cos {}{top1}", cosine(f.cosine))
+        }
+        None => dash(),
+    };
+    let rss = view::peak_rss(c).map(view::bytes).unwrap_or_else(dash);
+    format!("| {name} | {} | {size} | {params} | {p50} | {speedup} | {accuracy} | {fidelity} | {rss} |\n", view::workload(c))
+}
+
+/// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.
+pub fn cosine(c: f64) -> String {
+    if c >= 0.99999 && c < 1.0 {
+        let nines = (-(1.0 - c).log10()).floor() as usize;
+        format!("{:.*}", (nines + 1).min(9), c)
+    } else {
+        format!("{c:.5}")
+    }
+}
+
+fn dash() -> String {
+    "—".to_string()
+}
+
+/// Text safe inside a table cell: pipes escaped, line breaks flattened.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}

@@ -1,0 +1,77 @@
+//! Reports rendered from a [`Results`] document: Markdown (a pull-request comment), a
+//! self-contained HTML page, CSV, the JSON itself, and charts as SVG and PNG.
+//!
+//! As in hyperfine, every exporter is a pure function from the results to a `String` or bytes
+//! ([`markdown::render`], [`html::render`], [`csv::render`], [`json::render`],
+//! [`charts::render_all`]), so tests compare exact output without touching files; only
+//! [`write_all`] writes, each file atomically. The figures every exporter shows (groups by model,
+//! speed-up, accuracy deltas) are derived once in [`view`], so the formats cannot disagree.
+//! This is the only module that uses plotters.
+
+pub mod charts;
+pub mod csv;
+pub mod html;
+pub mod markdown;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+
+use crate::results::Results;
+
+/// JSON passthrough: the results document exactly as `results.json` stores it.
+pub mod json {
+    use crate::results::Results;
+
+    /// The document as pretty JSON with a trailing newline (the bytes `Results::save` writes).
+    pub fn render(results: &Results) -> String {
+        results.to_json()
+    }
+}
+
+/// Errors writing reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot create the report folder '{}': {source}", path.display())]
+    Folder { path: PathBuf, source: std::io::Error },
+    #[error("cannot draw the charts: {0}")]
+    Chart(String),
+    #[error(transparent)]
+    Write(#[from] crate::onnx::Error),
+}
+
+/// The files [`write_all`] writes into its folder, charts aside.
+pub const MARKDOWN: &str = "report.md";
+pub const HTML: &str = "report.html";
+pub const CSV: &str = "results.csv";
+pub const JSON: &str = "results.json";
+/// Charts go in this subfolder as `NAME.svg` and `NAME.png`.
+pub const CHARTS: &str = "charts";
+
+/// Renders every report into `dir` (created if missing), replacing earlier ones: `report.md`,
+/// `report.html`, `results.csv`, `results.json` (unless `dir` already holds this very document,
+/// as when the runner calls this on its own output folder) and `charts/*.svg|png`. Each file is
+/// written atomically. Returns the paths written.
+pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let charts = charts::render_all(results).map_err(Error::Chart)?;
+    let chart_dir = dir.join(CHARTS);
+    std::fs::create_dir_all(&chart_dir).map_err(|source| Error::Folder { path: chart_dir.clone(), source })?;
+    let mut written = Vec::new();
+    let mut put = |path: PathBuf, bytes: &[u8]| -> Result<(), Error> {
+        crate::onnx::io::write_atomic(&path, true, |w| w.write_all(bytes).map_err(|e| crate::onnx::Error::io("write", &path, e)))?;
+        written.push(path);
+        Ok(())
+    };
+    let json = json::render(results);
+    let json_path = dir.join(JSON);
+    if std::fs::read_to_string(&json_path).ok().as_deref() != Some(json.as_str()) {
+        put(json_path, json.as_bytes())?;
+    }
+    put(dir.join(MARKDOWN), markdown::render(results).as_bytes())?;
+    put(dir.join(HTML), html::render(results, &charts).as_bytes())?;
+    put(dir.join(CSV), csv::render(results).as_bytes())?;
+    for c in &charts {
+        put(chart_dir.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
+        put(chart_dir.join(format!("{}.png", c.name)), &c.png)?;
+    }
+    Ok(written)
+}

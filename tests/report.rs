@@ -1,0 +1,217 @@
+//! The exporters on a hand-built results document (tests/results_sample): exact Markdown and CSV,
+//! the HTML's parts, charts that decode as images of the stated size, `write_all`, and the
+//! `report` command with its errors.
+
+mod results_sample;
+
+use std::path::Path;
+use std::process::Command;
+
+use squeezebench::report;
+use squeezebench::results::{Results, Status};
+
+const EXPECTED_MARKDOWN: &str = r#"## squeezebench · quick
+
+**8 cases: 7 ok, 1 crashed.** Best speed-up: bert-base int8 2.47× vs fp32 (b1 s128 t2). AMD EPYC 9R14 96-Core Processor (avx512_vnni), 2 threads, ONNX Runtime 1.31.1, squeezebench 0.1.0 (50c8675), release build.
+
+### bert-base
+
+| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | b1 s128 t2 | 417.7 MiB | 109.5 M | 192.0 ms (191.0–193.0) | 1.00× | — | — | 905.0 MiB |
+| int8 | b1 s128 t2 | 172.8 MiB | 109.5 M | 77.73 ms (77.32–78.13) | 2.47× | — | cos 0.99412 | 402.0 MiB |
+
+### squeezebert-base
+
+| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | b1 s128 t2 | 195.0 MiB | 51.1 M | 121.7 ms (121.1–122.3) | 1.00× | — | — | 455.0 MiB |
+| conv-matmul | b1 s128 t2 | 195.0 MiB | 51.1 M | 108.7 ms (108.2–109.3) | 1.12× | — | cos 0.9999998 | 449.0 MiB |
+| conv-matmul-int8 | b1 s128 t2 | 114.0 MiB | 51.1 M | 52.80 ms (52.53–53.08) | 2.30× | — | cos 0.99267 | 240.0 MiB |
+
+### minilm-l6
+
+| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | b1 s128 t2 | 86.8 MiB | 22.7 M | 24.87 ms (24.74–24.99) | 1.00× | stsb-dev spearman 86.72 | — | 214.0 MiB |
+| int8 | b1 s128 t2 | 56.4 MiB | 22.7 M | 12.05 ms (11.99–12.11) | 2.06× | stsb-dev spearman 86.31 (−0.41) | cos 0.99731 | 150.0 MiB |
+
+### broken
+
+| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | b1 s128 t2 | — | — | **crashed** | — | — | — | — |
+
+### Failures
+
+| case | status | error |
+|:--|:--|:--|
+| `broken/fp32/b1-s128-t2` | crashed | worker killed by signal 11 (SIGSEGV) |
+
+<sub>suite `suites/quick.yaml` (spec hash `1a2b3c4d5e6f`), started 2026-11-23T00:31:49Z, finished 2026-11-23T00:35:02Z. Speed-up = reference p50 / p50 on the same workload; CI = bootstrap 95 % interval of the median.</sub>
+"#;
+
+/// The Markdown report, byte for byte: summary line, one table per model (reference first, speed-up
+/// and accuracy delta against it, the crashed case marked), failures, footer.
+#[test]
+fn markdown_is_exact() {
+    let md = report::markdown::render(&results_sample::results());
+    if md != EXPECTED_MARKDOWN {
+        for (i, (a, b)) in md.lines().zip(EXPECTED_MARKDOWN.lines()).enumerate() {
+            assert_eq!(a, b, "line {}", i + 1);
+        }
+        panic!("length differs:\n{md}");
+    }
+}
+
+/// Table cells cannot be broken by a variant name or error text holding `|` or line breaks.
+#[test]
+fn markdown_escapes_cells() {
+    let mut r = results_sample::results();
+    r.cases[7].error = Some("bad | input\nsecond line".into());
+    r.cases[1].variant = "int8|x".into();
+    let md = report::markdown::render(&r);
+    assert!(md.contains("| crashed | bad \\| input |"), "{md}");
+    assert!(md.contains("| int8\\|x |"), "{md}");
+}
+
+/// One row per case with the same columns; accuracy columns per dataset; the delta against the
+/// reference; a multi-line error quoted as one field.
+#[test]
+fn csv_is_exact() {
+    let text = report::csv::render(&results_sample::results());
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "id,model,variant,reference,batch,seq,threads,status,error,p50_ms,p50_ci_low_ms,p50_ci_high_ms,p90_ms,p95_ms,p99_ms,p99_ci_low_ms,p99_ci_high_ms,mean_ms,std_ms,cv,min_ms,max_ms,iterations,outliers,sequences_per_s,tokens_per_s,flops_per_s,fraction_of_peak,speedup_vs_reference,parameters,weight_bytes,macs,model_file_bytes,session_peak_rss_bytes,run_peak_rss_bytes,fidelity_cosine,fidelity_max_abs_error,fidelity_top1_agreement,stsb-dev_spearman,stsb-dev_spearman_delta");
+    assert!(lines.contains(&"minilm-l6/int8/b1-s128-t2,minilm-l6,int8,false,1,128,2,ok,,12.0483,11.9908,12.1059,12.4792,12.6788,12.8672,12.8395,13.1474,12.068,0.3311,0.0274,11.2242,13.1474,200,0,82.9989,10623.8614,242510968224,0.3643,2.0638,22713216,59002368,1460928512,59126772,157286400,102760448,0.99731,0.1076,,86.309,-0.4070"), "{text}");
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r.len() == 40));
+    assert_eq!(&rows[7][7], "crashed");
+    assert!(rows[7][8].contains("\nlast stderr"), "the full error, line break kept inside quotes");
+}
+
+#[test]
+fn json_is_a_passthrough() {
+    let r = results_sample::results();
+    let json = report::json::render(&r);
+    assert_eq!(json, r.to_json());
+    assert_eq!(Results::from_json(&json).unwrap(), r);
+}
+
+/// Every chart renders as an SVG and a PNG of the same size, with its title, axis units and
+/// legend in the SVG text; the PNG decodes.
+#[test]
+fn charts_render_as_svg_and_png() {
+    let charts = report::charts::render_all(&results_sample::results()).unwrap();
+    let names: Vec<&str> = charts.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["latency", "tradeoff-stsb-dev", "tradeoff-fidelity", "size", "distribution"]);
+    for c in &charts {
+        assert!(c.svg.starts_with("<svg"), "{}", c.name);
+        let decoder = png::Decoder::new(std::io::Cursor::new(&c.png));
+        let reader = decoder.read_info().unwrap();
+        let (w, h) = (reader.info().width, reader.info().height);
+        assert_eq!(w, 1100, "{}", c.name);
+        assert!(c.svg.contains(&format!("width=\"{w}\" height=\"{h}\"")), "{}: same size as the PNG", c.name);
+    }
+    let svg = |name: &str| &charts.iter().find(|c| c.name == name).unwrap().svg;
+    for (name, texts) in [
+        ("latency", &["Latency per variant", "median latency per run (ms)", "bootstrap 95 % confidence interval", "conv-matmul-int8", "2.47× vs ref"][..]),
+        ("tradeoff-stsb-dev", &["spearman on stsb-dev (0–100)", "log scale", "Pareto front", "circle area ∝ size on disk", "minilm-l6: int8"][..]),
+        ("tradeoff-fidelity", &["cosine similarity to the reference", "Pareto front per model", "bert-base: int8"][..]),
+        ("size", &["size on disk (MiB)", "millions of parameters", "float32", "int8", "172.8 MiB"][..]),
+        ("distribution", &["latency per run (ms)", "median (p50)", "99th percentile (p99)", "bert-base/fp32/b1-s128-t2"][..]),
+    ] {
+        for t in texts {
+            assert!(svg(name).contains(&t.replace('&', "&amp;")), "{name}: no '{t}'");
+        }
+    }
+    // Deterministic: the same results draw the same bytes.
+    let again = report::charts::render_all(&results_sample::results()).unwrap();
+    assert!(charts.iter().zip(&again).all(|(a, b)| a.svg == b.svg && a.png == b.png));
+}
+
+/// The HTML page stands alone (no script, no external resource), inlines every chart, lists the
+/// environment and every case, and escapes text from the results.
+#[test]
+fn html_is_self_contained() {
+    let mut r = results_sample::results();
+    r.cases[7].error = Some("<script>alert(1)</script>".into());
+    let charts = report::charts::render_all(&r).unwrap();
+    let html = report::html::render(&r, &charts);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert_eq!(html.matches("<svg").count(), charts.len());
+    assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<link"));
+    for t in ["AMD EPYC 9R14", "avx512_vnni", "ONNX Runtime", "1.31.1", "Gate thresholds", "<h2>Failures</h2>", "bootstrap 95 %"] {
+        assert!(html.contains(t), "no '{t}'");
+    }
+    for c in &r.cases {
+        assert!(html.contains(&format!("<details id=\"case-{}\">", c.id)), "{}", c.id);
+    }
+}
+
+/// `squeezebench report` re-renders a results file into a folder; a missing file, a file that is
+/// not results and one of another schema version exit 2 naming the file, writing nothing.
+#[test]
+fn report_command_writes_every_file_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.json");
+    results_sample::results().save(&results).unwrap();
+    let out = dir.path().join("out");
+    let run = |args: &[&Path]| Command::new(env!("CARGO_BIN_EXE_squeezebench")).arg("report").args(args).output().unwrap();
+    let o = run(&[&results, Path::new("--out"), &out]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut files: Vec<String> = walk(&out);
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "charts/distribution.png", "charts/distribution.svg", "charts/latency.png", "charts/latency.svg",
+            "charts/size.png", "charts/size.svg", "charts/tradeoff-fidelity.png", "charts/tradeoff-fidelity.svg",
+            "charts/tradeoff-stsb-dev.png", "charts/tradeoff-stsb-dev.svg", "report.html", "report.md",
+            "results.csv", "results.json",
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(out.join("results.json")).unwrap(), std::fs::read_to_string(&results).unwrap());
+    assert_eq!(std::fs::read_to_string(out.join("report.md")).unwrap(), EXPECTED_MARKDOWN);
+    // Re-rendering replaces the files.
+    assert!(run(&[&results, Path::new("--out"), &out]).status.success());
+    assert_eq!(walk(&out).len(), 14, "no temporary files left");
+
+    let bad_out = dir.path().join("bad");
+    let missing = dir.path().join("missing.json");
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"cases\": []}").unwrap();
+    let future = dir.path().join("future.json");
+    std::fs::write(&future, std::fs::read_to_string(&results).unwrap().replacen("\"schema_version\": 1", "\"schema_version\": 9", 1)).unwrap();
+    for (file, msg) in [(&missing, "cannot read results"), (&garbage, "schema_version"), (&future, "schema version 9")] {
+        let o = run(&[file, Path::new("--out"), &bad_out]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(msg) && err.contains(&*file.to_string_lossy()), "{err}");
+        assert!(!bad_out.exists());
+    }
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p).into_iter().map(|f| format!("{}/{f}", p.file_name().unwrap().to_string_lossy())));
+        } else {
+            out.push(p.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+/// Writes the sample's reports to target/tmp/report-sample for looking at the charts.
+#[test]
+fn sample_reports_for_inspection() {
+    let r = results_sample::results();
+    assert_eq!(r.cases.iter().filter(|c| c.status == Status::Ok).count(), 7);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+    report::write_all(&r, &dir).unwrap();
+}
