@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod data;
 pub mod fuzz;
+pub mod gate;
 pub mod measure;
 pub mod onnx;
 pub mod passes;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use squeezebench::onnx::{check, shapes, stats, ExternalMode, Model, SaveOptions};
+use squeezebench::gate;
 use squeezebench::passes;
 use squeezebench::synth::{self, Arch, Head};
 
@@ -143,10 +144,49 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// After the run, store its results as the baseline NAME of this suite
+        /// (BASELINES_DIR/<suite>/NAME.json).
+        #[arg(long, value_name = "NAME")]
+        save_baseline: Option<String>,
+        /// After the run, gate it against the stored baseline NAME (as `squeezebench gate` does,
+        /// with the suite's thresholds); exit 1 on a regression. With --save-baseline, compares
+        /// first, then stores.
+        #[arg(long, value_name = "NAME")]
+        baseline: Option<String>,
+        /// Where baselines are kept.
+        #[arg(long, default_value = squeezebench::results::store::DEFAULT_DIR)]
+        baselines_dir: PathBuf,
     },
     /// Internal: run one case of a suite (started by `run`).
     #[command(name = "__worker", hide = true)]
     Worker { job: PathBuf, result: PathBuf },
+    /// Compare a current run with a baseline run and fail on regressions: latency p50/p99 (past
+    /// the threshold AND beyond the confidence intervals), throughput, accuracy (vs the baseline
+    /// and vs the model's reference variant), fidelity floor, size on disk and peak memory.
+    ///
+    /// Prints a Markdown table of every check. Exit 0 pass, 1 at least one regression, 2 error (a
+    /// baseline case missing from the current run or not ok in the baseline, unreadable file or
+    /// other schema version, runs from different environments unless --allow-env-change).
+    ///
+    /// Example: squeezebench gate --baseline baselines/ci/main.json --current runs/ci/results.json --summary "$GITHUB_STEP_SUMMARY"
+    Gate {
+        /// The results.json the current run is judged against.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The results.json of the run under test.
+        #[arg(long)]
+        current: PathBuf,
+        /// A YAML (or JSON) file of thresholds, keys as in a suite's `thresholds:` (default: the
+        /// thresholds stored in the current results, i.e. its suite's).
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
+        /// Append the Markdown table to this file (e.g. $GITHUB_STEP_SUMMARY).
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// Compare runs from different machines or ONNX Runtime versions anyway.
+        #[arg(long)]
+        allow_env_change: bool,
+    },
     /// Render the reports of a suite run from its results.json: report.md (fits a pull-request
     /// comment), report.html (self-contained, charts inlined), results.csv, results.json and
     /// charts/*.svg and *.png, into --out (created if missing; earlier reports are replaced).
@@ -271,7 +311,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { suite, dry_run, out, jobs, cache_dir, no_progress } => {
+        Command::Run { suite, dry_run, out, jobs, cache_dir, no_progress, save_baseline, baseline, baselines_dir } => {
+            let store = squeezebench::results::store::Store::new(baselines_dir);
+            for name in save_baseline.iter().chain(&baseline) {
+                squeezebench::results::store::check_name(name)?;
+            }
             let plan = squeezebench::suite::load(&suite)?;
             let cases = squeezebench::suite::expand(&plan);
             if dry_run {
@@ -289,10 +333,30 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let failed = results.cases.iter().filter(|c| c.status != squeezebench::results::Status::Ok).count();
             eprintln!("wrote {} ({} case(s), {failed} not ok)", out.join("results.json").display(), results.cases.len());
             squeezebench::report::write_all(&results, &out)?;
-            eprintln!("wrote {} and {} (charts in {})", out.join(squeezebench::report::MARKDOWN).display(),
-                out.join(squeezebench::report::HTML).display(), out.join(squeezebench::report::CHARTS).display());
+            eprintln!(
+                "wrote {} and {} (charts in {})",
+                out.join(squeezebench::report::MARKDOWN).display(),
+                out.join(squeezebench::report::HTML).display(),
+                out.join(squeezebench::report::CHARTS).display()
+            );
+            let mut gate_failed = false;
+            if let Some(name) = &baseline {
+                let (path, base) = store.load(&results.suite.name, name)?;
+                let report = gate::compare(&base, &results, &results.thresholds, &gate::Options::default())?;
+                print!("{}", report.render_markdown());
+                eprintln!("gated against baseline '{name}' ({})", path.display());
+                gate_failed = report.failed();
+            }
+            if let Some(name) = &save_baseline {
+                if results.interrupted {
+                    return Err("the run was interrupted: not saving it as a baseline".into());
+                }
+                eprintln!("saved baseline '{name}' to {}", store.save(name, &results)?.display());
+            }
             Ok(if results.interrupted {
                 ExitCode::from(130)
+            } else if gate_failed {
+                ExitCode::from(1)
             } else if failed > 0 {
                 ExitCode::from(3)
             } else {
@@ -314,6 +378,27 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let params = stats::inspect(&model, 1, 128)?.parameters;
             eprintln!("wrote {} ({}, {} parameters)", summary.path.display(), stats::human_bytes(summary.bytes), stats::group(params));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gate { baseline, current, thresholds, summary, allow_env_change } => {
+            let base = squeezebench::results::Results::load(&baseline)?;
+            let cur = squeezebench::results::Results::load(&current)?;
+            let t = match thresholds {
+                Some(path) => squeezebench::suite::thresholds::load(&path)?,
+                None => cur.thresholds.clone(),
+            };
+            let report = gate::compare(&base, &cur, &t, &gate::Options { allow_env_change })?;
+            let md = report.render_markdown();
+            print!("{md}");
+            if let Some(path) = summary {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("cannot append to '{}': {e}", path.display()))?;
+                writeln!(f, "{md}").map_err(|e| format!("cannot append to '{}': {e}", path.display()))?;
+            }
+            Ok(if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
         Command::Report { results, out } => {
             let r = squeezebench::results::Results::load(&results)?;

@@ -26,6 +26,19 @@ use crate::suite::Case;
 /// goes on. Documented in the README; never set it otherwise.
 pub const CRASH_HOOK: &str = "SQUEEZEBENCH_TEST_CRASH_CASE";
 
+/// Environment variable `<case id>=<fraction>`: that case's worker busy-waits `fraction` × the
+/// duration of every timed run after it, so its latency grows by that fraction (0.15 → 15 %
+/// slower). A test hook for the regression gate (an injected slowdown must fail it); documented in
+/// the README; never set it otherwise.
+pub const DELAY_HOOK: &str = "SQUEEZEBENCH_TEST_DELAY_CASE";
+
+/// The slowdown [`DELAY_HOOK`] asks of case `id`, if any.
+fn injected_delay(id: &str) -> Option<f64> {
+    let v = std::env::var(DELAY_HOOK).ok()?;
+    let (case, f) = v.rsplit_once('=')?;
+    (case == id).then(|| f.parse::<f64>().ok()).flatten().filter(|f| *f > 0.0 && f.is_finite())
+}
+
 /// Everything a worker needs, written by the runner as JSON.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Job {
@@ -101,7 +114,20 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
             target_cv: r.target_cv,
             max_time: Duration::from_secs_f64(r.max_time_s),
         };
-        let samples = latency::measure(&settings, || session.run_prepared_discard(&prepared)).map_err(|e| e.to_string())?;
+        let delay = injected_delay(&job.case.id);
+        let samples = latency::measure(&settings, || {
+            let t = std::time::Instant::now();
+            let r = session.run_prepared_discard(&prepared);
+            if let Some(f) = delay {
+                let extra = t.elapsed().mul_f64(f);
+                let s = std::time::Instant::now();
+                while s.elapsed() < extra {
+                    std::hint::spin_loop();
+                }
+            }
+            r
+        })
+        .map_err(|e| e.to_string())?;
         out.latency = Some(latency_record(job, r.warmup, &samples));
     } else {
         session.run_prepared_discard(&prepared).map_err(|e| e.to_string())?;

@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod record;
+pub mod store;
 
 pub use env::{Cpu, Environment, Os};
 pub use record::{

@@ -10,9 +10,11 @@
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// Largest allowed relative increase of the median latency (p50). A change is a regression only
-    /// when it exceeds this AND the confidence intervals of the two medians do not overlap.
+    /// when even the most favourable reading of the two confidence intervals exceeds it: current CI
+    /// low / baseline CI high > 1 + this (see `gate`).
     pub latency_p50_increase: f64,
-    /// Largest allowed relative increase of the 99th percentile latency.
+    /// Largest allowed relative increase of the 99th percentile latency (judged like p50, on the
+    /// p99 intervals).
     pub latency_p99_increase: f64,
     /// Largest allowed relative drop of throughput (sequences per second).
     pub throughput_drop: f64,
@@ -38,4 +40,11 @@ impl Default for Thresholds {
             memory_increase: 0.10,
         }
     }
+}
+
+/// Reads a thresholds file (YAML, or JSON, which is YAML): the keys of a suite's `thresholds:`,
+/// unknown keys and wrong types refused with the file, line and column.
+pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read thresholds '{}': {e}", path.display()))?;
+    serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| format!("thresholds '{}': {e}", path.display()))
 }

@@ -1,0 +1,356 @@
+//! The CI regression gate: a pure comparison of a baseline and a current [`Results`] under
+//! [`Thresholds`], giving one verdict per check and case. `squeezebench gate` turns the report into
+//! an exit code (0 pass, 1 regression, 2 error) and a Markdown table.
+//!
+//! # When is a latency change a regression?
+//!
+//! Each run gives a median (p50) with a bootstrap 95 % confidence interval `[lo, hi]`; likewise the
+//! p99. A latency check with threshold `t` (0.10 = 10 %) is a **regression** when
+//!
+//! ```text
+//! current.lo / baseline.hi > 1 + t
+//! ```
+//!
+//! `current.lo / baseline.hi` is the smallest ratio of true medians both intervals allow: if both
+//! intervals cover their true medians (probability at least 90 % by Bonferroni, about 90.25 % when
+//! the runs are independent), the true slowdown is at least that large. So a regression means "the
+//! slowdown exceeds the threshold, and sampling noise cannot explain it". When the point estimate
+//! `current.p50 / baseline.p50` exceeds `1 + t` but the bound does not, the verdict is
+//! **inconclusive**: shown, but it does not fail the gate (rerun, or measure longer to narrow the
+//! intervals). Symmetrically a change is **improved** when `current.hi · (1 + t) < baseline.lo`.
+//!
+//! The intervals only capture noise within a run. Drift between runs (clock, a busy neighbour) is
+//! what the threshold itself absorbs: on a shared 2-core machine medians drift by a few percent
+//! between runs, hence the default 10 %. Throughput (sequences/s = batch / p50) is judged the same
+//! way from the p50 interval, with its own threshold on the relative drop.
+//!
+//! The other checks are deterministic for a given build and need no interval:
+//! - accuracy: the primary metric of each dataset may drop by at most `accuracy_drop` points
+//!   against the baseline, and a non-reference variant may be at most `accuracy_drop` points below
+//!   its model's reference variant in the current run (a quantized model that loses too much fails
+//!   even when its baseline lost as much);
+//! - fidelity: the cosine to the reference variant must be at least `fidelity_min_cosine`;
+//! - size on disk and the two memory peaks (session creation, run) may grow by at most
+//!   `size_increase` and `memory_increase` (relative).
+//!
+//! A case that is `ok` in the baseline and not in the current run is a regression. Errors (exit
+//! 2), where no verdict can be given: a baseline case missing from the current run, a baseline case
+//! that did not finish `ok`, different environments (CPU, cores, ONNX Runtime, build profile; see
+//! [`Environment::differences`](crate::results::Environment::differences)) unless allowed.
+
+use std::fmt::Write;
+
+use crate::results::{CaseResult, Results, Status};
+use crate::suite::Thresholds;
+
+/// How the gate treats things that are not measurements.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Compare results from different environments (noted in the report instead of an error).
+    pub allow_env_change: bool,
+}
+
+/// The verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    /// Better beyond the threshold and the intervals.
+    Improved,
+    /// Past the threshold by the point estimate, but within what the intervals allow: not a failure.
+    Inconclusive,
+    Regression,
+}
+
+impl Verdict {
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "✅ pass",
+            Verdict::Improved => "✅ improved",
+            Verdict::Inconclusive => "⚠️ inconclusive",
+            Verdict::Regression => "❌ regression",
+        }
+    }
+}
+
+/// One check of one case.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Check {
+    /// The case id (`model/variant/b1-s128-t2`).
+    pub case: String,
+    /// `status`, `latency p50`, `latency p99`, `throughput`, `accuracy <dataset> <metric>`,
+    /// `accuracy vs reference <dataset> <metric>`, `fidelity cosine`, `size on disk`,
+    /// `session peak RSS`, `run peak RSS`.
+    pub check: String,
+    /// The values as shown (with intervals where they matter).
+    pub baseline: String,
+    pub current: String,
+    /// The change: relative for latency, throughput, size and memory; points for accuracy.
+    pub delta: String,
+    /// The limit as applied.
+    pub threshold: String,
+    pub verdict: Verdict,
+}
+
+/// The outcome of a comparison.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub checks: Vec<Check>,
+    /// Things worth knowing that are not verdicts: new cases, a changed suite, an allowed
+    /// environment change.
+    pub notes: Vec<String>,
+}
+
+/// Why no verdict can be given.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("the current run has no result for baseline case(s) {}: compare runs of the same suite, or record a new baseline", .0.join(", "))]
+    MissingCases(Vec<String>),
+    #[error("baseline case '{case}' did not finish ok ({status}): record a baseline in which every case passes")]
+    BaselineCaseNotOk { case: String, status: String },
+    #[error("the runs come from different environments, timings are not comparable ({}); pass --allow-env-change to compare anyway", .0.join("; "))]
+    Environment(Vec<String>),
+    #[error("the baseline has no cases")]
+    EmptyBaseline,
+}
+
+impl Report {
+    /// The checks that failed.
+    pub fn regressions(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.verdict == Verdict::Regression)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+
+    /// The Markdown table (headline, one row per check, notes), for the terminal, a pull-request
+    /// comment or `$GITHUB_STEP_SUMMARY`.
+    pub fn render_markdown(&self) -> String {
+        let n = self.regressions().count();
+        let inconclusive = self.checks.iter().filter(|c| c.verdict == Verdict::Inconclusive).count();
+        let mut o = String::new();
+        let head = if n > 0 { format!("FAIL: {n} regression{}", if n == 1 { "" } else { "s" }) } else { "PASS".to_string() };
+        let _ = write!(o, "## squeezebench gate: {head} in {} checks", self.checks.len());
+        if inconclusive > 0 {
+            let _ = write!(o, " ({inconclusive} inconclusive)");
+        }
+        o.push_str("\n\n");
+        for c in self.regressions() {
+            let _ = writeln!(o, "- ❌ `{}`: {} {} → {} ({})", c.case, c.check, c.baseline, c.current, c.delta);
+        }
+        if n > 0 {
+            o.push('\n');
+        }
+        o.push_str("| case | check | baseline | current | delta | threshold | verdict |\n|:--|:--|--:|--:|--:|:--|:--|\n");
+        for c in &self.checks {
+            let _ = writeln!(
+                o,
+                "| `{}` | {} | {} | {} | {} | {} | {} |",
+                c.case,
+                c.check,
+                c.baseline,
+                c.current,
+                c.delta,
+                c.threshold,
+                c.verdict.word()
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(o, "\nNote: {note}");
+        }
+        o
+    }
+}
+
+/// Compares `current` against `baseline` under `t`.
+pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Options) -> Result<Report, Error> {
+    let mut report = Report::default();
+    let env = baseline.environment.differences(&current.environment);
+    if !env.is_empty() {
+        if !opts.allow_env_change {
+            return Err(Error::Environment(env));
+        }
+        report.notes.push(format!("environment changed (allowed): {}", env.join("; ")));
+    }
+    if baseline.cases.is_empty() {
+        return Err(Error::EmptyBaseline);
+    }
+    let missing: Vec<String> = baseline.cases.iter().filter(|b| current.case(&b.id).is_none()).map(|b| b.id.clone()).collect();
+    if !missing.is_empty() {
+        return Err(Error::MissingCases(missing));
+    }
+    if let Some(b) = baseline.cases.iter().find(|b| b.status != Status::Ok) {
+        return Err(Error::BaselineCaseNotOk { case: b.id.clone(), status: status_word(b.status).into() });
+    }
+    if baseline.suite.hash != current.suite.hash {
+        report.notes.push(format!(
+            "the suite changed between the runs (spec hash {} → {}); cases are matched by id",
+            short(&baseline.suite.hash),
+            short(&current.suite.hash)
+        ));
+    }
+    for c in current.cases.iter().filter(|c| baseline.case(&c.id).is_none()) {
+        report.notes.push(format!("`{}` is new (no baseline): not gated", c.id));
+    }
+    for b in &baseline.cases {
+        let c = current.case(&b.id).expect("checked above");
+        check_case(&mut report.checks, current, b, c, t);
+    }
+    Ok(report)
+}
+
+fn short(h: &str) -> &str {
+    &h[..h.len().min(12)]
+}
+
+fn status_word(s: Status) -> &'static str {
+    crate::report::view::status_word(s)
+}
+
+/// Relative change as `+12.3 %`.
+fn rel(b: f64, c: f64) -> String {
+    if b == 0.0 {
+        return "—".into();
+    }
+    let r = (c / b - 1.0) * 100.0;
+    format!("{}{:.1} %", if r >= 0.0 { "+" } else { "−" }, r.abs())
+}
+
+fn pct(t: f64) -> String {
+    format!("{:.0} %", t * 100.0)
+}
+
+fn ms_ci(v: f64, ci: [f64; 2]) -> String {
+    use crate::report::view::ms;
+    format!("{} ms [{}, {}]", ms(v), ms(ci[0]), ms(ci[1]))
+}
+
+/// Verdict of a "larger is worse" interval comparison: regression when `c_lo / b_hi > 1 + t`.
+pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) -> Verdict {
+    if c_ci[0] > b_ci[1] * (1.0 + t) {
+        Verdict::Regression
+    } else if c_ci[1] * (1.0 + t) < b_ci[0] {
+        Verdict::Improved
+    } else if c > b * (1.0 + t) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    }
+}
+
+fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseResult, t: &Thresholds) {
+    let mut push = |check: &str, baseline: String, current: String, delta: String, threshold: String, verdict: Verdict| {
+        out.push(Check { case: b.id.clone(), check: check.into(), baseline, current, delta, threshold, verdict });
+    };
+    if c.status != Status::Ok {
+        let why = c.error.as_deref().map(|e| crate::report::view::short_error(e, 80)).unwrap_or_default();
+        push("status", "ok".into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), "ok".into(), Verdict::Regression);
+        return;
+    }
+    if let (Some(bl), Some(cl)) = (&b.latency, &c.latency) {
+        for (name, b_v, b_ci, c_v, c_ci, limit) in [
+            ("latency p50", bl.p50_ms, bl.p50_ci_ms, cl.p50_ms, cl.p50_ci_ms, t.latency_p50_increase),
+            ("latency p99", bl.p99_ms, bl.p99_ci_ms, cl.p99_ms, cl.p99_ci_ms, t.latency_p99_increase),
+        ] {
+            push(
+                name,
+                ms_ci(b_v, b_ci),
+                ms_ci(c_v, c_ci),
+                rel(b_v, c_v),
+                format!("+{} beyond CIs", pct(limit)),
+                interval_verdict(b_v, b_ci, c_v, c_ci, limit),
+            );
+        }
+        // Throughput = batch / p50: a drop by d is a latency increase by 1/(1-d) - 1, judged on the
+        // same intervals.
+        let d = t.throughput_drop.clamp(0.0, 0.999);
+        let tp = |ms: f64| c.workload.batch as f64 * 1000.0 / ms;
+        let v = interval_verdict(bl.p50_ms, bl.p50_ci_ms, cl.p50_ms, cl.p50_ci_ms, 1.0 / (1.0 - d) - 1.0);
+        push(
+            "throughput",
+            format!("{:.1} seq/s", tp(bl.p50_ms)),
+            format!("{:.1} seq/s", tp(cl.p50_ms)),
+            rel(tp(bl.p50_ms), tp(cl.p50_ms)),
+            format!("−{} beyond CIs", pct(d)),
+            v,
+        );
+    }
+    for a in &b.accuracy {
+        let (Some(bv), Some(cv)) = (a.metrics.get(&a.primary), crate::report::view::primary_accuracy(c, &a.dataset)) else {
+            continue;
+        };
+        let drop = bv - cv;
+        push(
+            &format!("accuracy {} {}", a.dataset, a.primary),
+            format!("{bv:.2}"),
+            format!("{cv:.2}"),
+            format!("{} pt", crate::report::view::signed(-drop, 2)),
+            format!("−{} pt", t.accuracy_drop),
+            if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
+        );
+    }
+    if !c.reference {
+        if let Some(r) = crate::report::view::reference_of(current, c) {
+            for a in &c.accuracy {
+                let (Some(cv), Some(rv)) = (a.metrics.get(&a.primary), crate::report::view::primary_accuracy(r, &a.dataset)) else {
+                    continue;
+                };
+                let drop = rv - cv;
+                push(
+                    &format!("accuracy vs reference {} {}", a.dataset, a.primary),
+                    format!("{rv:.2} ({})", r.variant),
+                    format!("{cv:.2}"),
+                    format!("{} pt", crate::report::view::signed(-drop, 2)),
+                    format!("−{} pt", t.accuracy_drop),
+                    if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
+                );
+            }
+        }
+    }
+    if let Some(cf) = &c.fidelity {
+        let md = crate::report::markdown::cosine;
+        push(
+            "fidelity cosine",
+            b.fidelity.as_ref().map(|f| md(f.cosine)).unwrap_or_else(|| "—".into()),
+            md(cf.cosine),
+            b.fidelity.as_ref().map(|f| format!("{:+.2e}", cf.cosine - f.cosine)).unwrap_or_else(|| "—".into()),
+            format!("≥ {}", t.fidelity_min_cosine),
+            if cf.cosine < t.fidelity_min_cosine { Verdict::Regression } else { Verdict::Pass },
+        );
+    }
+    if let (Some(bm), Some(cm)) = (&b.memory, &c.memory) {
+        let bytes = crate::report::view::bytes;
+        let mut grow = |name: &str, bv: u64, cv: u64, limit: f64| {
+            let verdict = if bv > 0 && cv as f64 > bv as f64 * (1.0 + limit) { Verdict::Regression } else { Verdict::Pass };
+            push(name, bytes(bv), bytes(cv), rel(bv as f64, cv as f64), format!("+{}", pct(limit)), verdict);
+        };
+        grow("size on disk", bm.model_file_bytes, cm.model_file_bytes, t.size_increase);
+        grow("session peak RSS", bm.session_peak_rss_bytes, cm.session_peak_rss_bytes, t.memory_increase);
+        grow("run peak RSS", bm.run_peak_rss_bytes, cm.run_peak_rss_bytes, t.memory_increase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rule on hand-picked intervals: past the threshold AND beyond the intervals.
+    #[test]
+    fn latency_rule() {
+        let b = [99.0, 101.0];
+        // +15 % with tight intervals: 113.5 / 101 = 1.124 > 1.10.
+        assert_eq!(interval_verdict(100.0, b, 115.0, [113.5, 116.5], 0.10), Verdict::Regression);
+        // +15 % by the point estimate, but the current interval is wide: 108 / 101 = 1.069.
+        assert_eq!(interval_verdict(100.0, b, 115.0, [108.0, 125.0], 0.10), Verdict::Inconclusive);
+        // +8 %, clearly real (intervals apart) but under the threshold.
+        assert_eq!(interval_verdict(100.0, b, 108.0, [107.5, 108.5], 0.10), Verdict::Pass);
+        // Identical runs.
+        assert_eq!(interval_verdict(100.0, b, 100.0, b, 0.10), Verdict::Pass);
+        // 30 % faster.
+        assert_eq!(interval_verdict(100.0, b, 70.0, [69.5, 70.5], 0.10), Verdict::Improved);
+        // A lower bound exactly at the limit is not past it: +12 % by the point estimate is then
+        // inconclusive.
+        assert_eq!(interval_verdict(100.0, [99.0, 100.0], 112.0, [110.0, 114.0], 0.10), Verdict::Inconclusive);
+    }
+}

@@ -1,0 +1,99 @@
+//! Named baselines on disk, as criterion keeps them: `run --save-baseline NAME` stores a run's
+//! results as `DIR/<suite name>/NAME.json`, `run --baseline NAME` gates the new run against it.
+//! Keyed by suite name so one folder serves every suite; the file is a plain `results.json`
+//! (`squeezebench gate --baseline DIR/ci/main.json` reads it too).
+
+use std::path::{Path, PathBuf};
+
+use super::record::{Error, Results};
+
+/// The default folder, relative to the working directory.
+pub const DEFAULT_DIR: &str = "baselines";
+
+/// A folder of named baselines.
+pub struct Store {
+    pub dir: PathBuf,
+}
+
+/// A baseline name: letters, digits, `.`, `_` and `-`, not starting with `.` (so it is a plain
+/// file name on every system and cannot leave the folder).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("baseline name '{name}' is not allowed: use letters, digits, '.', '_' and '-' (e.g. main or v0.3.1)"))
+    }
+}
+
+impl Store {
+    pub fn new(dir: impl Into<PathBuf>) -> Store {
+        Store { dir: dir.into() }
+    }
+
+    /// Where the baseline `name` of `suite` lives.
+    pub fn path(&self, suite: &str, name: &str) -> Result<PathBuf, String> {
+        check_name(name)?;
+        let suite_dir: String =
+            suite.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+        Ok(self.dir.join(suite_dir.trim_start_matches('.')).join(format!("{name}.json")))
+    }
+
+    /// Stores `results` as the baseline `name` of its suite (atomically, replacing an older one).
+    pub fn save(&self, name: &str, results: &Results) -> Result<PathBuf, String> {
+        let path = self.path(&results.suite.name, name)?;
+        let parent = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the baseline folder '{}': {e}", parent.display()))?;
+        results.save(&path).map_err(|e| e.to_string())?;
+        Ok(path)
+    }
+
+    /// Reads the baseline `name` of `suite`; a missing one says which exist.
+    pub fn load(&self, suite: &str, name: &str) -> Result<(PathBuf, Results), String> {
+        let path = self.path(suite, name)?;
+        if !path.exists() {
+            let known = self.names(suite);
+            let hint = if known.is_empty() {
+                format!("none saved for suite '{suite}' yet; record one with `run --save-baseline {name}`")
+            } else {
+                format!("saved for suite '{suite}': {}", known.join(", "))
+            };
+            return Err(format!("no baseline '{name}' at '{}' ({hint})", path.display()));
+        }
+        Results::load(&path).map(|r| (path, r)).map_err(|e: Error| e.to_string())
+    }
+
+    /// The baselines saved for `suite`, sorted.
+    pub fn names(&self, suite: &str) -> Vec<String> {
+        let Ok(p) = self.path(suite, "x") else { return vec![] };
+        let mut out: Vec<String> = std::fs::read_dir(p.parent().unwrap_or(Path::new(".")))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
+            .filter(|n| check_name(n).is_ok())
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_file_names() {
+        for ok in ["main", "v0.3.1", "pr-12_b"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "../x", "a/b", ".hidden", "a b", "x\\y"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        let s = Store::new("/tmp/b");
+        assert_eq!(s.path("ci", "main").unwrap(), PathBuf::from("/tmp/b/ci/main.json"));
+        assert_eq!(s.path("../up", "main").unwrap(), PathBuf::from("/tmp/b/_up/main.json"));
+    }
+}
