@@ -20,12 +20,21 @@ pub struct OutputFidelity {
     pub output: String,
     pub cosine: f64,
     pub max_abs_error: f64,
+    /// Largest `|x − y| / max(|x|, |y|, 1e-6)` over the elements (the tests' 1e-4 criterion).
+    pub max_rel_error: f64,
+    /// Largest `|x|` of the input model's output (to read `max_abs_error` against).
+    pub max_abs_output: f64,
 }
 
 /// Seeded token inputs for every input of `session`: ids uniform below the vocabulary (the rows of
 /// the embedding table `model` gathers them from; 100 when not found), an all-ones attention mask,
 /// zeros for anything else. Dynamic dimensions are [`BATCH`] then [`SEQ`].
 pub fn token_inputs(model: &Model, session: &Session, seed: u64) -> Vec<(String, Tensor)> {
+    token_inputs_sized(model, session, seed, BATCH, SEQ)
+}
+
+/// [`token_inputs`] with dynamic dimensions `batch` then `seq`.
+pub fn token_inputs_sized(model: &Model, session: &Session, seed: u64, batch: usize, seq: usize) -> Vec<(String, Tensor)> {
     let g = model.graph();
     let view = GraphView::new(g);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
@@ -39,7 +48,7 @@ pub fn token_inputs(model: &Model, session: &Session, seed: u64) -> Vec<(String,
                 Dim::Fixed(n) => *n as usize,
                 _ => {
                     dynamic += 1;
-                    if dynamic == 1 { BATCH } else { SEQ }
+                    if dynamic == 1 { batch } else { seq }
                 }
             })
             .collect();
@@ -72,13 +81,25 @@ pub fn token_inputs(model: &Model, session: &Session, seed: u64) -> Vec<(String,
 
 /// Runs `original` and `rewritten` on `cases` seeded input sets and compares their float outputs.
 pub fn compare(original: &Path, rewritten: &Path, cases: u64) -> Result<Vec<OutputFidelity>, Box<dyn std::error::Error>> {
-    let opts = SessionOptions::default();
+    compare_sized(original, rewritten, cases, BATCH, SEQ, &SessionOptions::default())
+}
+
+/// [`compare`] with dynamic dimensions `batch` × `seq`. The inputs follow the rewritten model's
+/// declared dims, so a rewrite with fixed input shapes is compared at those shapes.
+pub fn compare_sized(
+    original: &Path,
+    rewritten: &Path,
+    cases: u64,
+    batch: usize,
+    seq: usize,
+    opts: &SessionOptions,
+) -> Result<Vec<OutputFidelity>, Box<dyn std::error::Error>> {
     let model = Model::load(original)?;
-    let mut a = Session::from_file(original, &opts)?;
-    let mut b = Session::from_file(rewritten, &opts)?;
-    let mut acc: Vec<(String, f64, f64, f64, f64)> = Vec::new(); // name, dot, |x|², |y|², max abs
+    let mut a = Session::from_file(original, opts)?;
+    let mut b = Session::from_file(rewritten, opts)?;
+    let mut acc: Vec<(String, f64, f64, f64, f64, f64, f64)> = Vec::new(); // name, dot, |x|², |y|², max abs, max rel, max |x|
     for seed in 0..cases {
-        let inputs = token_inputs(&model, &a, seed);
+        let inputs = token_inputs_sized(&model, &b, seed, batch, seq);
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
         let xs = a.run(&refs)?;
         let ys = b.run(&refs)?;
@@ -90,7 +111,7 @@ pub fn compare(original: &Path, rewritten: &Path, cases: u64) -> Result<Vec<Outp
             let k = match acc.iter().position(|e| &e.0 == name) {
                 Some(k) => k,
                 None => {
-                    acc.push((name.clone(), 0.0, 0.0, 0.0, 0.0));
+                    acc.push((name.clone(), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0));
                     acc.len() - 1
                 }
             };
@@ -101,14 +122,16 @@ pub fn compare(original: &Path, rewritten: &Path, cases: u64) -> Result<Vec<Outp
                 e.2 += p * p;
                 e.3 += q * q;
                 e.4 = e.4.max((p - q).abs());
+                e.5 = e.5.max((p - q).abs() / p.abs().max(q.abs()).max(1e-6));
+                e.6 = e.6.max(p.abs());
             }
         }
     }
     Ok(acc
         .into_iter()
-        .map(|(output, dot, xx, yy, max_abs_error)| {
+        .map(|(output, dot, xx, yy, max_abs_error, max_rel_error, max_abs_output)| {
             let cosine = if xx > 0.0 && yy > 0.0 { dot / (xx.sqrt() * yy.sqrt()) } else { f64::from(u8::from(xx == yy)) };
-            OutputFidelity { output, cosine, max_abs_error }
+            OutputFidelity { output, cosine, max_abs_error, max_rel_error, max_abs_output }
         })
         .collect())
 }
