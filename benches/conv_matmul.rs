@@ -8,7 +8,7 @@
 //! so drift on a shared machine hits all alike. Prints the median and the ratio to the original,
 //! and the largest absolute output difference of each variant from the original.
 
-use std::time::Instant;
+mod common;
 
 use ndarray::{ArrayD, IxDyn};
 use squeezebench::onnx::{Model, SaveOptions};
@@ -71,23 +71,8 @@ fn main() {
     }
 
     let prepared: Vec<_> = sessions.iter().map(|s| s.prepare(&inputs).expect("inputs")).collect();
-    for (s, p) in sessions.iter_mut().zip(&prepared) {
-        for _ in 0..10 {
-            s.run_prepared_discard(p).expect("run");
-        }
-    }
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); sessions.len()];
-    for _ in 0..runs {
-        for (k, (s, p)) in sessions.iter_mut().zip(&prepared).enumerate() {
-            let t = Instant::now();
-            s.run_prepared_discard(p).expect("run");
-            times[k].push(t.elapsed().as_secs_f64() * 1e3);
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    let mut times = common::interleaved(&mut sessions, &prepared, runs);
+    let median = |v: &mut Vec<f64>| v[v.len() / 2];
     let medians: Vec<f64> = times.iter_mut().map(median).collect();
     println!("batch 1 x seq {seq}, {threads} threads, {runs} interleaved runs each, fp32:");
     for (k, (name, ..)) in variants.iter().enumerate() {

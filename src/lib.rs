@@ -6,6 +6,7 @@ pub mod gate;
 pub mod measure;
 pub mod onnx;
 pub mod passes;
+pub mod quant;
 pub mod report;
 pub mod results;
 pub mod runtime;

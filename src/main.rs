@@ -11,6 +11,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use squeezebench::onnx::{check, shapes, stats, ExternalMode, Model, SaveOptions};
 use squeezebench::gate;
 use squeezebench::passes;
+use squeezebench::quant::{self, verify, ConvStrategy, DynamicForm, QType, QuantizeOptions};
 use squeezebench::synth::{self, Arch, Head};
 
 #[derive(Parser)]
@@ -82,6 +83,77 @@ enum Command {
         /// Shape chains. The output model keeps the fixed dims.
         #[arg(long = "fix-shape", value_name = "NAME=DIMS")]
         fix_shape: Vec<String>,
+    },
+    /// Quantize a model to 8 bits, write it, then check it against the float model in ONNX Runtime.
+    ///
+    /// Dynamic (default): MatMul/Gemm weights int8, activations quantized at run time by ONNX
+    /// Runtime's integer kernels; SqueezeBERT's pointwise Convs are first rewritten to MatMul
+    /// (never ConvInteger). Weight-only: int8 weights, DequantizeLinear at load, float compute.
+    /// Weight type, activation type and reduce-range default from the CPU (VNNI: s8 weights, u8
+    /// activations, full range; no VNNI: reduce-range), shown in the summary.
+    ///
+    /// After writing, both models run on --verify N seeded token batches (or --check DATA) and the
+    /// cosine, max abs error and top-1 agreement of logits are printed. Exit 1 when --max-drop is
+    /// given and exceeded (the output is kept for inspection).
+    ///
+    /// Example: squeezebench quantize fixtures/hf/bert-base.onnx -o bert-int8.onnx --per-channel --max-drop 0.02
+    Quantize {
+        /// The float .onnx file (never modified).
+        model: PathBuf,
+        /// Where to write the quantized model.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// dynamic or weight-only.
+        #[arg(long, value_enum, default_value_t = ModeArg::Dynamic)]
+        mode: ModeArg,
+        /// One scale per output channel of each weight.
+        #[arg(long)]
+        per_channel: bool,
+        /// Weight type (default from the CPU: s8).
+        #[arg(long, value_name = "s8|u8")]
+        weight_type: Option<QType>,
+        /// Activation type (dynamic: u8 only).
+        #[arg(long, value_name = "u8|s8")]
+        activation_type: Option<QType>,
+        /// Force 7-bit weights (default: on only for x86 CPUs without VNNI).
+        #[arg(long, conflicts_with = "no_reduce_range")]
+        reduce_range: bool,
+        /// Force full-range weights.
+        #[arg(long)]
+        no_reduce_range: bool,
+        /// Operator types to quantize, comma-separated (default MatMul,Gemm,Conv,Gather).
+        #[arg(long, value_delimiter = ',', value_name = "OP,...")]
+        op_types: Option<Vec<String>>,
+        /// Node names to leave in float (repeatable or comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "NODE")]
+        exclude: Vec<String>,
+        /// Operators of a dynamic MatMul.
+        #[arg(long, value_enum, default_value_t = FormArg::DynamicQuantizeMatmul)]
+        form: FormArg,
+        /// Pointwise Convs: split (channels-last MatMul per group), batched-right, or keep (float Conv).
+        #[arg(long, value_enum, default_value_t = ConvArg::Split)]
+        conv: ConvArg,
+        /// Threads quantizing weights (0: all cores).
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Seeded synthetic token batches the check runs on (0: no check).
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        verify: usize,
+        /// Check on the cases of this JSON file instead (fixtures' reference format).
+        #[arg(long, value_name = "DATA")]
+        check: Option<PathBuf>,
+        /// Fail (exit 1) when 1 − cosine of an output, or 1 − top-1 agreement of logits, exceeds this.
+        #[arg(long, value_name = "X")]
+        max_drop: Option<f64>,
+        /// Print the report as JSON (stdout) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Weight storage of the output (as for rewrite).
+        #[arg(long, value_enum, default_value_t = External::Auto)]
+        external: External,
+        /// Replace an existing output file.
+        #[arg(long)]
+        force: bool,
     },
     /// Build a BERT or SqueezeBERT ONNX graph (opset 17) from a config, with seeded random weights
     /// or the weights of a Hugging Face safetensors checkpoint.
@@ -205,6 +277,26 @@ enum Command {
 enum ArchArg {
     Bert,
     Squeezebert,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Dynamic,
+    WeightOnly,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FormArg {
+    DynamicQuantizeMatmul,
+    MatmulIntegerToFloat,
+    MatmulInteger,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ConvArg {
+    Split,
+    BatchedRight,
+    Keep,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -365,6 +457,104 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         Command::Worker { job, result } => {
             squeezebench::bench::worker::main(&job, &result)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Quantize {
+            model,
+            output,
+            mode,
+            per_channel,
+            weight_type,
+            activation_type,
+            reduce_range,
+            no_reduce_range,
+            op_types,
+            exclude,
+            form,
+            conv,
+            threads,
+            verify: samples,
+            check: check_data,
+            max_drop,
+            json,
+            external,
+            force,
+        } => {
+            let options = QuantizeOptions {
+                mode: match mode {
+                    ModeArg::Dynamic => quant::Mode::Dynamic,
+                    ModeArg::WeightOnly => quant::Mode::WeightOnly,
+                },
+                per_channel,
+                weight_type,
+                activation_type,
+                reduce_range: if reduce_range { Some(true) } else if no_reduce_range { Some(false) } else { None },
+                op_types: op_types.unwrap_or_else(|| QuantizeOptions::default().op_types),
+                exclude,
+                form: match form {
+                    FormArg::DynamicQuantizeMatmul => DynamicForm::DynamicQuantizeMatMul,
+                    FormArg::MatmulIntegerToFloat => DynamicForm::MatMulIntegerToFloat,
+                    FormArg::MatmulInteger => DynamicForm::MatMulInteger,
+                },
+                conv: match conv {
+                    ConvArg::Split => ConvStrategy::Split,
+                    ConvArg::BatchedRight => ConvStrategy::BatchedRight,
+                    ConvArg::Keep => ConvStrategy::Keep,
+                },
+                threads,
+            };
+            if !force && output.exists() {
+                return Err(format!("refusing to write '{}': the file exists (pass --force to replace it)", output.display()).into());
+            }
+            let m = Model::load_mapped(&model)?;
+            check::ensure_sound(&m)?;
+            let size_before = m.file_size() + m.external_bytes()?;
+            let (q, report) = quant::quantize(m, &options)?;
+            let external = match external {
+                External::Auto => ExternalMode::Auto,
+                External::Inline => ExternalMode::Inline,
+                External::External => ExternalMode::External,
+            };
+            let summary = q.save(&output, &SaveOptions { external, force, ..Default::default() })?;
+            drop(q);
+            let size_after = summary.bytes + summary.external.as_ref().map_or(0, |e| e.1);
+            let data = match check_data {
+                Some(p) => Some(verify::CheckData::File(p)),
+                None if samples > 0 => Some(verify::CheckData::Synthetic { samples }),
+                None => None,
+            };
+            let fidelity = data.map(|d| verify::compare(&model, &output, &d)).transpose()?;
+            if json {
+                let doc = serde_json::json!({
+                    "report": report,
+                    "size_before": size_before,
+                    "size_after": size_after,
+                    "fidelity": fidelity,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", report.render_text());
+                println!(
+                    "size       {} -> {} ({:.1}%)  wrote {}",
+                    stats::human_bytes(size_before),
+                    stats::human_bytes(size_after),
+                    100.0 * size_after as f64 / size_before.max(1) as f64,
+                    summary.path.display()
+                );
+                if let Some(f) = &fidelity {
+                    print!("{}", f.render_text());
+                }
+            }
+            if let (Some(bound), Some(f)) = (max_drop, &fidelity) {
+                if f.worst_drop() > bound {
+                    eprintln!(
+                        "fidelity check failed: drop {:.4} exceeds --max-drop {bound} ('{}' is kept for inspection)",
+                        f.worst_drop(),
+                        output.display()
+                    );
+                    return Ok(ExitCode::from(1));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Synth { arch, config, sets, weights, head, seed, output, force } => {

@@ -387,6 +387,16 @@ fn conv_matmul_leaves_no_conv_in_squeezebert_and_keeps_its_outputs() {
     assert_eq!((count_op(&m, "Conv"), count_op(&m, "Reshape") > 0), (0, true));
     save_and_compare("squeezebert-tiny", &m, "conv-matmul-dense");
 
+    // The channels-last forms quantize uses (weight on the right): exact too, through options.
+    for form in ["split", "batched-right"] {
+        let mut m = load("squeezebert-tiny");
+        let r = rewrite(&mut m, &format!("default,conv-matmul:form={form}"));
+        assert_eq!((count_op(&m, "Conv"), r.passes.last().unwrap().patches), (0, convs), "{form}");
+        assert_eq!(count_op(&m, "Split") > 0, form == "split");
+        save_and_compare("squeezebert-tiny", &m, &format!("conv-matmul-{form}"));
+    }
+    assert!(passes::parse_list("conv-matmul:form=diagonal").err().unwrap().to_string().contains("batched, block-diagonal, split, batched-right"));
+
     let mut m = load("bert-tiny");
     assert_eq!(rewrite(&mut m, "conv-matmul").steps, 0);
 }

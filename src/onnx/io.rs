@@ -35,6 +35,17 @@ pub struct Model {
     path: PathBuf,
     base_dir: PathBuf,
     file_size: u64,
+    /// The file mapping the model was decoded from ([`Model::load_mapped`]).
+    mapping: Option<std::sync::Arc<memmap2::Mmap>>,
+}
+
+/// Lets `Bytes` own a shared file mapping.
+struct MapOwner(std::sync::Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for MapOwner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// Where a tensor's external bytes are.
@@ -107,7 +118,7 @@ impl Model {
         if proto.graph.is_none() {
             return Err(Error::Invalid { path, reason: "the model has no graph".into() });
         }
-        let model = Model { proto, path, base_dir: base_dir.into(), file_size };
+        let model = Model { proto, path, base_dir: base_dir.into(), file_size, mapping: None };
         model.validate_tensors()?;
         model.validate_external()?;
         Ok(model)
@@ -115,7 +126,54 @@ impl Model {
 
     /// Wraps a model built in memory; external data resolves against `base_dir`.
     pub fn from_proto(proto: ModelProto, path: impl Into<PathBuf>, base_dir: impl Into<PathBuf>) -> Model {
-        Model { proto, path: path.into(), base_dir: base_dir.into(), file_size: 0 }
+        Model { proto, path: path.into(), base_dir: base_dir.into(), file_size: 0, mapping: None }
+    }
+
+    /// Like [`Model::load`], but maps the file instead of reading it: tensor payloads are slices of
+    /// the mapping and only the pages something reads become resident, and
+    /// [`Model::release_pages`] can hand pages back once their data is no longer needed. Used by
+    /// `quantize`, which reads every float weight once and replaces most of them.
+    ///
+    /// The file must not be modified or truncated while the model (or any tensor taken from it)
+    /// is alive: the mapping is of the file itself (the usual caveat of memory-mapped files).
+    pub fn load_mapped(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let meta = fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+        if meta.is_dir() {
+            return Err(Error::Invalid { path: path.into(), reason: "is a folder, expected an .onnx file".into() });
+        }
+        if meta.len() == 0 {
+            return Model::load(path);
+        }
+        let file = File::open(path).map_err(|e| Error::io("read", path, e))?;
+        // SAFETY: the mapping is read-only and private; see the caveat in the doc comment.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("map", path, e))?;
+        let map = std::sync::Arc::new(map);
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut model = Model::from_bytes(Bytes::from_owner(MapOwner(map.clone())), path, base_dir)?;
+        model.mapping = Some(map);
+        Ok(model)
+    }
+
+    /// Tells the operating system that the pages wholly inside `data` (a slice of this model's
+    /// mapping) are not needed for now, so they stop counting as resident memory. The data stays
+    /// valid: a later read faults the pages back in from the file. No effect on models that are not
+    /// mapped or on bytes from elsewhere.
+    pub fn release_pages(&self, data: &[u8]) {
+        let Some(map) = &self.mapping else { return };
+        let base = map.as_ptr() as usize;
+        let start = data.as_ptr() as usize;
+        if data.is_empty() || start < base || start + data.len() > base + map.len() {
+            return;
+        }
+        const PAGE: usize = 4096;
+        let from = (start - base).next_multiple_of(PAGE);
+        let to = (start - base + data.len()) / PAGE * PAGE;
+        if to > from {
+            // SAFETY: the mapping is private, read-only and never written, so dropping its pages
+            // loses nothing: they are read back from the file on the next access.
+            let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from) };
+        }
     }
 
     /// The file the model was loaded from.

@@ -11,6 +11,16 @@
 //! - `g > 1`, [`Form::BlockDiagonal`]: one `MatMul` with a dense `[M, C]` weight that is zero off
 //!   the g diagonal blocks (g times the MACs; float32 weights only, others use the batched form).
 //!
+//! - [`Form::Split`] (`form=split`, what `quantize` uses): the weight becomes the *right* operand, as
+//!   the integer MatMul kernels want (a constant B they pack once): `x` is transposed to channels-last
+//!   `[N, W, C]`, split into the g groups along the channels, each multiplied by its own `[C/g, M/g]`
+//!   weight (the transposed group block) plus its bias slice, concatenated and transposed back to
+//!   `[N, M, W]`. With g = 1 that is `Transpose, MatMul, Add, Transpose`. The weights are transposed
+//!   copies (float32 only).
+//! - [`Form::BatchedRight`] (`form=batched-right`): one batched MatMul with the weight on the right,
+//!   `Reshape(x, [0, g, C/g, -1])`, `Transpose` to `[N, g, W, C/g]`, `MatMul` with `[g, C/g, M/g]`,
+//!   `Transpose` back, `Reshape(·, [0, M, -1])`, `+ b [M, 1]`; float32 only.
+//!
 //! The weight and bias of a Conv are laid out so that `[M, C/g, 1]` read as `[M, C]` (g = 1) or
 //! `[g, M/g, C/g]` is the same sequence of elements: the new initializers are the old tensors with
 //! new names and dims (external data stays where it is). The old ones are removed when the Conv was
@@ -39,6 +49,26 @@ pub enum Form {
     Batched,
     /// One MatMul with a dense block-diagonal weight.
     BlockDiagonal,
+    /// Channels-last: Transpose, Split into groups, MatMul with a `[C/g, M/g]` weight on the right
+    /// (+ bias) per group, Concat, Transpose back.
+    Split,
+    /// Reshape, Transpose, one batched MatMul with a `[g, C/g, M/g]` weight on the right, Transpose,
+    /// Reshape back.
+    BatchedRight,
+}
+
+impl Form {
+    /// The name after `form=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Batched => "batched",
+            Form::BlockDiagonal => "block-diagonal",
+            Form::Split => "split",
+            Form::BatchedRight => "batched-right",
+        }
+    }
+
+    pub const ALL: [Form; 4] = [Form::Batched, Form::BlockDiagonal, Form::Split, Form::BatchedRight];
 }
 
 pub struct ConvMatMul {
@@ -149,7 +179,21 @@ impl Pass for ConvMatMul {
     }
 
     fn describe(&self) -> &'static str {
-        "rewrite pointwise 1-D Conv (kernel 1, grouped or not, constant weights) as MatMul (+ Reshape per group) + Add"
+        "rewrite pointwise 1-D Conv (kernel 1, grouped or not, constant weights) as MatMul (+ Reshape per group) + Add; form=batched|block-diagonal|split|batched-right"
+    }
+
+    fn configure(&mut self, options: &[(&str, &str)]) -> std::result::Result<(), String> {
+        for (k, v) in options {
+            match *k {
+                "form" => {
+                    self.form = Form::ALL.into_iter().find(|f| f.name() == *v).ok_or_else(|| {
+                        format!("form '{v}' is not one of {}", Form::ALL.map(Form::name).join(", "))
+                    })?
+                }
+                _ => return Err(format!("unknown option '{k}' (valid: form)")),
+            }
+        }
+        Ok(())
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
@@ -157,6 +201,12 @@ impl Pass for ConvMatMul {
         let view = GraphView::new(g);
         for (id, node) in g.node.iter().enumerate() {
             let Ok(mt) = matches(&view, node) else { continue };
+            if matches!(self.form, Form::Split | Form::BatchedRight) {
+                if mt.w.data_type != Some(1) || mt.b.is_some_and(|b| b.data_type != Some(1)) {
+                    continue;
+                }
+                return channels_last(model, &view, id, node, &mt, self.form).map(Some);
+            }
             let y = node.output[0].as_str();
             let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
             let mut taken = HashSet::new();
@@ -223,6 +273,146 @@ impl Pass for ConvMatMul {
         }
         Ok(None)
     }
+}
+
+/// The `[M, C/g, 1]` float32 weight's group `k` as a transposed `[C/g, M/g]` block (little-endian bytes).
+fn group_block_transposed(raw: &[u8], m: usize, groups: usize, cg: usize, k: usize) -> Vec<u8> {
+    let mg = m / groups;
+    let mut out = vec![0u8; cg * mg * 4];
+    for o in 0..mg {
+        for c in 0..cg {
+            let from = ((k * mg + o) * cg + c) * 4;
+            let to = (c * mg + o) * 4;
+            out[to..to + 4].copy_from_slice(&raw[from..from + 4]);
+        }
+    }
+    out
+}
+
+/// The model's default-domain opset (1 when not imported).
+fn default_opset(model: &Model) -> i64 {
+    model
+        .proto
+        .opset_import
+        .iter()
+        .find(|o| matches!(o.domain.as_deref(), None | Some("" | "ai.onnx")))
+        .and_then(|o| o.version)
+        .unwrap_or(1)
+}
+
+/// The patch of [`Form::Split`] and [`Form::BatchedRight`]: the weight on the right of a MatMul in
+/// channels-last layout (see the module docs).
+fn channels_last(model: &Model, view: &GraphView, id: usize, node: &NodeProto, mt: &Match, form: Form) -> Result<Patch> {
+    let g = model.graph();
+    let y = node.output[0].as_str();
+    let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
+    let wname = mt.w.name.as_deref().unwrap_or(&base).to_string();
+    let mut taken = HashSet::new();
+    let (m, gr, cg) = (mt.m as usize, mt.groups as usize, mt.c_per_group as usize);
+    let mg = m / gr;
+    let split = form == Form::Split || gr == 1;
+    let mut patch = Patch::new(format!(
+        "{} (group {gr}) -> channels-last MatMul{}",
+        node_label(node, id),
+        if gr == 1 { "" } else if split { " per group" } else { " over groups" }
+    ));
+    patch.remove_nodes.push(NodeRef::Index(id));
+    for t in std::iter::once(mt.w).chain(mt.b) {
+        let n = t.name.as_deref().unwrap_or("");
+        if view.consumers(n) == [id] && !g.output.iter().any(|v| v.name.as_deref() == Some(n)) {
+            patch.remove_initializers.push(n.to_string());
+        }
+    }
+    let raw = model.tensor_bytes(mt.w)?;
+    let bias = mt.b.map(|b| model.tensor_bytes(b)).transpose()?;
+    let f32_init = |name: String, dims: Vec<i64>, data: Vec<u8>| TensorProto {
+        name: Some(name),
+        dims,
+        data_type: Some(1),
+        raw_data: Some(data.into()),
+        ..Default::default()
+    };
+    let mut fresh_name = |s: &str| fresh(view, &mut taken, s);
+    let mut nodes = Vec::new();
+    let perm = |p: &[i64]| [("perm", builder::Attr::Ints(p.to_vec()))];
+    let out_t = fresh_name(&format!("{y}_channels_last"));
+    if split {
+        let xt = fresh_name(&format!("{y}_input_channels_last"));
+        nodes.push(builder::node("Transpose", &format!("{base}_to_channels_last"), &[mt.x], &[&xt], &perm(&[0, 2, 1])));
+        let parts: Vec<String> = if gr == 1 {
+            vec![xt.clone()]
+        } else {
+            let parts: Vec<String> = (0..gr).map(|k| fresh_name(&format!("{y}_group{k}_input"))).collect();
+            let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let sizes = vec![cg as i64; gr];
+            let axis = ("axis", builder::Attr::Int(2));
+            if default_opset(model) >= 13 {
+                let sz = fresh_name(&format!("{y}_group_sizes"));
+                nodes.push(const_i64_node(&format!("{base}_group_sizes"), &sz, &sizes));
+                nodes.push(builder::node("Split", &format!("{base}_split"), &[&xt, &sz], &refs, &[axis]));
+            } else {
+                nodes.push(builder::node("Split", &format!("{base}_split"), &[&xt], &refs, &[axis, ("split", builder::Attr::Ints(sizes))]));
+            }
+            parts
+        };
+        let mut outs = Vec::new();
+        for (k, part) in parts.iter().enumerate() {
+            let suffix = if gr == 1 { String::new() } else { format!("_group{k}") };
+            let wk = fresh_name(&format!("{wname}{suffix}_transposed"));
+            patch.add_initializers.push(f32_init(wk.clone(), vec![cg as i64, mg as i64], group_block_transposed(&raw, m, gr, cg, k)));
+            let prod = fresh_name(&format!("{y}{suffix}_matmul"));
+            nodes.push(builder::node("MatMul", &format!("{base}{suffix}_matmul"), &[part, &wk], &[&prod], &[]));
+            let out = match &bias {
+                Some(b) => {
+                    let bk = fresh_name(&format!("{}{suffix}_bias", mt.b.and_then(|b| b.name.as_deref()).unwrap_or(&base)));
+                    patch.add_initializers.push(f32_init(bk.clone(), vec![mg as i64], b[k * mg * 4..(k + 1) * mg * 4].to_vec()));
+                    let out = fresh_name(&format!("{y}{suffix}_biased"));
+                    nodes.push(builder::node("Add", &format!("{base}{suffix}_bias"), &[&prod, &bk], &[&out], &[]));
+                    out
+                }
+                None => prod,
+            };
+            outs.push(out);
+        }
+        if gr == 1 {
+            nodes.push(builder::node("Identity", &format!("{base}_channels_last_out"), &[&outs[0]], &[&out_t], &[]));
+        } else {
+            let refs: Vec<&str> = outs.iter().map(String::as_str).collect();
+            nodes.push(builder::node("Concat", &format!("{base}_concat"), &refs, &[&out_t], &[("axis", builder::Attr::Int(2))]));
+        }
+        nodes.push(builder::node("Transpose", &format!("{base}_to_channels_first"), &[&out_t], &[y], &perm(&[0, 2, 1])));
+        if gr == 1 {
+            // No Identity: the single group's output is transposed back directly.
+            let ident = nodes.iter().position(|n| n.op_type.as_deref() == Some("Identity")).expect("pushed above");
+            let src = nodes.remove(ident).input[0].clone();
+            nodes.last_mut().expect("pushed above").input[0] = src;
+        }
+    } else {
+        let s1 = fresh_name(&format!("{y}_group_shape"));
+        let x4 = fresh_name(&format!("{y}_grouped_input"));
+        let xt = fresh_name(&format!("{y}_grouped_input_channels_last"));
+        let p4 = fresh_name(&format!("{y}_grouped_matmul"));
+        let pt = fresh_name(&format!("{y}_grouped_matmul_channels_first"));
+        let s2 = fresh_name(&format!("{y}_channel_shape"));
+        let prod = if bias.is_some() { fresh_name(&format!("{y}_matmul")) } else { y.to_string() };
+        nodes.push(const_i64_node(&format!("{base}_group_shape"), &s1, &[0, gr as i64, cg as i64, -1]));
+        nodes.push(builder::node("Reshape", &format!("{base}_group_reshape"), &[mt.x, &s1], &[&x4], &[]));
+        nodes.push(builder::node("Transpose", &format!("{base}_to_channels_last"), &[&x4], &[&xt], &perm(&[0, 1, 3, 2])));
+        let wk = fresh_name(&format!("{wname}_transposed"));
+        let data: Vec<u8> = (0..gr).flat_map(|k| group_block_transposed(&raw, m, gr, cg, k)).collect();
+        patch.add_initializers.push(f32_init(wk.clone(), vec![gr as i64, cg as i64, mg as i64], data));
+        nodes.push(builder::node("MatMul", &format!("{base}_matmul"), &[&xt, &wk], &[&p4], &[]));
+        nodes.push(builder::node("Transpose", &format!("{base}_to_channels_first"), &[&p4], &[&pt], &perm(&[0, 1, 3, 2])));
+        nodes.push(const_i64_node(&format!("{base}_channel_shape"), &s2, &[0, m as i64, -1]));
+        nodes.push(builder::node("Reshape", &format!("{base}_channel_reshape"), &[&pt, &s2], &[&prod], &[]));
+        if let Some(b) = &bias {
+            let bk = fresh_name(&format!("{}_column", mt.b.and_then(|b| b.name.as_deref()).unwrap_or(&base)));
+            patch.add_initializers.push(f32_init(bk.clone(), vec![m as i64, 1], b.to_vec()));
+            nodes.push(builder::node("Add", &format!("{base}_bias"), &[&prod, &bk], &[y], &[]));
+        }
+    }
+    patch.add_nodes = nodes;
+    Ok(patch)
 }
 
 #[cfg(test)]
@@ -358,6 +548,31 @@ mod tests {
         let w_input = m.graph().input[0].clone();
         m.graph_mut().input.push(crate::onnx::proto::ValueInfoProto { name: Some("w".into()), ..w_input });
         assert_eq!(run(&mut m, &["conv-matmul"]).steps, 0, "weight is a graph input");
+    }
+
+    // Why: the split form puts each group's transposed [C/g, M/g] block on the right of its own
+    // MatMul, in channels-last layout, with its bias slice; g = 1 needs no Split or Concat.
+    #[test]
+    fn split_form_multiplies_each_group_by_its_transposed_block() {
+        let mut m = conv_model(4, 4, 2, 1, true, &[]);
+        let mut p = crate::passes::Pipeline::new(vec![Box::new(ConvMatMul { form: Form::Split })]);
+        p.check_each_step = true;
+        p.run(&mut m).unwrap();
+        let mut got = ops(&m);
+        got.sort();
+        assert_eq!(got, vec!["Add", "Add", "Concat", "Constant", "MatMul", "MatMul", "Split", "Transpose", "Transpose"]);
+        let g = m.graph();
+        let w1 = g.initializer.iter().find(|t| t.name.as_deref() == Some("w_group1_transposed")).unwrap();
+        assert_eq!(w1.dims, vec![2, 2]);
+        let v: Vec<f32> = w1.raw_data.as_ref().unwrap().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        // w = 0..8 as [4, 2, 1]: group 1 is rows 2-3 ([[4, 5], [6, 7]]), transposed.
+        assert_eq!(v, vec![4., 6., 5., 7.]);
+        assert!(g.initializer.iter().any(|t| t.name.as_deref() == Some("b_group1_bias") && t.dims == [2]));
+
+        let mut m = conv_model(4, 6, 1, 1, true, &[]);
+        run(&mut m, &["conv-matmul:form=split"]);
+        assert_eq!(ops(&m), vec!["Transpose", "MatMul", "Add", "Transpose"]);
+        assert_eq!(m.graph().node[3].output, vec!["y"]);
     }
 
     // Why: a weight shared with another reader must stay; the rewrite adds its own reshaped copy.

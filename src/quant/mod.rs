@@ -1,0 +1,432 @@
+//! 8-bit quantization of BERT-family ONNX models: dynamic (weights int8 ahead of time, activations
+//! quantized at run time by ONNX Runtime's integer kernels) and weight-only (int8 weights,
+//! `DequantizeLinear` at load, for size).
+//!
+//! # Using it from code
+//!
+//! ```no_run
+//! use squeezebench::onnx::{Model, SaveOptions};
+//! use squeezebench::quant::{self, QuantizeOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let model = Model::load_mapped("fixtures/bert-tiny.onnx")?;
+//! let (int8, report) = quant::quantize(model, &QuantizeOptions::default())?;
+//! int8.save("/tmp/bert-tiny-int8.onnx", &SaveOptions { force: true, ..Default::default() })?;
+//! let check = quant::verify::compare(
+//!     "fixtures/bert-tiny.onnx".as_ref(),
+//!     "/tmp/bert-tiny-int8.onnx".as_ref(),
+//!     &quant::verify::CheckData::Synthetic { samples: 3 },
+//! )?;
+//! println!("{}", report.render_text());
+//! # let _ = check; Ok(()) }
+//! ```
+//!
+//! [`QuantizeOptions`] deserializes from the CLI's flag names (kebab- or snake-case, unknown fields
+//! refused), so benchmark suites can spell a variant as `{mode: dynamic, per-channel: true}`.
+//! [`quantize`] works on a model in memory and returns the rewritten model and a serializable
+//! [`QuantReport`]; [`verify::compare`] runs a reference and a quantized model *file* through ONNX
+//! Runtime (it needs files because sessions load from files, external data included).
+//!
+//! # Design
+//!
+//! * `params.rs` is the pure scale / zero-point arithmetic (unit-tested on its own).
+//! * `ops/` holds one quantizer per op family behind a registry ([`ops::registry`]): each looks at
+//!   one node and returns a [`ops::Target`] (which input is the activation, which initializer is the
+//!   weight, whether a following bias `Add` can be folded) or why it is left in float. No shared
+//!   mutable state: the mode (`dynamic.rs`, `weight_only.rs`) turns targets into [`Patch`]es
+//!   (`crate::passes`), which are applied in one go.
+//! * Weights are quantized on `threads` threads, and the float pages of a weight are handed back
+//!   to the operating system as soon as its int8 copy exists (when the model was loaded with
+//!   [`Model::load_mapped`]): peak memory stays near the int8 model plus the float tensors that stay
+//!   float (embeddings), not the float model plus the int8 one.
+//! * SqueezeBERT's grouped pointwise `Conv` is first rewritten by the `conv-matmul` pass in its
+//!   channels-last form (weight on the right of per-group MatMuls), so the Conv never becomes the slow
+//!   `ConvInteger` and the integer MatMul kernels get a constant right operand they can pack.
+
+pub mod ops;
+pub mod params;
+pub mod verify;
+
+mod dynamic;
+mod weight_only;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::onnx::{self, Model};
+use crate::passes::{self, conv_matmul, Pass, Patch};
+pub use params::QType;
+
+/// Errors of quantization; each names the node, tensor or option involved.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid quantization options: {0}")]
+    Options(String),
+    #[error("node {node}: {reason}")]
+    Node { node: String, reason: String },
+    #[error("quantized graph cannot be built: {0}")]
+    Apply(String),
+    #[error(transparent)]
+    Onnx(#[from] onnx::Error),
+    #[error(transparent)]
+    Passes(#[from] passes::Error),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::Error),
+    #[error("{0}")]
+    Verify(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What is quantized and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Int8 weights, activations quantized at run time (ONNX Runtime's integer MatMul kernels).
+    #[default]
+    Dynamic,
+    /// Int8 weights dequantized when the model loads: a smaller file, float compute.
+    #[serde(alias = "weight_only")]
+    WeightOnly,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Dynamic => "dynamic",
+            Mode::WeightOnly => "weight-only",
+        }
+    }
+}
+
+/// The operators a dynamic MatMul is written with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DynamicForm {
+    /// `com.microsoft.DynamicQuantizeMatMul(x, Wq, scale, zero point, bias)`: one node, bias folded.
+    #[default]
+    #[serde(rename = "dynamic-quantize-matmul", alias = "dynamic_quantize_matmul")]
+    DynamicQuantizeMatMul,
+    /// `DynamicQuantizeLinear` (shared by MatMuls reading the same activation) and
+    /// `com.microsoft.MatMulIntegerToFloat` with the bias folded.
+    #[serde(rename = "matmul-integer-to-float", alias = "matmul_integer_to_float")]
+    MatMulIntegerToFloat,
+    /// Standard ONNX only: `DynamicQuantizeLinear`, `MatMulInteger`, `Cast`, `Mul` (portable to
+    /// other runtimes; ONNX Runtime fuses it back into the forms above).
+    #[serde(rename = "matmul-integer", alias = "matmul_integer")]
+    MatMulInteger,
+}
+
+impl DynamicForm {
+    pub fn name(self) -> &'static str {
+        match self {
+            DynamicForm::DynamicQuantizeMatMul => "dynamic-quantize-matmul",
+            DynamicForm::MatMulIntegerToFloat => "matmul-integer-to-float",
+            DynamicForm::MatMulInteger => "matmul-integer",
+        }
+    }
+}
+
+/// How pointwise `Conv`s (SqueezeBERT) are handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvStrategy {
+    /// `conv-matmul` with `form=split`: channels-last, one MatMul per group, weight on the right.
+    #[default]
+    Split,
+    /// `conv-matmul` with `form=batched-right`: one batched MatMul over the groups.
+    #[serde(alias = "batched_right")]
+    BatchedRight,
+    /// Leave Conv nodes alone (in float).
+    Keep,
+}
+
+/// Options of [`quantize`]; field names are the CLI's flags. `None` fields are chosen from the CPU
+/// (see [`Defaults`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct QuantizeOptions {
+    pub mode: Mode,
+    /// One scale per output channel of each weight instead of one per tensor.
+    #[serde(alias = "per_channel")]
+    pub per_channel: bool,
+    /// Weight type; default s8.
+    #[serde(alias = "weight_type")]
+    pub weight_type: Option<QType>,
+    /// Activation type; dynamic quantization in ONNX Runtime is u8 only.
+    #[serde(alias = "activation_type")]
+    pub activation_type: Option<QType>,
+    /// 7-bit weights; default on for CPUs without VNNI.
+    #[serde(alias = "reduce_range")]
+    pub reduce_range: Option<bool>,
+    /// Operator types to quantize (MatMul, Gemm, Conv).
+    #[serde(alias = "op_types")]
+    pub op_types: Vec<String>,
+    /// Node names left in float.
+    pub exclude: Vec<String>,
+    /// Operators a dynamic MatMul is written with.
+    pub form: DynamicForm,
+    /// How pointwise Convs are handled.
+    pub conv: ConvStrategy,
+    /// Threads quantizing weights (0: all cores).
+    pub threads: usize,
+}
+
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        QuantizeOptions {
+            mode: Mode::Dynamic,
+            per_channel: false,
+            weight_type: None,
+            activation_type: None,
+            reduce_range: None,
+            op_types: ops::DEFAULT_OP_TYPES.iter().map(|s| s.to_string()).collect(),
+            exclude: Vec::new(),
+            form: DynamicForm::default(),
+            conv: ConvStrategy::default(),
+            threads: 2,
+        }
+    }
+}
+
+/// Settings chosen from the CPU when the options leave them open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Defaults {
+    /// What was detected (`AVX-512 VNNI`, `AVX-VNNI`, `no VNNI`, `not x86-64`).
+    pub cpu: String,
+    pub weight_type: QType,
+    pub activation_type: QType,
+    pub reduce_range: bool,
+}
+
+impl Defaults {
+    /// VNNI present → u8 activations, s8 weights, full range; x86 without VNNI → the same with 7-bit
+    /// weights (`vpmaddubsw` saturates 16-bit sums of two full-range u8×s8 products); other CPUs → full range.
+    pub fn detect() -> Defaults {
+        let (cpu, reduce_range) = cpu_features();
+        Defaults { cpu, weight_type: QType::S8, activation_type: QType::U8, reduce_range }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_features() -> (String, bool) {
+    if std::arch::is_x86_feature_detected!("avx512vnni") {
+        ("AVX-512 VNNI".into(), false)
+    } else if std::arch::is_x86_feature_detected!("avxvnni") {
+        ("AVX-VNNI".into(), false)
+    } else {
+        ("x86-64 without VNNI".into(), true)
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_features() -> (String, bool) {
+    (format!("{} (not x86-64)", std::env::consts::ARCH), false)
+}
+
+/// The options with every open choice made.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Resolved {
+    pub mode: Mode,
+    pub per_channel: bool,
+    pub weight_type: QType,
+    pub activation_type: QType,
+    pub reduce_range: bool,
+    /// Int8 weights are symmetric (zero point 0); u8 weights are asymmetric.
+    pub symmetric_weights: bool,
+    pub op_types: Vec<String>,
+    pub exclude: Vec<String>,
+    pub form: DynamicForm,
+    pub conv: ConvStrategy,
+    pub threads: usize,
+    pub cpu: String,
+}
+
+impl QuantizeOptions {
+    /// Fills open choices from `defaults` and refuses combinations that cannot run.
+    pub fn resolve(&self, defaults: &Defaults) -> Result<Resolved> {
+        let weight_type = self.weight_type.unwrap_or(defaults.weight_type);
+        let activation_type = self.activation_type.unwrap_or(defaults.activation_type);
+        if self.mode == Mode::Dynamic && activation_type != QType::U8 {
+            return Err(Error::Options(
+                "dynamic quantization in ONNX Runtime quantizes activations to u8 only (DynamicQuantizeLinear); drop --activation-type s8".into(),
+            ));
+        }
+        for op in &self.op_types {
+            if !ops::SUPPORTED_OP_TYPES.contains(&op.as_str()) {
+                return Err(Error::Options(format!("op type '{op}' cannot be quantized (supported: {})", ops::SUPPORTED_OP_TYPES.join(", "))));
+            }
+        }
+        let threads = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Ok(Resolved {
+            mode: self.mode,
+            per_channel: self.per_channel,
+            weight_type,
+            activation_type,
+            reduce_range: self.reduce_range.unwrap_or(defaults.reduce_range),
+            symmetric_weights: weight_type == QType::S8,
+            op_types: self.op_types.clone(),
+            exclude: self.exclude.clone(),
+            form: self.form,
+            conv: self.conv,
+            threads,
+            cpu: defaults.cpu.clone(),
+        })
+    }
+}
+
+/// A node left in float, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub node: String,
+    pub op_type: String,
+    pub reason: String,
+}
+
+/// What [`quantize`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuantReport {
+    pub options: Resolved,
+    /// Rewrites made before quantizing (`conv-matmul: 72 Conv`).
+    pub preprocessing: Vec<String>,
+    /// Op type of the float model → number of nodes quantized.
+    pub quantized: BTreeMap<String, usize>,
+    /// Op type → nodes of that type left in float (candidates skipped, and every other op type).
+    pub float_ops: BTreeMap<String, usize>,
+    /// Candidates (nodes of the requested op types) left in float, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// Op histogram of the output model.
+    pub ops_after: BTreeMap<String, usize>,
+    /// Bytes of initializer data before and after.
+    pub weight_bytes_before: u64,
+    pub weight_bytes_after: u64,
+    /// Wall time of quantization in memory (no loading or saving).
+    pub seconds: f64,
+}
+
+impl QuantReport {
+    /// The summary `quantize` prints.
+    pub fn render_text(&self) -> String {
+        let o = &self.options;
+        let mut s = String::new();
+        s.push_str(&format!(
+            "mode       {}{}   weights {}{}{}   activations {}\n",
+            o.mode.name(),
+            if o.mode == Mode::Dynamic { format!(" ({})", o.form.name()) } else { String::new() },
+            o.weight_type.name(),
+            if o.per_channel { " per-channel" } else { " per-tensor" },
+            if o.reduce_range { ", reduce-range (7-bit)" } else { "" },
+            if o.mode == Mode::Dynamic { o.activation_type.name() } else { "float" },
+        ));
+        s.push_str(&format!("cpu        {} (defaults: s8 weights, u8 activations{})\n", o.cpu, if o.reduce_range { ", reduce-range" } else { "" }));
+        for p in &self.preprocessing {
+            s.push_str(&format!("rewrite    {p}\n"));
+        }
+        let hist = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        s.push_str(&format!("quantized  {}\n", if self.quantized.is_empty() { "nothing".into() } else { hist(&self.quantized) }));
+        let candidates: BTreeMap<String, usize> = self.skipped.iter().fold(BTreeMap::new(), |mut m, k| {
+            *m.entry(k.op_type.clone()).or_default() += 1;
+            m
+        });
+        s.push_str(&format!("float      {}\n", if candidates.is_empty() { "no candidate left in float".into() } else { hist(&candidates) }));
+        for k in self.skipped.iter().take(12) {
+            s.push_str(&format!("             {} ({}): {}\n", k.node, k.op_type, k.reason));
+        }
+        if self.skipped.len() > 12 {
+            s.push_str(&format!("             ... {} more\n", self.skipped.len() - 12));
+        }
+        s.push_str(&format!(
+            "weights    {} -> {} ({:.1}%)   in {:.2} s\n",
+            onnx::stats::human_bytes(self.weight_bytes_before),
+            onnx::stats::human_bytes(self.weight_bytes_after),
+            100.0 * self.weight_bytes_after as f64 / self.weight_bytes_before.max(1) as f64,
+            self.seconds
+        ));
+        s
+    }
+}
+
+/// Quantizes `model` as `options` say. The model is consumed (its float weights are released as
+/// they are replaced); the result is a new model and a report. Calibration-free modes only
+/// (dynamic, weight-only).
+pub fn quantize(mut model: Model, options: &QuantizeOptions) -> Result<(Model, QuantReport)> {
+    let start = Instant::now();
+    let opts = options.resolve(&Defaults::detect())?;
+    let weight_bytes_before = weight_bytes(&model);
+    // Pointwise Convs become MatMuls first. Exporters read shared biases through Identity nodes,
+    // which conv-matmul needs to see through: `identity` runs before it. (The op quantizers look
+    // through Identity themselves, so models without Conv skip the passes.)
+    let mut list: Vec<Box<dyn Pass>> = Vec::new();
+    let has_conv = model.graph().node.iter().any(|n| n.op_type.as_deref() == Some("Conv"));
+    if has_conv && opts.op_types.iter().any(|o| o == "Conv") && opts.conv != ConvStrategy::Keep {
+        let form = match opts.conv {
+            ConvStrategy::BatchedRight => conv_matmul::Form::BatchedRight,
+            _ => conv_matmul::Form::Split,
+        };
+        list.push(passes::by_name("identity")?);
+        list.push(Box::new(conv_matmul::ConvMatMul { form }));
+    }
+    let report = passes::Pipeline::new(list).run(&mut model)?;
+    let preprocessing: Vec<String> = report
+        .passes
+        .iter()
+        .filter(|p| p.patches > 0)
+        .map(|p| {
+            let what = if p.pass == "conv-matmul" { " (pointwise Conv -> MatMul, weight on the right)" } else { "" };
+            format!("{}: {} patches{what}", p.pass, p.patches)
+        })
+        .collect();
+    let histogram_before = histogram(&model);
+    let plan = ops::plan(&model, &opts);
+    let patch: Patch = match opts.mode {
+        Mode::Dynamic => dynamic::build(&model, &plan, &opts)?,
+        Mode::WeightOnly => weight_only::build(&model, &plan, &opts)?,
+    };
+    let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &plan.targets {
+        *quantized.entry(t.op_type.clone()).or_default() += 1;
+    }
+    patch.apply(&mut model).map_err(Error::Apply)?;
+    dynamic::ensure_opsets(&mut model, opts.mode, opts.form);
+    let ops_after = histogram(&model);
+    let mut float_ops = histogram_before;
+    for (op, n) in &quantized {
+        if let Some(v) = float_ops.get_mut(op) {
+            *v = v.saturating_sub(*n);
+        }
+    }
+    float_ops.retain(|_, v| *v > 0);
+    let report = QuantReport {
+        options: opts,
+        preprocessing,
+        quantized,
+        float_ops,
+        skipped: plan.skipped,
+        ops_after,
+        weight_bytes_before,
+        weight_bytes_after: weight_bytes(&model),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    Ok((model, report))
+}
+
+fn histogram(model: &Model) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for n in &model.graph().node {
+        let op = n.op_type.clone().unwrap_or_default();
+        let key = match n.domain.as_deref() {
+            None | Some("" | "ai.onnx") => op,
+            Some(d) => format!("{d}.{op}"),
+        };
+        *m.entry(key).or_default() += 1;
+    }
+    m
+}
+
+fn weight_bytes(model: &Model) -> u64 {
+    model.graph().initializer.iter().map(|t| onnx::tensor::expected_bytes(t).ok().flatten().unwrap_or(0)).sum()
+}
