@@ -409,6 +409,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 squeezebench::results::store::check_name(name)?;
             }
             let plan = squeezebench::suite::load(&suite)?;
+            squeezebench::bench::preflight::check(&plan)?;
             let cases = squeezebench::suite::expand(&plan);
             if dry_run {
                 print!("{}", squeezebench::suite::expand::render(&plan, &cases));

@@ -1,6 +1,8 @@
-//! Running a suite: preparing models and variants ([`prepare`], cached by content hash), running
-//! each case in a worker process ([`worker`]) and scheduling the workers ([`runner`]).
+//! Running a suite: checking it against the files it names ([`preflight`]), preparing models and
+//! variants ([`prepare`], cached by content hash), running each case in a worker process
+//! ([`worker`]) and scheduling the workers ([`runner`]).
 
+pub mod preflight;
 pub mod prepare;
 pub mod runner;
 pub mod worker;

@@ -235,7 +235,7 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
             let rows = text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?;
             let (mut pred, mut truth) = (Vec::new(), Vec::new());
             for chunk in rows.chunks(*batch) {
-                let texts: Vec<String> = chunk.iter().map(|(t, _)| t.clone()).collect();
+                let texts: Vec<String> = chunk.iter().map(|e| e.text.clone()).collect();
                 let (inputs, _) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
                 let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
                 let outs = session.run(&refs).map_err(|e| e.to_string())?;
@@ -247,8 +247,10 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
                     .filter(|t| t.ndim() == 2)
                     .ok_or_else(|| format!("dataset '{name}': the model has no 2-D float `logits` output to classify with"))?;
                 let view = logits.view().into_dimensionality::<ndarray::Ix2>().expect("2-D");
+                // A label the model cannot predict is a bad dataset (or the wrong model), not a score.
+                text::check_labels(file, chunk, view.ncols()).map_err(|e| format!("dataset '{name}': {e}"))?;
                 pred.extend(crate::measure::accuracy::argmax_rows(view));
-                truth.extend(chunk.iter().map(|(_, l)| *l));
+                truth.extend(chunk.iter().map(|e| e.label));
             }
             let s = stats::classification_scores(&pred, &truth);
             Ok(Accuracy {

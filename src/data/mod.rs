@@ -13,6 +13,8 @@ pub enum Error {
     Read { path: std::path::PathBuf, source: std::io::Error },
     #[error("'{}' line {line}: {reason}", path.display())]
     Line { path: std::path::PathBuf, line: usize, reason: String },
+    #[error("'{}' has no examples (after the header and empty lines)", path.display())]
+    Empty { path: std::path::PathBuf },
     #[error("tokenizer '{}': {reason}", path.display())]
     Tokenizer { path: std::path::PathBuf, reason: String },
 }

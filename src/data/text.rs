@@ -1,7 +1,9 @@
 //! Labelled text files: classification (a label and a text per line) and sentence pairs with a
 //! score (STS-B). Formats: `csv` (RFC 4180 quoting: commas inside double quotes, `""` for a quote),
 //! `tsv` (tab-separated, no quoting), `space` (the label, one space, then the rest of the line is
-//! the text: SST-2's layout). Empty lines are skipped; a bad line is an error naming file and line.
+//! the text: SST-2's layout). Empty lines are skipped; a bad line (not UTF-8, an unclosed quote, a
+//! field count unlike the first line's, a label or score that is not a number) is an error naming
+//! file and line, and so is a file without examples.
 
 use std::path::Path;
 
@@ -36,17 +38,48 @@ pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
     }
 }
 
-/// The (1-based line number, fields) of each data line of `path`.
+/// Reads `path` as UTF-8 text; other bytes are an error at their line and column.
+pub fn read_utf8(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column, byte) = crate::suite::utf8_error_place(e.as_bytes(), &e.utf8_error());
+        Error::Line { path: path.into(), line: line as usize, reason: format!("column {column}: not UTF-8 text (byte 0x{byte:02x})") }
+    })
+}
+
+/// The (1-based line number, fields) of each data line of `path`. Every line must have as many
+/// fields as the first (a stray separator shifts the columns: better an error than a wrong text);
+/// a CSV line must close its quotes (quoted fields spanning lines are not supported); the file
+/// must have at least one example.
 fn rows(path: &Path, format: TextFormat, header: bool, limit: Option<usize>) -> Result<Vec<(usize, Vec<String>)>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
-    let rows = text
-        .lines()
-        .enumerate()
-        .skip(usize::from(header))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, fields(l.trim_end_matches('\r'), format)))
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
+    let text = read_utf8(path)?;
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut width = None;
+    for (i, l) in text.lines().enumerate().skip(usize::from(header)) {
+        if rows.len() >= limit.unwrap_or(usize::MAX) {
+            break;
+        }
+        let l = l.trim_end_matches('\r');
+        if l.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| Error::Line { path: path.into(), line: i + 1, reason };
+        if format == TextFormat::Csv && l.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+            return Err(bad("a quoted field is not closed on its line (an odd number of '\"')".into()));
+        }
+        let f = fields(l, format);
+        match width {
+            None => width = Some((f.len(), i + 1)),
+            Some((w, first)) if w != f.len() && format != TextFormat::Space => {
+                return Err(bad(format!("has {} field(s), line {first} has {w}", f.len())));
+            }
+            Some(_) => {}
+        }
+        rows.push((i + 1, f));
+    }
+    if rows.is_empty() {
+        return Err(Error::Empty { path: path.into() });
+    }
     Ok(rows)
 }
 
@@ -58,7 +91,15 @@ fn field<'a>(path: &Path, line: usize, f: &'a [String], k: usize) -> Result<&'a 
     })
 }
 
-/// (text, label) examples. Labels must be integers 0, 1, ...
+/// One labelled text and the line it is on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub line: usize,
+    pub text: String,
+    pub label: usize,
+}
+
+/// Labelled examples. Labels must be integers 0, 1, ...
 pub fn classification(
     path: &Path,
     format: TextFormat,
@@ -66,7 +107,7 @@ pub fn classification(
     text_column: usize,
     header: bool,
     limit: Option<usize>,
-) -> Result<Vec<(String, usize)>, Error> {
+) -> Result<Vec<Example>, Error> {
     let (label_column, text_column) = if format == TextFormat::Space { (0, 1) } else { (label_column, text_column) };
     rows(path, format, header, limit)?
         .into_iter()
@@ -77,12 +118,25 @@ pub fn classification(
                 line,
                 reason: format!("label '{label}' is not a class number (0, 1, ...)"),
             })?;
-            Ok((field(path, line, &f, text_column)?.to_string(), label))
+            Ok(Example { line, text: field(path, line, &f, text_column)?.to_string(), label })
         })
         .collect()
 }
 
-/// (first, second, score) sentence pairs.
+/// Checks that every label is a class of a model with `classes` outputs; the first that is not is
+/// an error at its line.
+pub fn check_labels(path: &Path, examples: &[Example], classes: usize) -> Result<(), Error> {
+    match examples.iter().find(|e| e.label >= classes) {
+        Some(e) => Err(Error::Line {
+            path: path.into(),
+            line: e.line,
+            reason: format!("label {} is out of range: the model has {classes} class(es), 0..={}", e.label, classes.saturating_sub(1)),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// (first, second, score) sentence pairs. Scores must be finite numbers.
 pub fn sentence_pairs(
     path: &Path,
     format: TextFormat,
@@ -94,7 +148,7 @@ pub fn sentence_pairs(
         .into_iter()
         .map(|(line, f)| {
             let score = field(path, line, &f, columns[2])?;
-            let score = score.trim().parse::<f64>().map_err(|_| Error::Line {
+            let score = score.trim().parse::<f64>().ok().filter(|s| s.is_finite()).ok_or_else(|| Error::Line {
                 path: path.into(),
                 line,
                 reason: format!("score '{score}' is not a number"),
@@ -122,9 +176,24 @@ mod tests {
         std::fs::write(&p, "1 great\n\n0 bad\nx what\n").unwrap();
         let e = classification(&p, TextFormat::Space, 0, 1, false, None).unwrap_err().to_string();
         assert!(e.contains("d.txt' line 4: label 'x'"), "{e}");
-        assert_eq!(classification(&p, TextFormat::Space, 0, 1, false, Some(2)).unwrap(), [("great".into(), 1), ("bad".into(), 0)]);
+        let two = classification(&p, TextFormat::Space, 0, 1, false, Some(2)).unwrap();
+        assert_eq!(two, [Example { line: 1, text: "great".into(), label: 1 }, Example { line: 3, text: "bad".into(), label: 0 }]);
+        let e = check_labels(&p, &two, 1).unwrap_err().to_string();
+        assert!(e.contains("d.txt' line 1: label 1 is out of range: the model has 1 class(es), 0..=0"), "{e}");
         std::fs::write(&p, "s1,s2,score\na,b,4.5\nc,d\n").unwrap();
         let e = sentence_pairs(&p, TextFormat::Csv, [0, 1, 2], true, None).unwrap_err().to_string();
-        assert!(e.contains("line 3: has 2 field(s), column 2"), "{e}");
+        assert!(e.contains("line 3: has 2 field(s), line 2 has 3"), "{e}");
+        std::fs::write(&p, "a,b,4.5\n\"c,d,1\n").unwrap();
+        let e = sentence_pairs(&p, TextFormat::Csv, [0, 1, 2], false, None).unwrap_err().to_string();
+        assert!(e.contains("line 2: a quoted field is not closed"), "{e}");
+        std::fs::write(&p, "a,b,nan\n").unwrap();
+        let e = sentence_pairs(&p, TextFormat::Csv, [0, 1, 2], false, None).unwrap_err().to_string();
+        assert!(e.contains("line 1: score 'nan' is not a number"), "{e}");
+        std::fs::write(&p, "header\n\n  \n").unwrap();
+        let e = sentence_pairs(&p, TextFormat::Csv, [0, 1, 2], true, None).unwrap_err().to_string();
+        assert!(e.ends_with("d.txt' has no examples (after the header and empty lines)"), "{e}");
+        std::fs::write(&p, b"1 ok\n0 caf\xe9 bad\n").unwrap();
+        let e = classification(&p, TextFormat::Space, 0, 1, false, None).unwrap_err().to_string();
+        assert!(e.contains("d.txt' line 2: column 6: not UTF-8 text (byte 0xe9)"), "{e}");
     }
 }

@@ -17,7 +17,9 @@ pub fn load(path: &Path, max_len: usize) -> Result<Tokenizer, Error> {
     if !path.is_file() {
         return Err(err("file does not exist".into()));
     }
-    let mut t = Tokenizer::from_file(path).map_err(|e| err(e.to_string()))?;
+    let text = super::text::read_utf8(path)?;
+    // serde_json's message says where: "expected value at line 1 column 1".
+    let mut t: Tokenizer = text.parse().map_err(|e: tokenizers::Error| err(format!("not a tokenizer.json: {e}")))?;
     let padding = t.get_padding().cloned().unwrap_or_default();
     t.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..padding }));
     let trunc = t.get_truncation().cloned().unwrap_or_default();

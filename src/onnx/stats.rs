@@ -215,6 +215,33 @@ fn first_real_consumer(view: &GraphView, value: &str) -> Option<String> {
     None
 }
 
+/// What an encoder says about the inputs it can take, for checking a suite against it before
+/// anything runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Rows of the position-embedding table (a rank-2 initializer whose name holds
+    /// `position_embeddings`, as Hugging Face exports and `synth` name it): the longest sequence.
+    pub max_positions: Option<usize>,
+    /// Classes of a float `logits` output of shape `[batch, N]` with a fixed N.
+    pub classes: Option<usize>,
+}
+
+/// The [`Limits`] of `model` (each None when the model does not say).
+pub fn limits(model: &Model) -> Limits {
+    let g = model.graph();
+    let max_positions = g
+        .initializer
+        .iter()
+        .filter(|t| t.name.as_deref().is_some_and(|n| n.contains("position_embeddings")) && t.dims.len() == 2)
+        .filter_map(|t| usize::try_from(t.dims[0]).ok())
+        .min();
+    let classes = g.output.iter().map(port).find(|p| p.name == "logits").and_then(|p| match p.shape.as_slice() {
+        [_, n] => n.as_u64().and_then(|n| usize::try_from(n).ok()).filter(|&n| n > 0),
+        _ => None,
+    });
+    Limits { max_positions, classes }
+}
+
 fn port(v: &ValueInfoProto) -> Port {
     let tt = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
     let dtype = tt.and_then(|t| t.elem_type).map_or_else(|| "?".to_string(), crate::onnx::dtype::code_name);

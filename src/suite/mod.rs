@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use expand::{expand, Case};
 pub use thresholds::Thresholds;
-pub use validate::{Plan, PlanDataset, PlanModel, PlanVariant, Source, StepPlan};
+pub use validate::{Places, Plan, PlanDataset, PlanModel, PlanVariant, Source, StepPlan};
 
 /// One problem in a suite file, at a place in it.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,8 +76,33 @@ impl Error {
 
 /// Reads, parses and validates the suite at `path`. Paths inside it are relative to its folder.
 pub fn load(path: &Path) -> Result<Plan, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
-    load_str(path, &text)
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    load_bytes(path, &bytes)
+}
+
+/// Like [`load`], for a suite whose bytes are already read: text that is not UTF-8 is a problem
+/// at the line and column of the first bad byte.
+pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(path, text),
+        Err(e) => {
+            let (line, column, byte) = utf8_error_place(bytes, &e);
+            Err(Error::Invalid {
+                path: path.into(),
+                text: String::from_utf8_lossy(bytes).into_owned(),
+                problems: vec![Problem { line, column, message: format!("not UTF-8 text (byte 0x{byte:02x})"), hint: Some("save the file as UTF-8".into()) }],
+            })
+        }
+    }
+}
+
+/// The 1-based line and column (in characters) of the first invalid byte of `bytes`, and the byte.
+pub fn utf8_error_place(bytes: &[u8], e: &std::str::Utf8Error) -> (u64, u64, u8) {
+    let good = &bytes[..e.valid_up_to()];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let column = std::str::from_utf8(&good[line_start..]).map_or(0, |t| t.chars().count()) as u64 + 1;
+    (line, column, bytes.get(e.valid_up_to()).copied().unwrap_or(0))
 }
 
 /// Like [`load`], for a suite whose text is already read (`path` names it in errors and anchors
@@ -124,7 +149,16 @@ fn hint_for(message: &str) -> Option<String> {
     if message.starts_with("invalid u64") || message.starts_with("invalid usize") || message.starts_with("invalid i64") {
         return Some("expected a whole number".into());
     }
-    if message.starts_with("invalid f64") {
+    if message.starts_with("budget breached") {
+        return Some("the file expands past the YAML parser's limits (aliases of aliases?)".into());
+    }
+    if message.starts_with("expected mapping") {
+        return Some("a map (`key: value` lines, or `{key: value}`) is needed here".into());
+    }
+    if message.starts_with("expected sequence") {
+        return Some("a list (`[a, b]`, or `- a` lines) is needed here".into());
+    }
+    if message.starts_with("invalid f64") || message.starts_with("invalid floating point") {
         return Some("expected a number".into());
     }
     None

@@ -167,9 +167,9 @@ pub struct Step {
 #[serde(deny_unknown_fields)]
 pub struct Workloads {
     #[serde(default = "one")]
-    pub batch: Vec<usize>,
+    pub batch: Spanned<Vec<usize>>,
     #[serde(default = "seq128")]
-    pub seq: Vec<usize>,
+    pub seq: Spanned<Vec<usize>>,
     /// Intra-op threads (0: ONNX Runtime's choice).
     #[serde(default = "threads_default")]
     pub threads: Vec<usize>,
@@ -185,11 +185,11 @@ impl Default for Workloads {
     }
 }
 
-fn one() -> Vec<usize> {
-    vec![1]
+fn one() -> Spanned<Vec<usize>> {
+    unspanned(vec![1])
 }
-fn seq128() -> Vec<usize> {
-    vec![128]
+fn seq128() -> Spanned<Vec<usize>> {
+    unspanned(vec![128])
 }
 fn threads_default() -> Vec<usize> {
     vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]

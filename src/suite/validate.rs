@@ -3,10 +3,11 @@
 //! every problem reported at its line and column. The plan has no YAML types left in it: it is what
 //! the runner and its worker processes share (as JSON).
 //!
-//! Files are not required to exist here: a missing model is a failed case at run time (recorded
-//! with its error, the rest of the suite goes on), not a reason to refuse the whole suite.
+//! Files are not read here (validation is pure, and the fuzz target runs it): the plan keeps the
+//! places of the paths and lists in [`Places`], so that `bench::preflight`, which reads the files,
+//! can report a missing model or a bad dataset at its line and column too.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,32 @@ pub struct Plan {
     pub metrics: Vec<Metric>,
     pub run: RunSettings,
     pub thresholds: Thresholds,
+    /// The suite's text and where its values are, for checks made after validation. Not part of
+    /// the plan's JSON or hash.
+    #[serde(skip)]
+    pub places: Places,
+}
+
+/// The suite file's text and the line and column of the values later checks point at, by key:
+/// `models.M` (the model), `models.M.path`, `models.M.weights`, `models.M.config`,
+/// `models.M.tokenizer`, `models.M.accuracy.D`, `datasets.D`, `datasets.D.path`,
+/// `workloads.batch`, `workloads.seq`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Places {
+    pub text: String,
+    pub at: BTreeMap<String, (u64, u64)>,
+}
+
+impl Places {
+    fn put<T>(&mut self, key: String, s: &Spanned<T>) {
+        self.at.insert(key, (s.referenced.line(), s.referenced.column()));
+    }
+
+    /// A problem at the place of `key` (line 0 when the value has none, e.g. a default).
+    pub fn problem(&self, key: &str, message: impl Into<String>, hint: Option<String>) -> Problem {
+        let (line, column) = self.at.get(key).copied().unwrap_or((0, 0));
+        Problem { line, column, message: message.into(), hint }
+    }
 }
 
 /// A file named in the suite: on disk, or inside a PyPI wheel fetched on first use.
@@ -171,6 +198,11 @@ impl Plan {
     pub fn measures(&self, m: Metric) -> bool {
         self.metrics.contains(&m)
     }
+    /// The error of a plan found invalid after validation (by checks that read the files it names).
+    pub fn invalid(&self, mut problems: Vec<Problem>) -> super::Error {
+        problems.sort_by_key(|p| (p.line, p.column));
+        super::Error::Invalid { path: self.path.clone(), text: self.places.text.clone(), problems }
+    }
     /// SHA-256 of the plan as canonical JSON, without the file path: equal for suites that differ
     /// only in comments, layout or key order.
     pub fn hash(&self) -> String {
@@ -239,6 +271,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
     let mut cx = Ctx { dir: &dir, problems: Vec::new() };
+    let mut places = Places { text: text.to_string(), at: BTreeMap::new() };
     let dataset_names: Vec<&str> = suite.datasets.keys().map(String::as_str).collect();
     let model_names: Vec<&str> = suite.models.keys().map(String::as_str).collect();
 
@@ -249,6 +282,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
     // Datasets first: models and workloads refer to them.
     let mut datasets = Vec::new();
     for (name, d) in &suite.datasets {
+        places.put(format!("datasets.{name}"), d);
         if !valid_name(name) {
             cx.at(d, format!("dataset name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
         }
@@ -276,6 +310,10 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             if c.batch == 0 {
                 cx.at(d, format!("dataset '{name}': batch must be at least 1"), None);
             }
+            if c.limit == Some(0) {
+                cx.at(d, format!("dataset '{name}': limit must be at least 1 (leave it out for every example)"), None);
+            }
+            places.put(format!("datasets.{name}.path"), &c.path);
             cx.file(&c.path, &format!("dataset '{name}'")).map(|file| DatasetKind::Classification {
                 file,
                 format: c.format,
@@ -290,6 +328,10 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             if p.batch == 0 {
                 cx.at(d, format!("dataset '{name}': batch must be at least 1"), None);
             }
+            if p.limit == Some(0) {
+                cx.at(d, format!("dataset '{name}': limit must be at least 1 (leave it out for every example)"), None);
+            }
+            places.put(format!("datasets.{name}.path"), &p.path);
             cx.file(&p.path, &format!("dataset '{name}'")).map(|file| DatasetKind::SentencePairs {
                 file,
                 format: p.format,
@@ -313,6 +355,22 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
 
     let mut models = Vec::new();
     for (name, m) in &suite.models {
+        places.put(format!("models.{name}"), m);
+        if let Some(p) = &m.value.path {
+            places.put(format!("models.{name}.path"), p);
+        }
+        if let Some(s) = &m.value.safetensors {
+            places.put(format!("models.{name}.weights"), &s.weights);
+            if let Some(c) = &s.config {
+                places.put(format!("models.{name}.config"), c);
+            }
+        }
+        if let Some(t) = &m.value.tokenizer {
+            places.put(format!("models.{name}.tokenizer"), t);
+        }
+        for a in &m.value.accuracy {
+            places.put(format!("models.{name}.accuracy.{}", a.value), a);
+        }
         if !valid_name(name) {
             cx.at(m, format!("model name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
         }
@@ -400,11 +458,37 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             variants[plain[0]].reference = true;
         }
     }
+    // Fidelity compares each variant with the model's reference: every model with a variant to
+    // compare needs one (none marked and no single plain variant, or a reference limited to
+    // other models).
+    if suite.metrics.contains(&Metric::Fidelity) && marked.len() <= 1 {
+        for model in suite.models.keys() {
+            let applies: Vec<&PlanVariant> = variants.iter().filter(|v| v.models.contains(model)).collect();
+            if applies.iter().any(|v| v.reference) {
+                continue;
+            }
+            let Some(first) = applies.first() else { continue };
+            let names: Vec<&str> = applies.iter().map(|v| v.name.as_str()).collect();
+            let why = if marked.is_empty() { "no variant is marked `reference: true`" } else { "the reference variant does not apply to it" };
+            cx.at(
+                &suite.variants[&first.name],
+                format!("model '{model}' has no reference variant to measure the fidelity of {} against: {why}", names.join(", ")),
+                Some("mark the variant to compare with (e.g. one without steps) `reference: true`, or leave `fidelity` out of `metrics`".into()),
+            );
+        }
+    }
 
     let w = &suite.workloads;
     for (key, list) in [("batch", &w.value.batch), ("seq", &w.value.seq)] {
-        if list.is_empty() || list.contains(&0) {
-            cx.at(w, format!("workloads: `{key}` needs at least one value, each at least 1"), None);
+        let place = if list.referenced.line() > 0 { (list.referenced.line(), list.referenced.column()) } else { (w.referenced.line(), w.referenced.column()) };
+        places.at.insert(format!("workloads.{key}"), place);
+        if list.value.is_empty() || list.value.contains(&0) {
+            cx.problems.push(Problem {
+                line: place.0,
+                column: place.1,
+                message: format!("workloads: `{key}` needs at least one value, each at least 1 (got {:?})", list.value),
+                hint: None,
+            });
         }
     }
     if w.value.threads.is_empty() {
@@ -449,14 +533,15 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
         file_sha256: sha256_hex(text.as_bytes()),
         models,
         variants,
-        batch: w.value.batch.clone(),
-        seq: w.value.seq.clone(),
+        batch: w.value.batch.value.clone(),
+        seq: w.value.seq.value.clone(),
         threads: w.value.threads.clone(),
         latency_inputs: w.value.inputs.as_ref().map(|i| i.value.clone()),
         datasets,
         metrics,
         run,
         thresholds: suite.thresholds.clone(),
+        places,
     })
 }
 
