@@ -45,7 +45,7 @@ fn main() {
     .unwrap();
 
     let m = squeezebench::onnx::Model::load(&model).expect("load");
-    let vocab = squeezebench::bench::prepare::vocab_size(&m);
+    let vocab = squeezebench::onnx::stats::vocab_size(&m, "input_ids").unwrap_or(100);
     drop(m);
     let mut session = Session::from_file(&model, &SessionOptions { intra_threads: threads, ..Default::default() }).expect("session");
     let inputs = squeezebench::data::synthetic::token_batch(session.inputs(), 1, seq, &Lengths::Full, vocab, 0);

@@ -57,6 +57,19 @@ fn mistakes_are_reported_at_their_line_and_column_with_a_hint() {
     assert!(e.contains("did you mean `num_hidden_layers`?"), "{e}");
     assert!(lines[2].starts_with(&format!("{file}:13:18: variant 'v': ")) && lines[2].contains("no-such-pass"), "{e}");
 
+    // Quantize options: a misspelt option at its key, an impossible combination at its step.
+    let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{mode: dynamic, per-chanel: true}}\n"));
+    assert!(e.starts_with(&format!("{file}:7:35: unknown field `per-chanel`")), "{e}");
+    assert!(e.contains("hint: did you mean `per-channel`?"), "{e}");
+    let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{mode: fast}}\n"));
+    assert!(e.starts_with(&format!("{file}:7:26: unknown variant `fast`")) && e.contains("weight-only"), "{e}");
+    let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{activation-type: s8}}\n      - quantize: {{op-types: [MatMull]}}\n"));
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&file)).collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(lines[0].starts_with(&format!("{file}:7:19: variant 'int8': quantize: dynamic quantization")) && lines[0].contains("u8 only"), "{e}");
+    assert!(lines[1].starts_with(&format!("{file}:8:19: variant 'int8': quantize: op type 'MatMull' cannot be quantized")), "{e}");
+    assert!(e.contains("hint: did you mean `MatMul`?"), "{e}");
+
     let e = load_err(d, "models:\n  m:\n    path: a.onnx\n    synth: {arch: bert}\n");
     assert!(e.starts_with(&format!("{file}:3:5: model 'm' needs exactly one of `path`, `synth`, `safetensors` (it has 2)")), "{e}");
 
@@ -92,6 +105,28 @@ fn dry_run_lists_every_case() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("suite dry") && text.contains("12 case(s)") && text.contains("case     b/opt/b1-s32-t1  (fidelity vs fp32)"), "{text}");
+}
+
+#[test]
+fn cases_run_in_the_files_order() {
+    let dir = common::scratch("suite-order");
+    let p = dir.path().join("s.yaml");
+    std::fs::write(
+        &p,
+        "models:\n  zeta: {path: z.onnx}\n  alpha: {path: a.onnx}\n\
+         variants:\n  fp32: {}\n  int8: {steps: [{quantize: {}}]}\n  b-opt: {steps: [{rewrite: default}]}\n\
+         workloads: {batch: [4, 1], seq: [128], threads: [2, 1]}\n",
+    )
+    .unwrap();
+    let plan = squeezebench::suite::load(&p).unwrap();
+    let cases = squeezebench::suite::expand(&plan);
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(&ids[..6], ["zeta/fp32/b4-s128-t2", "zeta/fp32/b4-s128-t1", "zeta/fp32/b1-s128-t2", "zeta/fp32/b1-s128-t1", "zeta/int8/b4-s128-t2", "zeta/int8/b4-s128-t1"]);
+    let order: Vec<(&str, &str)> = cases.iter().step_by(4).map(|c| (c.model.as_str(), c.variant.as_str())).collect();
+    assert_eq!(order, [("zeta", "fp32"), ("zeta", "int8"), ("zeta", "b-opt"), ("alpha", "fp32"), ("alpha", "int8"), ("alpha", "b-opt")]);
+    let text = squeezebench::suite::expand::render(&plan, &cases);
+    assert!(text.find("model    zeta").unwrap() < text.find("model    alpha").unwrap(), "{text}");
+    assert!(text.contains("variant  int8                 quantize: dynamic  [models: zeta, alpha]"), "{text}");
 }
 
 /// A word-level tokenizer.json over the words of `texts` (lower-cased, at most `max` ids), so a
@@ -227,4 +262,57 @@ fn a_case_past_the_time_limit_is_killed_and_recorded() {
     let r = Results::load(&PathBuf::from(d).join("out/results.json")).unwrap();
     assert_eq!(r.cases[0].status, Status::Timeout);
     assert!(r.cases[0].error.as_deref().unwrap().contains("time limit of 1.5 s"));
+}
+
+/// A `quantize` step through real ONNX Runtime workers: the int8 variants of both tiny fixtures run,
+/// are close to fp32 but not equal (lossy), hold int8 weights, and carry the quantizer's summary;
+/// a second run takes them from the cache, summary included.
+#[test]
+fn quantize_steps_build_int8_variants_and_are_cached() {
+    let dir = common::scratch("suite-quant");
+    let d = dir.path();
+    let fx = common::fixtures();
+    let suite = format!(
+        "models:\n  bert-tiny: {{path: {fx}/bert-tiny.onnx}}\n  squeezebert-tiny: {{path: {fx}/squeezebert-tiny.onnx}}\n\
+         variants:\n  fp32: {{reference: true}}\n  int8: {{steps: [{{quantize: }}]}}\n\
+         \x20 opt-int8-pc: {{steps: [{{rewrite: default}}, {{quantize: {{per-channel: true, form: matmul-integer}}}}], models: [bert-tiny]}}\n\
+         workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [latency, params, fidelity]\n\
+         run: {{warmup: 1, min_iterations: 5, min_time_s: 0.02, max_time_s: 0.1, time_limit_s: 60}}\n",
+        fx = fx.display()
+    );
+    std::fs::write(d.join("q.yaml"), suite).unwrap();
+    let run = || bin().args(["run", "q.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["bert-tiny/fp32/b1-s16-t1", "bert-tiny/int8/b1-s16-t1", "bert-tiny/opt-int8-pc/b1-s16-t1", "squeezebert-tiny/fp32/b1-s16-t1", "squeezebert-tiny/int8/b1-s16-t1"]);
+    for c in &r.cases {
+        assert_eq!(c.status, Status::Ok, "{}: {:?}", c.id, c.error);
+        let p = c.params.as_ref().unwrap();
+        let int8 = p.weight_bytes_by_dtype.get("int8").copied().unwrap_or(0);
+        if c.variant == "fp32" {
+            assert_eq!(int8, 0);
+            continue;
+        }
+        // Every MatMul/Gemm weight and embedding table is 8-bit: int8 bytes dominate.
+        assert!(int8 * 10 > p.weight_bytes * 9, "{}: {:?}", c.id, p.weight_bytes_by_dtype);
+        let f = c.fidelity.as_ref().unwrap();
+        assert!(f.cosine > 0.999 && f.cosine < 1.0 && f.max_abs_error > 0.0 && f.top1_agreement == Some(1.0), "{}: {f:?}", c.id);
+    }
+    let variant = |r: &Results, m: &str, v: &str| r.variants.iter().find(|x| x.model == m && x.variant == v).unwrap().clone();
+    let q = variant(&r, "squeezebert-tiny", "int8");
+    assert_eq!(q.steps, ["quantize: dynamic"]);
+    assert!(!q.cached && q.log.iter().any(|l| l.starts_with("quantize quantized ") && l.contains("MatMul")), "{:?}", q.log);
+    // SqueezeBERT's pointwise Convs became MatMuls before quantization; no ConvInteger.
+    assert!(q.log.iter().any(|l| l.contains("conv-matmul")), "{:?}", q.log);
+    let pc = variant(&r, "bert-tiny", "opt-int8-pc");
+    assert_eq!(pc.steps, ["rewrite: default", "quantize: dynamic form=matmul-integer per-channel=true"]);
+    assert!(pc.log.iter().any(|l| l.starts_with("rewrite ")) && pc.log.iter().any(|l| l.contains("per-channel")), "{:?}", pc.log);
+
+    let o = run();
+    assert_eq!(o.status.code(), Some(0));
+    let r2 = Results::load(&d.join("out/results.json")).unwrap();
+    let q2 = variant(&r2, "squeezebert-tiny", "int8");
+    assert!(q2.cached && q2.sha256 == q.sha256 && q2.log == q.log, "{q2:?}");
 }

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::onnx::{stats, ExternalMode, Model, SaveOptions};
 use crate::passes;
+use crate::quant::{self, QuantizeOptions};
 use crate::results::{ModelInfo, VariantInfo};
 use crate::suite::validate::{synth_arch, FileRef};
 use crate::suite::{PlanModel, PlanVariant, Source, StepPlan};
@@ -205,15 +206,29 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
         return info;
     }
     let steps = serde_json::to_string(&variant.steps).expect("serializes");
+    // Quantize options left open are chosen from the CPU (VNNI or not): part of the key.
+    let cpu = if variant.steps.iter().any(|s| matches!(s, StepPlan::Quantize(_))) {
+        serde_json::to_string(&quant::Defaults::detect()).expect("serializes")
+    } else {
+        String::new()
+    };
     let path = cache
         .join("variants")
-        .join(format!("{}-{}-{}.onnx", model.name, variant.name, key(&[&model.sha256, &steps, &build_stamp()])));
+        .join(format!("{}-{}-{}.onnx", model.name, variant.name, key(&[&model.sha256, &steps, &cpu, &build_stamp()])));
+    // What the steps reported, kept beside the cached file so a cached variant still has it.
+    let log_path = path.with_extension("log.json");
     let started = Instant::now();
     let result = if path.is_file() {
         info.cached = true;
+        info.log = std::fs::read_to_string(&log_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
         Ok(())
     } else {
-        run_steps(Path::new(&model.path), &variant.steps, &mut info.log).and_then(|m| save(&m, &path))
+        run_steps(Path::new(&model.path), &variant.steps, &mut info.log).and_then(|m| {
+            // The log first: a file in the cache always has its log beside it.
+            std::fs::create_dir_all(path.parent().expect("cache file")).map_err(|e| e.to_string())?;
+            std::fs::write(&log_path, serde_json::to_string(&info.log).expect("serializes")).map_err(|e| e.to_string())?;
+            save(&m, &path)
+        })
     };
     match result.and_then(|()| file_sha256(&path)) {
         Ok(sha) => {
@@ -244,7 +259,9 @@ pub fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> Vari
 
 /// Runs the steps in order on the model at `path`.
 pub fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Result<Model, String> {
-    let mut model = Model::load(path).map_err(|e| e.to_string())?;
+    // The quantizer reads each float weight once and hands its pages back: map the file for it.
+    let quantizes = steps.iter().any(|s| matches!(s, StepPlan::Quantize(_)));
+    let mut model = if quantizes { Model::load_mapped(path) } else { Model::load(path) }.map_err(|e| e.to_string())?;
     for step in steps {
         match step {
             StepPlan::Rewrite(list) => {
@@ -262,27 +279,17 @@ pub fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Resu
     Ok(model)
 }
 
-fn quantize(_model: Model, _options: &serde_json::Value, _log: &mut [String]) -> Result<Model, String> {
-    Err("this build has no int8 quantizer yet".into())
+/// One `quantize` step: the model in, the int8 model out, the quantizer's summary into the log.
+fn quantize(model: Model, options: &QuantizeOptions, log: &mut Vec<String>) -> Result<Model, String> {
+    let (model, report) = quant::quantize(model, options).map_err(|e| format!("quantize: {e}"))?;
+    log.extend(report.render_text().lines().map(|l| format!("quantize {}", l.trim_end())));
+    Ok(model)
 }
 
 /// Parameters, weight bytes and MACs of a variant at one batch × seq, and the vocabulary size its
-/// `input_ids` index (for synthetic inputs).
+/// `input_ids` index (for synthetic inputs; 100 when no embedding table is found).
 pub fn inspect(path: &Path, batch: usize, seq: usize) -> Result<(stats::Inspect, usize), String> {
     let m = Model::load(path).map_err(|e| e.to_string())?;
     let r = stats::inspect(&m, batch as i64, seq as i64).map_err(|e| e.to_string())?;
-    Ok((r, vocab_size(&m)))
-}
-
-/// Rows of the smallest embedding table that `input_ids` is gathered from (100 if none is found).
-pub fn vocab_size(model: &Model) -> usize {
-    let g = model.graph();
-    let view = crate::onnx::graph::GraphView::new(g);
-    view.consumers("input_ids")
-        .iter()
-        .map(|&i| view.node(i))
-        .filter(|n| n.op_type.as_deref() == Some("Gather"))
-        .filter_map(|n| view.initializer(&n.input[0]).and_then(|t| t.dims.first().copied()))
-        .min()
-        .map_or(100, |v| v.max(2) as usize)
+    Ok((r, stats::vocab_size(&m, "input_ids").unwrap_or(100)))
 }

@@ -94,6 +94,20 @@ pub struct Compute {
     pub unresolved: Vec<String>,
 }
 
+/// The vocabulary size of a token input: rows of the smallest embedding table that `input` is
+/// gathered from (at least 1), or None when no `Gather` reads it from an initializer. Synthetic
+/// token ids are drawn below it.
+pub fn vocab_size(model: &Model, input: &str) -> Option<usize> {
+    let view = GraphView::new(model.graph());
+    view.consumers(input)
+        .iter()
+        .map(|&i| view.node(i))
+        .filter(|n| n.op_type.as_deref() == Some("Gather") && n.input.len() == 2 && n.input[1] == input)
+        .filter_map(|n| view.initializer(&n.input[0]).and_then(|t| t.dims.first().copied()))
+        .min()
+        .map(|rows| rows.max(1) as usize)
+}
+
 /// Collects the statistics for a model at `batch` × `seq`.
 pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
     let proto = &model.proto;

@@ -7,7 +7,6 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 
-use crate::onnx::graph::GraphView;
 use crate::onnx::Model;
 use crate::runtime::{DType, Dim, Session, SessionOptions, Tensor};
 
@@ -35,8 +34,6 @@ pub fn token_inputs(model: &Model, session: &Session, seed: u64) -> Vec<(String,
 
 /// [`token_inputs`] with dynamic dimensions `batch` then `seq`.
 pub fn token_inputs_sized(model: &Model, session: &Session, seed: u64, batch: usize, seq: usize) -> Vec<(String, Tensor)> {
-    let g = model.graph();
-    let view = GraphView::new(g);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for info in session.inputs() {
@@ -52,15 +49,7 @@ pub fn token_inputs_sized(model: &Model, session: &Session, seed: u64, batch: us
                 }
             })
             .collect();
-        let vocab = view
-            .consumers(&info.name)
-            .iter()
-            .map(|&i| view.node(i))
-            .filter(|n| n.op_type.as_deref() == Some("Gather"))
-            .filter_map(|n| view.initializer(&n.input[0]).and_then(|t| t.dims.first().copied()))
-            .min()
-            .unwrap_or(100)
-            .max(1);
+        let vocab = crate::onnx::stats::vocab_size(model, &info.name).unwrap_or(100) as i64;
         let n: usize = shape.iter().product();
         let values: Vec<i64> = if info.name.contains("mask") {
             vec![1; n]

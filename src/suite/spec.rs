@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
+
 use serde::{Deserialize, Serialize};
 pub use serde_saphyr::Spanned;
 
 use super::Thresholds;
+use crate::quant::QuantizeOptions;
 
 /// A whole suite file.
 #[derive(Debug, Deserialize, Serialize)]
@@ -19,16 +22,17 @@ pub struct Suite {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// Models by name. Names appear in case ids, so they are restricted to `[A-Za-z0-9._-]`.
-    pub models: BTreeMap<String, Spanned<ModelSpec>>,
-    /// Variants by name; every variant applies to every model unless it lists `models`. With no
-    /// variants, each model runs as is (one variant `original`, the reference).
+    /// Models by name, in file order (cases run in that order). Names appear in case ids, so they
+    /// are restricted to `[A-Za-z0-9._-]`.
+    pub models: IndexMap<String, Spanned<ModelSpec>>,
+    /// Variants by name, in file order; every variant applies to every model unless it lists
+    /// `models`. With no variants, each model runs as is (one variant `original`, the reference).
     #[serde(default)]
-    pub variants: BTreeMap<String, Spanned<VariantSpec>>,
+    pub variants: IndexMap<String, Spanned<VariantSpec>>,
     #[serde(default = "default_workloads")]
     pub workloads: Spanned<Workloads>,
     #[serde(default)]
-    pub datasets: BTreeMap<String, Spanned<DatasetSpec>>,
+    pub datasets: IndexMap<String, Spanned<DatasetSpec>>,
     /// What to measure (default: all of them).
     #[serde(default = "all_metrics")]
     pub metrics: Vec<Metric>,
@@ -157,9 +161,21 @@ pub struct Step {
     /// A pass list as `rewrite --passes` takes it: `default,conv-matmul`.
     #[serde(default)]
     pub rewrite: Option<Spanned<String>>,
-    /// Int8 quantization; the options of `squeezebench quantize` (an empty map: the defaults).
-    #[serde(default)]
-    pub quantize: Option<Spanned<serde_json::Value>>,
+    /// Int8 quantization with the options of `squeezebench quantize`, spelled as its flags
+    /// (`{mode: dynamic, per-channel: true}`); `quantize: {}` or a bare `quantize:` takes the
+    /// defaults. Unknown options and wrong values are parse errors at their line and column.
+    #[serde(default, deserialize_with = "present")]
+    pub quantize: Option<Spanned<Option<QuantizeOptions>>>,
+}
+
+/// A key that is present is `Some`, even when its value is null (`quantize:` alone means the
+/// defaults, not "no quantize step").
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// Batch sizes × sequence lengths × intra-op threads; every combination is a case.

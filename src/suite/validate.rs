@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::spec::{self, Metric, RunSettings, Spanned, TextFormat};
 use super::{closest, Problem, Thresholds};
+use crate::quant::{self, QuantizeOptions};
 use crate::synth;
 
 /// A validated suite.
@@ -127,15 +128,16 @@ pub struct PlanModel {
 pub enum StepPlan {
     /// A pass list for [`crate::passes::parse_list`].
     Rewrite(String),
-    /// Options for the quantizer, as written in the suite.
-    Quantize(serde_json::Value),
+    /// Int8 quantization with these options (defaults filled in; choices left to the CPU stay
+    /// open until the step runs).
+    Quantize(QuantizeOptions),
 }
 
 impl std::fmt::Display for StepPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StepPlan::Rewrite(p) => write!(f, "rewrite: {p}"),
-            StepPlan::Quantize(o) => write!(f, "quantize: {o}"),
+            StepPlan::Quantize(o) => write!(f, "quantize: {}", quantize_summary(o)),
         }
     }
 }
@@ -422,10 +424,10 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
                     Err(e) => cx.at(r, format!("variant '{name}': {e}"), None),
                 },
                 (None, Some(q)) => {
-                    let options = if q.value.is_null() { serde_json::json!({}) } else { q.value.clone() };
+                    let options = q.value.clone().unwrap_or_default();
                     match check_quantize_options(&options) {
                         Ok(()) => steps.push(StepPlan::Quantize(options)),
-                        Err(e) => cx.at(q, format!("variant '{name}': quantize: {e}"), None),
+                        Err((e, hint)) => cx.at(q, format!("variant '{name}': quantize: {e}"), hint),
                     }
                 }
                 _ => cx.at(step, format!("variant '{name}': a step needs exactly one of `rewrite`, `quantize`"), None),
@@ -591,7 +593,37 @@ fn check_config(
     out
 }
 
-/// Checks a `quantize:` step's options against the quantizer's option type.
-fn check_quantize_options(_options: &serde_json::Value) -> Result<(), String> {
-    Err("this build has no int8 quantizer yet (squeezebench::quant has not landed on this branch)".into())
+/// Checks what parsing cannot: combinations the quantizer refuses (s8 activations in dynamic mode,
+/// an op type it cannot quantize), as resolved on this CPU, so that a suite fails at its
+/// `quantize:` line before any model is built rather than case by case.
+pub fn check_quantize_options(options: &QuantizeOptions) -> Result<(), (String, Option<String>)> {
+    options.resolve(&quant::Defaults::detect()).map(|_| ()).map_err(|e| {
+        let message = match e {
+            quant::Error::Options(m) => m,
+            other => other.to_string(),
+        };
+        let hint = options
+            .op_types
+            .iter()
+            .find(|o| !quant::ops::SUPPORTED_OP_TYPES.contains(&o.as_str()))
+            .and_then(|o| closest(o, quant::ops::SUPPORTED_OP_TYPES))
+            .map(|n| format!("did you mean `{n}`?"));
+        (message, hint)
+    })
+}
+
+/// The options of a quantize step that differ from the defaults (`dynamic` when none do), for
+/// `--dry-run` and the results' step list.
+pub fn quantize_summary(o: &QuantizeOptions) -> String {
+    let default = serde_json::to_value(QuantizeOptions::default()).expect("serializes");
+    let value = serde_json::to_value(o).expect("serializes");
+    let mut parts = vec![o.mode.name().to_string()];
+    if let (Some(d), Some(v)) = (default.as_object(), value.as_object()) {
+        for (k, x) in v {
+            if k != "mode" && d.get(k) != Some(x) {
+                parts.push(format!("{k}={}", x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())));
+            }
+        }
+    }
+    parts.join(" ")
 }
