@@ -1,5 +1,6 @@
 //! A plan's cases: models × their variants × batch × seq × threads, in that nesting order (so the
-//! variants of one model at one workload run close together in time). Accuracy and fidelity do not
+//! variants of one model at one workload run close together in time), each list in the order the
+//! suite file writes it (the spec's maps keep file order). Accuracy and fidelity do not
 //! depend on the workload, so they are measured once per model × variant, in its first case.
 
 use serde::{Deserialize, Serialize};
