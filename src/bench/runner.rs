@@ -6,7 +6,11 @@
 //!   exit status or signal and the last lines of its stderr. A worker past the time limit is killed
 //!   and the case is `timeout`. Either way the suite goes on.
 //! - Ctrl-C (SIGINT) stops starting cases, kills running workers, writes what finished with
-//!   `interrupted: true` and returns.
+//!   `interrupted: true` and returns. A worker the signal itself killed (a terminal sends it to the
+//!   whole process group) is unfinished, not crashed, and not recorded.
+//! - `results.json` is replaced atomically (temporary file, sync, rename) after every case, so a
+//!   run killed at any moment leaves either no file or a valid one with the finished cases
+//!   (tests/interrupt.rs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -285,6 +289,11 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
                 continue;
             };
             let r = running.remove(k);
+            if interrupted.load(Ordering::SeqCst) && !matches!(&status, Ok(s) if s.success()) {
+                // Ctrl-C reaches the whole process group: a worker it killed did not crash, its
+                // case is unfinished and not recorded.
+                continue;
+            }
             let case = &cases[r.index];
             let wall = elapsed.as_secs_f64();
             let mut rec = match status {

@@ -1,0 +1,142 @@
+//! Faults inside a suite are recorded and the suite goes on (exit code 3), with real ONNX Runtime
+//! workers and no test hook: models that pass squeezebench's loader and structural check but that
+//! ONNX Runtime refuses when it creates the session, or fails on when it runs; a worker killed from
+//! outside in the middle of its case (as the out-of-memory killer does); a case far slower than its
+//! time limit. The SIGABRT crash hook and the slow-case timeout of tests/suite.rs cover the rest.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use squeezebench::onnx::builder::{Attr, Axis, GraphBuilder};
+use squeezebench::onnx::{check, DataType, Model, SaveOptions};
+use squeezebench::results::{Results, Status};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+}
+
+/// input_ids [batch, seq] → float → `tail` → logits. Saved to `path` after the structural check
+/// found nothing wrong with it.
+fn model(path: &Path, tail: impl FnOnce(&mut GraphBuilder, &str) -> String) {
+    let mut g = GraphBuilder::new("fault");
+    g.input("input_ids", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+    let x = g.node("Cast", &["input_ids"], &[("to", Attr::Int(1))]);
+    let y = tail(&mut g, &x);
+    g.node_to("Identity", &[&y], &[], "logits");
+    g.output("logits", DataType::Float, &[Axis::Named("a"), Axis::Named("b")]);
+    let m = g.finish(17, "faults", "");
+    m.save(path, &SaveOptions::default()).unwrap();
+    let back = Model::load(path).unwrap();
+    assert!(check::check(&back).is_empty(), "{:?}", check::check(&back));
+}
+
+#[test]
+fn models_onnx_runtime_refuses_or_fails_on_are_recorded_and_the_suite_goes_on() {
+    let dir = common::scratch("faults-ort");
+    let d = dir.path();
+    // Session creation fails: Transpose's perm names an axis the rank-2 input does not have.
+    model(&d.join("bad-perm.onnx"), |g, x| g.node("Transpose", &[x], &[("perm", Attr::Ints(vec![1, 5]))]));
+    // The run fails: 1 × 8 token ids cannot be reshaped to 3 rows.
+    model(&d.join("bad-reshape.onnx"), |g, x| {
+        let shape = g.const_i64(&[3, -1]);
+        g.node("Reshape", &[x, &shape], &[])
+    });
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "models:\n  a-bad-perm: {{path: bad-perm.onnx}}\n  b-bad-reshape: {{path: bad-reshape.onnx}}\n  c-good: {{path: {}}}\n\
+             workloads: {{batch: [1], seq: [8], threads: [1]}}\n\
+             run: {{warmup: 1, min_iterations: 3, min_time_s: 0.05, max_time_s: 0.2, time_limit_s: 60}}\n",
+            common::fixtures().join("bert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    assert!(r.finished_at.is_some());
+    let by: BTreeMap<&str, (Status, &str)> = r.cases.iter().map(|c| (c.model.as_str(), (c.status, c.error.as_deref().unwrap_or("")))).collect();
+    assert_eq!(by["a-bad-perm"].0, Status::Failed, "{:?}", by["a-bad-perm"]);
+    assert!(by["a-bad-perm"].1.contains("perm"), "ONNX Runtime's reason: {:?}", by["a-bad-perm"]);
+    assert_eq!(by["b-bad-reshape"].0, Status::Failed, "{:?}", by["b-bad-reshape"]);
+    assert!(by["b-bad-reshape"].1.contains("Reshape"), "ONNX Runtime's reason: {:?}", by["b-bad-reshape"]);
+    assert_eq!(by["c-good"].0, Status::Ok, "{:?}", by["c-good"]);
+}
+
+/// Child pids of `pid` (Linux /proc).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
+    let dir = common::scratch("faults-kill");
+    let d = dir.path();
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "models:\n  bert: {{path: {}}}\nworkloads: {{batch: [1, 2], seq: [8], threads: [1]}}\nmetrics: [latency]\n\
+             run: {{warmup: 1, min_iterations: 3, min_time_s: 1, max_time_s: 1, time_limit_s: 60}}\n",
+            common::fixtures().join("bert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"])
+        .current_dir(d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first worker, once it is measuring: SIGKILL, as the out-of-memory killer sends it.
+    let t = Instant::now();
+    let worker = loop {
+        if let Some(&w) = children(child.id()).first() {
+            break w;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no worker started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(Command::new("kill").args(["-KILL", &worker.to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    assert_eq!(r.cases.len(), 2);
+    assert_eq!(r.cases[0].status, Status::Crashed);
+    assert!(r.cases[0].error.as_deref().unwrap().contains("killed by signal 9 SIGKILL (out of memory?)"), "{:?}", r.cases[0].error);
+    assert_eq!(r.cases[1].status, Status::Ok, "the next case runs: {:?}", r.cases[1].error);
+}
+
+#[test]
+fn a_case_that_cannot_finish_one_iteration_in_its_time_limit_is_killed() {
+    // The time limit is far below what loading the model and one run take, so the worker is killed
+    // in the middle of ONNX Runtime's work, not between iterations.
+    let dir = common::scratch("faults-hang");
+    let d = dir.path();
+    std::fs::write(
+        d.join("s.yaml"),
+        "models:\n  bert: {synth: {arch: bert, set: {num_hidden_layers: 2}}}\n\
+         workloads: {batch: [8], seq: [256, 512], threads: [1]}\nmetrics: [latency]\n\
+         run: {warmup: 1, min_iterations: 3, min_time_s: 0.05, max_time_s: 0.2, time_limit_s: 0.05}\n",
+    )
+    .unwrap();
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    assert_eq!(r.cases.len(), 2);
+    for c in &r.cases {
+        assert_eq!(c.status, Status::Timeout, "{}: {:?}", c.id, c.error);
+        assert!(c.error.as_deref().unwrap().starts_with("killed at the time limit of 0.05 s"), "{:?}", c.error);
+        assert!(c.wall_s < 5.0, "killed promptly: {} s", c.wall_s);
+    }
+}

@@ -1,0 +1,178 @@
+//! `results.json` survives an interrupted run: the runner is killed (SIGKILL) at many moments of a
+//! small real suite (before anything, while preparing, between and during cases, at random
+//! offsets) and the file is then either absent or a valid results file holding exactly the cases
+//! that finished, in order; Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or
+//! to the runner alone) stops the run with exit code 130 and keeps every finished case, with no
+//! case recorded as crashed by the signal.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use squeezebench::results::{Results, Status};
+
+/// 2 models × batch {1, 2} × seq {8, 16}: 8 short cases.
+fn suite(dir: &Path) -> PathBuf {
+    let fx = common::fixtures();
+    let p = dir.join("s.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "name: interrupted\nmodels:\n  bert: {{path: {}}}\n  squeeze: {{path: {}}}\n\
+             workloads: {{batch: [1, 2], seq: [8, 16], threads: [1]}}\nmetrics: [latency, params]\n\
+             run: {{warmup: 1, min_iterations: 3, min_time_s: 0.1, max_time_s: 0.2, time_limit_s: 60}}\n",
+            fx.join("bert-tiny.onnx").display(),
+            fx.join("squeezebert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+const IDS: [&str; 8] = [
+    "bert/original/b1-s8-t1",
+    "bert/original/b1-s16-t1",
+    "bert/original/b2-s8-t1",
+    "bert/original/b2-s16-t1",
+    "squeeze/original/b1-s8-t1",
+    "squeeze/original/b1-s16-t1",
+    "squeeze/original/b2-s8-t1",
+    "squeeze/original/b2-s16-t1",
+];
+
+fn start(dir: &Path, out: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+        .args(["run", "s.yaml", "--out", out, "--cache-dir", "cache", "--no-progress"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+fn signal(sig: &str, target: &str) {
+    let ok = Command::new("kill").args([sig, "--", target]).status().unwrap().success();
+    assert!(ok, "kill {sig} {target}");
+}
+
+/// Cases in `results.json` now, or None when there is no file (a half-written file fails here).
+fn recorded(path: &Path) -> Option<Results> {
+    path.exists().then(|| Results::load(path).unwrap_or_else(|e| panic!("{}: not a valid results file: {e}", path.display())))
+}
+
+/// The file holds exactly finished cases, in the suite's order, each ok.
+fn check_prefix(r: &Results) {
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, IDS[..ids.len()], "finished cases, in order");
+    for c in &r.cases {
+        assert_eq!(c.status, Status::Ok, "{}: {:?}", c.id, c.error);
+        assert!(c.latency.as_ref().is_some_and(|l| l.iterations >= 3), "{} is complete", c.id);
+    }
+}
+
+/// Waits (at most 60 s) until `results.json` holds at least `n` cases (`None`: until it exists).
+fn wait_for(path: &Path, n: Option<usize>, child: &mut Child) {
+    let t = Instant::now();
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before the moment to kill it");
+        if let Ok(r) = Results::load(path) {
+            if n.is_none_or(|n| r.cases.len() >= n) {
+                return;
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "timed out waiting for {n:?} cases");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn results_json_is_absent_or_valid_whenever_the_runner_is_killed() {
+    let dir = common::scratch("interrupt-kill");
+    let d = dir.path();
+    suite(d);
+    // A complete run first: it fills the cache and shows the expected ids.
+    let mut c = start(d, "full");
+    assert!(c.wait().unwrap().success());
+    let full = Results::load(&d.join("full/results.json")).unwrap();
+    check_prefix(&full);
+    assert_eq!(full.cases.len(), IDS.len());
+
+    enum When {
+        After(Duration),
+        FileExists,
+        Cases(usize),
+    }
+    let moments = [
+        When::After(Duration::ZERO),
+        When::After(Duration::from_millis(30)),
+        When::After(Duration::from_millis(150)),
+        When::FileExists,
+        When::Cases(1),
+        When::After(Duration::from_millis(700)),
+        When::Cases(3),
+        When::After(Duration::from_millis(1300)),
+        When::Cases(6),
+        When::After(Duration::from_millis(1900)),
+    ];
+    let mut seen = Vec::new();
+    for (i, when) in moments.iter().enumerate() {
+        let out = format!("kill{i}");
+        let results = d.join(&out).join("results.json");
+        let mut child = start(d, &out);
+        match when {
+            When::After(t) => std::thread::sleep(*t),
+            When::FileExists => wait_for(&results, None, &mut child),
+            When::Cases(n) => wait_for(&results, Some(*n), &mut child),
+        }
+        signal("-KILL", &child.id().to_string());
+        let status = child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        match recorded(&results) {
+            None => seen.push(None),
+            Some(r) => {
+                check_prefix(&r);
+                assert!(!r.interrupted, "SIGKILL cannot be caught");
+                if r.finished_at.is_some() {
+                    assert!(status.success() && r.cases.len() == IDS.len(), "finished before the kill");
+                }
+                seen.push(Some(r.cases.len()));
+            }
+        }
+    }
+    // The moments covered both "no file yet" and files with finished cases.
+    assert!(seen.contains(&None), "{seen:?}");
+    assert!(seen.iter().any(|s| s.is_some_and(|n| n >= 1)), "{seen:?}");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_keeps_the_finished_cases() {
+    let dir = common::scratch("interrupt-int");
+    let d = dir.path();
+    suite(d);
+    // To the whole process group (a terminal's Ctrl-C reaches the workers too), then to the
+    // runner alone.
+    for (k, to_group) in [true, false].into_iter().enumerate() {
+        let out = format!("out{k}");
+        let results = d.join(&out).join("results.json");
+        let mut child = start(d, &out);
+        wait_for(&results, Some(2), &mut child);
+        std::thread::sleep(Duration::from_millis(50 + 60 * k as u64));
+        let pid = child.id().to_string();
+        signal("-INT", &if to_group { format!("-{pid}") } else { pid });
+        let t = Instant::now();
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(t.elapsed() < Duration::from_secs(20), "stops promptly");
+        assert_eq!(o.status.code(), Some(130), "group {to_group}: {stderr}");
+        let r = Results::load(&results).unwrap();
+        assert!(r.interrupted && r.finished_at.is_none(), "marked interrupted");
+        assert!(r.cases.len() >= 2 && r.cases.len() < IDS.len(), "{} cases", r.cases.len());
+        check_prefix(&r);
+        assert!(d.join(&out).join("report.md").exists(), "the reports of what finished are written");
+    }
+}
