@@ -1,10 +1,11 @@
 //! The long fuzzing run (the bounded one is `tests/fuzz.rs`):
 //!
-//! `cargo run --profile test --example fuzz -- onnx [--execs N] [--seconds S] [--seed K]`
+//! `cargo run --profile test --example fuzz -- onnx|suite [--execs N] [--seconds S] [--seed K]`
 //!
 //! The test profile keeps overflow checks and debug assertions on, so arithmetic overflow is a
-//! crash too. Seeds: the committed fixtures plus the onnx wheel's test models when the test
-//! suite has fetched them (target/tmp/onnx-*-test-data). Crashing inputs are written to
+//! crash too. Seeds: for `onnx`, the committed fixtures plus the onnx wheel's test models when the
+//! test suite has fetched them (target/tmp/onnx-*-test-data); for `suite`, suites/*.yaml and
+//! fuzz/seeds/suite/*.yaml. Crashing inputs are written to
 //! target/fuzz-crashes/; the exit code is 1 when there is any.
 
 use std::path::{Path, PathBuf};
@@ -51,8 +52,16 @@ fn main() {
             let seeds: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
             (fuzz::onnx_target(sandbox), seeds)
         }
+        "suite" => {
+            let sandbox = fuzz::suite_sandbox(&scratch).expect("create the sandbox folder");
+            let mut paths = Vec::new();
+            files(&root.join("suites"), ".yaml", &mut paths);
+            files(&root.join("fuzz/seeds/suite"), ".yaml", &mut paths);
+            let seeds: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+            (fuzz::suite_target(sandbox), seeds)
+        }
         other => {
-            eprintln!("unknown target '{other}' (known: onnx)");
+            eprintln!("unknown target '{other}' (known: onnx, suite)");
             std::process::exit(2);
         }
     };

@@ -1,7 +1,8 @@
 //! A fuzzing harness that runs on the stable toolchain: fuzz targets (the ONNX loader with the
-//! structural check, statistics, shape inference and the default passes behind it), a mutator
-//! mixing structure-aware edits ([`crate::onnx::mutate`]) with byte mutations, and a campaign loop
-//! where a panic is a crash and so is an allocation the input does not justify.
+//! structural check, statistics, shape inference and the default passes behind it; the suite
+//! parser with validation, expansion and the pre-run checks behind it), mutators mixing
+//! structure-aware edits ([`crate::onnx::mutate`], [`mutate_yaml`]) with byte mutations, and a
+//! campaign loop where a panic is a crash and so is an allocation the input does not justify.
 //!
 //! Without compiler coverage instrumentation on stable, the feedback is the *outcome signature* a
 //! target returns (which error, which problems, how far it got): an input that reaches a new
@@ -355,6 +356,144 @@ pub fn onnx_target(sandbox: PathBuf) -> Target {
         sig
     };
     Target { name: "onnx", run: Box::new(run), structured: Some(mutate::mutate_model) }
+}
+
+/// A folder for the suite target's files: a word-level `tokenizer.json`, classification data
+/// (`cls.tsv`, `sst.txt`), sentence pairs (`pairs.csv`) and a small `model.onnx` with a
+/// 16-row position table and 3-class logits, so that seeds naming them reach the checks of
+/// `bench::preflight` (a missing, unreadable or malformed file must be an error, not a panic).
+pub fn suite_sandbox(dir: &Path) -> std::io::Result<PathBuf> {
+    use crate::onnx::builder::{Axis, GraphBuilder};
+    use crate::onnx::DataType;
+    std::fs::create_dir_all(dir)?;
+    let tokenizer = r#"{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+  "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+  "decoder": null, "model": {"type": "WordLevel", "vocab": {"[PAD]": 0, "[UNK]": 1, "good": 2, "bad": 3}, "unk_token": "[UNK]"}}"#;
+    std::fs::write(dir.join("tokenizer.json"), tokenizer)?;
+    std::fs::write(dir.join("cls.tsv"), "1\tgood\n0\tbad\n2\tgood bad\n")?;
+    std::fs::write(dir.join("sst.txt"), "1 good\n0 bad\n")?;
+    std::fs::write(dir.join("pairs.csv"), "good,bad,1.5\n\"bad, good\",good,4.0\n")?;
+    let mut g = GraphBuilder::new("fuzz");
+    g.input("input_ids", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+    let table = g.initializer("position_embeddings", DataType::Float, &[16, 3], vec![0; 16 * 3 * 4]);
+    let h = g.node("Gather", &[&table, "input_ids"], &[]);
+    let r = g.node("ReduceMean", &[&h], &[("axes", crate::onnx::builder::Attr::Ints(vec![1]))]);
+    g.node_to("Identity", &[&r], &[], "logits");
+    g.output("logits", DataType::Float, &[Axis::Named("batch"), Axis::Fixed(3)]);
+    let m = g.finish(13, "fuzz", "");
+    m.save(dir.join("model.onnx"), &crate::onnx::SaveOptions { force: true, ..Default::default() }).map_err(std::io::Error::other)?;
+    Ok(dir.to_path_buf())
+}
+
+/// The suite target: parse and validate the input as a suite file in `sandbox` (so its relative
+/// paths reach the sandbox's files); an invalid one must render its error (every problem at a
+/// line of the file, or line 0); a valid one is expanded, rendered, hashed, must survive the JSON
+/// the workers read it from, and goes through `bench::preflight` against the sandbox's files.
+pub fn suite_target(sandbox: PathBuf) -> Target {
+    let run = move |data: &[u8]| -> String {
+        let path = sandbox.join("fuzz.yaml");
+        // An upper bound of the lines a YAML parser may count (it also breaks at \r and NEL).
+        let lines = data.iter().filter(|&&b| matches!(b, b'\n' | b'\r' | 0x85 | 0xa8 | 0xa9)).count() as u64 + 1;
+        match crate::suite::load_bytes(&path, data) {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.contains("fuzz.yaml:"), "an error without the file: {text}");
+                for p in e.problems() {
+                    assert!(p.line <= lines + 1, "problem at line {} of a {lines}-line file: {}", p.line, p.message);
+                }
+                let first = e.problems().first().map(|p| shape_of(&p.message)).unwrap_or_default();
+                format!("invalid {} | {first}", e.problems().len().min(4))
+            }
+            Ok(plan) => {
+                let cases = crate::suite::expand(&plan);
+                assert!(cases.len() <= crate::suite::validate::MAX_CASES, "{} cases", cases.len());
+                let _ = crate::suite::expand::render(&plan, &cases);
+                let _ = plan.hash();
+                let json = serde_json::to_string(&plan).expect("a plan serializes");
+                let back: crate::suite::Plan = serde_json::from_str(&json).unwrap_or_else(|e| panic!("the plan does not read back from its JSON: {e}"));
+                assert_eq!(back.hash(), plan.hash(), "the plan changes through JSON");
+                let problems = crate::bench::preflight::problems(&plan);
+                let first = problems.first().map(|p| shape_of(&p.message)).unwrap_or_default();
+                format!("valid {} {} | preflight {} {first}", plan.models.len().min(3), cases.len().min(5), problems.len().min(3))
+            }
+        }
+    };
+    Target { name: "suite", run: Box::new(run), structured: Some(mutate_yaml) }
+}
+
+/// Words a suite file uses (keys and values) and hostile scalars, for [`mutate_yaml`].
+const YAML_WORDS: &[&str] = &[
+    "models", "path", "synth", "safetensors", "tokenizer", "accuracy", "arch", "set", "head", "seed", "weights",
+    "config", "variants", "reference", "steps", "rewrite", "quantize", "workloads", "batch", "seq", "threads",
+    "inputs", "datasets", "synthetic", "classification", "sentence_pairs", "lengths", "full", "fixed", "uniform",
+    "normal", "min", "max", "mean", "std", "batches", "format", "label_column", "text_column", "header", "limit",
+    "columns", "metrics", "latency", "memory", "params", "fidelity", "run", "warmup", "min_iterations",
+    "min_time_s", "target_cv", "max_time_s", "time_limit_s", "thresholds", "fidelity_min_cosine",
+    "latency_p50_increase", "bert", "squeezebert", "tsv", "csv", "space", "default", "classification:3",
+    "num_hidden_layers", "hidden_size", "max_position_embeddings", "vocab_size", "num_labels", "true", "false",
+    "null", "~", "0", "-1", "1", "3", "17", "512", "4294967297", "18446744073709551616", "1e308", "-0.0", ".nan",
+    ".inf", "0x10", "''", "\"\"", "[]", "{}", "[1, 2]", "{a: 1}", "&a", "*a", "!!str", "!!binary", "? ", "- ",
+    ": ", "#", "model.onnx", "tokenizer.json", "cls.tsv", "sst.txt", "pairs.csv", "../fuzz.yaml", "/dev/zero",
+    "pypi:x==1/y", "default,conv-matmul", "\t", "\u{feff}", "---", "...",
+];
+
+/// A line-level mutation of YAML text: drop, duplicate, swap or re-indent a line, put a suite
+/// word or hostile scalar in place of a word or after a colon, or splice in a line of another
+/// seed's shape. None when the input is not text.
+pub fn mutate_yaml(data: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(data).ok()?;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    let n = lines.len();
+    let i = rng.random_range(0..n);
+    let word = YAML_WORDS[rng.random_range(0..YAML_WORDS.len())];
+    match rng.random_range(0..7) {
+        0 if n > 1 => {
+            lines.remove(i);
+        }
+        1 => {
+            let l = lines[i].clone();
+            lines.insert(rng.random_range(0..=n), l);
+        }
+        2 => {
+            let j = rng.random_range(0..n);
+            lines.swap(i, j);
+        }
+        3 => {
+            let l = &mut lines[i];
+            if rng.random_bool(0.5) {
+                l.insert_str(0, ["  ", " ", "\t", "    "][rng.random_range(0..4)]);
+            } else {
+                *l = l.trim_start_matches(' ').to_string();
+            }
+        }
+        4 => {
+            // Replace the value after the first ": " (or append one).
+            let l = &mut lines[i];
+            match l.find(": ") {
+                Some(k) => l.replace_range(k + 2.., word),
+                None => l.push_str(&format!(": {word}")),
+            }
+        }
+        5 => {
+            // Replace one word (a run of key characters) with another.
+            let l = &lines[i];
+            let starts: Vec<usize> = l.char_indices().filter(|(k, c)| c.is_alphanumeric() && (*k == 0 || !l[..*k].ends_with(|p: char| p.is_alphanumeric() || p == '_'))).map(|(k, _)| k).collect();
+            if let Some(&s) = starts.get(rng.random_range(0..starts.len().max(1))) {
+                let e = l[s..].find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '-')).map_or(l.len(), |e| s + e);
+                lines[i].replace_range(s..e, word);
+            }
+        }
+        _ => {
+            let indent = " ".repeat(2 * rng.random_range(0..4));
+            lines.insert(rng.random_range(0..=n), format!("{indent}{word}: {}", YAML_WORDS[rng.random_range(0..YAML_WORDS.len())]));
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    Some(out.into_bytes())
 }
 
 /// A message with names (quoted) and numbers removed: the kind of outcome, not its details.

@@ -1,6 +1,6 @@
 //! A short, bounded fuzzing campaign per target (seconds, so CI runs it): seeds from the
-//! fixtures and the onnx wheel's test models, structure-aware and byte mutations, a fixed RNG
-//! seed so a failure reproduces. Panics and allocations the input does not justify are crashes.
+//! fixtures and the onnx wheel's test models (ONNX target), from suites/ and fuzz/seeds/suite/
+//! (suite target), structure-aware and byte mutations, a fixed RNG seed so a failure reproduces. Panics and allocations the input does not justify are crashes.
 //! The long run is `cargo run --profile test --example fuzz` (README, "Fuzzing").
 
 mod common;
@@ -31,4 +31,26 @@ fn onnx_loader_check_inspect_and_passes_survive_a_bounded_campaign() {
     assert!(out.crashes.is_empty(), "{} crashes in {} executions:\n{}", out.crashes.len(), out.execs, report.join("\n"));
     assert!(out.execs > 500, "only {} executions", out.execs);
     eprintln!("onnx: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
+}
+
+/// The suite files of suites/ and fuzz/seeds/suite/.
+fn suite_seeds() -> Vec<Vec<u8>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = common::files_with_suffix(&root.join("suites"), ".yaml");
+    paths.extend(common::files_with_suffix(&root.join("fuzz/seeds/suite"), ".yaml"));
+    assert!(paths.len() >= 6, "{paths:?}");
+    paths.iter().map(|p| fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn suite_parser_validation_and_preflight_survive_a_bounded_campaign() {
+    let dir = common::scratch("fuzz-suite");
+    let target = fuzz::suite_target(fuzz::suite_sandbox(dir.path()).unwrap());
+    let campaign = Campaign { time: Duration::from_secs(4), seed: 7, alloc_slack: 16 << 20, ..Default::default() };
+    let out = fuzz::run(&target, suite_seeds(), &campaign, &mut |_| {});
+    let report: Vec<String> = out.crashes.iter().map(|c| format!("{} ({:?})", c.message, String::from_utf8_lossy(&c.input))).collect();
+    assert!(out.crashes.is_empty(), "{} crashes in {} executions:\n{}", out.crashes.len(), out.execs, report.join("\n"));
+    assert!(out.execs > 500, "only {} executions", out.execs);
+    assert!(out.signatures > 20, "the mutations reach {} outcomes only", out.signatures);
+    eprintln!("suite: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
 }

@@ -267,6 +267,28 @@ fn bad_workloads_are_refused() {
 }
 
 #[test]
+fn run_settings_thresholds_and_sizes_out_of_range_are_refused() {
+    let d = Dir::new("hs-range");
+    let head = format!("models:\n  m: {{path: {}}}\n", tiny().display());
+    // Found by the suite fuzz target: an infinite max_time_s passed and became JSON null.
+    d.refused(format!("{head}run: {{max_time_s: .inf}}\n"), &["{file}:3:6: run: max_time_s must be at least min_time_s, at most 604800 (a week)"]);
+    d.refused(format!("{head}run: {{time_limit_s: 1e300}}\n"), &["{file}:3:6: run: time_limit_s must be above 0, at most 604800 (a week)"]);
+    d.refused(format!("{head}run: {{target_cv: 0}}\n"), &["{file}:3:6: run: target_cv must be above 0"]);
+    d.refused(format!("{head}thresholds: {{accuracy_drop: -1, fidelity_min_cosine: 2}}\n"), &[
+        "{file}:3:13: thresholds: accuracy_drop must be a number, 0 or more (got -1)",
+        "{file}:3:13: thresholds: fidelity_min_cosine must lie in [-1, 1] (got 2)",
+    ]);
+    d.refused(format!("{head}thresholds: {{size_increase: .nan}}\n"), &["thresholds: size_increase must be a number, 0 or more (got NaN)"]);
+    let many: Vec<String> = (1..=101).map(|k| k.to_string()).collect();
+    d.refused(
+        format!("{head}workloads: {{batch: [{}], seq: [{}], threads: [1, 2]}}\n", many.join(", "), many[..50].join(", ")),
+        &["{file}:3:12: the suite expands to 10100 cases (models × variants × batch × seq × threads), past the limit of 10000", "hint: split it into smaller suites"],
+    );
+    d.refused(format!("{head}workloads: {{batch: [100000], seq: [64]}}\n"), &["{file}:3:20: workloads: batch 100000 × seq 64 is 6400000 tokens per run, past the limit of 4194304"]);
+    d.refused(format!("{head}workloads: {{threads: [100000]}}\n"), &["{file}:3:12: workloads: `threads` values must be at most 1024"]);
+}
+
+#[test]
 fn every_problem_is_reported_at_once_in_file_order() {
     let d = Dir::new("hs-all");
     d.write("data.txt", "1\tgood\nx\tbad\n");

@@ -38,8 +38,8 @@ pub struct Suite {
     pub metrics: Vec<Metric>,
     #[serde(default = "default_run")]
     pub run: Spanned<RunSettings>,
-    #[serde(default)]
-    pub thresholds: Thresholds,
+    #[serde(default = "default_thresholds")]
+    pub thresholds: Spanned<Thresholds>,
 }
 
 /// Where a model comes from: exactly one of `path`, `synth`, `safetensors`.
@@ -101,6 +101,10 @@ pub fn unspanned<T>(value: T) -> Spanned<T> {
 
 fn default_workloads() -> Spanned<Workloads> {
     unspanned(Workloads::default())
+}
+
+fn default_thresholds() -> Spanned<Thresholds> {
+    unspanned(Thresholds::default())
 }
 
 fn default_run() -> Spanned<RunSettings> {

@@ -18,6 +18,12 @@ use super::{closest, Problem, Thresholds};
 use crate::quant::{self, QuantizeOptions};
 use crate::synth;
 
+/// The most cases a suite may expand to.
+pub const MAX_CASES: usize = 10_000;
+
+/// The most tokens (batch × seq) one run of a case may take (its inputs alone are 8 bytes each).
+pub const MAX_TOKENS: usize = 1 << 22;
+
 /// A validated suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -493,6 +499,13 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             });
         }
     }
+    let (max_batch, max_seq) = (w.value.batch.value.iter().max().copied().unwrap_or(1), w.value.seq.value.iter().max().copied().unwrap_or(1));
+    if max_batch.saturating_mul(max_seq) > MAX_TOKENS {
+        cx.at(&w.value.batch, format!("workloads: batch {max_batch} × seq {max_seq} is {} tokens per run, past the limit of {MAX_TOKENS}", max_batch.saturating_mul(max_seq)), None);
+    }
+    if w.value.threads.iter().any(|&t| t > 1024) {
+        cx.at(w, "workloads: `threads` values must be at most 1024 (0 lets ONNX Runtime choose)", None);
+    }
     if w.value.threads.is_empty() {
         cx.at(w, "workloads: `threads` needs at least one value (0 lets ONNX Runtime choose)", None);
     }
@@ -509,17 +522,46 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
 
     let r = &suite.run;
     let run = r.value.clone();
+    // Times become `Duration`s (and JSON numbers for the workers): finite, and at most a week.
+    const WEEK: f64 = 7.0 * 86400.0;
     let checks = [
         (run.min_iterations >= 1, "run: min_iterations must be at least 1"),
-        (run.min_time_s >= 0.0 && run.min_time_s.is_finite(), "run: min_time_s must be 0 or more"),
+        ((0.0..=WEEK).contains(&run.min_time_s), "run: min_time_s must be 0 or more, at most 604800 (a week)"),
         (run.target_cv > 0.0 && run.target_cv.is_finite(), "run: target_cv must be above 0 (0.05 = 5 %)"),
-        (run.max_time_s >= run.min_time_s, "run: max_time_s must be at least min_time_s"),
-        (run.time_limit_s > 0.0 && run.time_limit_s.is_finite(), "run: time_limit_s must be above 0"),
+        (run.max_time_s >= run.min_time_s && run.max_time_s <= WEEK, "run: max_time_s must be at least min_time_s, at most 604800 (a week)"),
+        (run.time_limit_s > 0.0 && run.time_limit_s <= WEEK, "run: time_limit_s must be above 0, at most 604800 (a week)"),
     ];
     for (ok, message) in checks {
         if !ok {
             cx.at(r, message, None);
         }
+    }
+
+    let t = &suite.thresholds;
+    let v = &t.value;
+    for (key, x) in [
+        ("latency_p50_increase", v.latency_p50_increase),
+        ("latency_p99_increase", v.latency_p99_increase),
+        ("throughput_drop", v.throughput_drop),
+        ("accuracy_drop", v.accuracy_drop),
+        ("size_increase", v.size_increase),
+        ("memory_increase", v.memory_increase),
+    ] {
+        if !(x.is_finite() && x >= 0.0) {
+            cx.at(t, format!("thresholds: {key} must be a number, 0 or more (got {x})"), None);
+        }
+    }
+    if !(-1.0..=1.0).contains(&v.fidelity_min_cosine) {
+        cx.at(t, format!("thresholds: fidelity_min_cosine must lie in [-1, 1] (got {})", v.fidelity_min_cosine), None);
+    }
+
+    // Every case is a process and a record: a suite of millions is a mistake, and expanding it
+    // would take the memory its file size does not justify.
+    let workloads = [w.value.batch.value.len(), w.value.seq.value.len(), w.value.threads.len()].iter().fold(1usize, |a, &n| a.saturating_mul(n));
+    let pairs: usize = models.iter().map(|m| variants.iter().filter(|v| v.models.contains(&m.name)).count()).sum();
+    let cases = pairs.saturating_mul(workloads);
+    if cases > MAX_CASES {
+        cx.at(w, format!("the suite expands to {cases} cases (models × variants × batch × seq × threads), past the limit of {MAX_CASES}"), Some("split it into smaller suites".into()));
     }
 
     if !cx.problems.is_empty() {
@@ -542,7 +584,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
         datasets,
         metrics,
         run,
-        thresholds: suite.thresholds.clone(),
+        thresholds: suite.thresholds.value.clone(),
         places,
     })
 }
