@@ -138,7 +138,8 @@ fn results_json_is_absent_or_valid_whenever_the_runner_is_killed() {
                 check_prefix(&r);
                 assert!(!r.interrupted, "SIGKILL cannot be caught");
                 if r.finished_at.is_some() {
-                    assert!(status.success() && r.cases.len() == IDS.len(), "finished before the kill");
+                    // The last save happened; the kill may have landed while the reports were written.
+                    assert_eq!(r.cases.len(), IDS.len(), "a finished run holds every case ({status:?})");
                 }
                 seen.push(Some(r.cases.len()));
             }
