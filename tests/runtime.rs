@@ -285,6 +285,7 @@ fn non_contiguous_inputs_and_session_options_work() {
         parallel_execution: true,
         memory_pattern: false,
         optimized_model_path: None,
+        prepacking: false,
     };
     let mut plain = Session::from_file(fixture("bert-tiny.onnx"), &opts).unwrap();
     let mut optimized = load("bert-tiny");

@@ -50,6 +50,9 @@ pub struct SessionOptions {
     pub memory_pattern: bool,
     /// If set, ONNX Runtime writes the optimised graph here when the session is created (to inspect fusions).
     pub optimized_model_path: Option<PathBuf>,
+    /// Pre-pack constant weights into the kernels' layouts (default on). Off keeps a session's memory
+    /// at one copy of the weights (calibration sessions, which run a float model a few times).
+    pub prepacking: bool,
 }
 
 impl Default for SessionOptions {
@@ -62,6 +65,7 @@ impl Default for SessionOptions {
             parallel_execution: false,
             memory_pattern: true,
             optimized_model_path: None,
+            prepacking: true,
         }
     }
 }
@@ -314,6 +318,9 @@ fn build(
     }
     if let Some(out) = &o.optimized_model_path {
         builder = builder.with_optimized_model_path(out)?;
+    }
+    if !o.prepacking {
+        builder = builder.with_prepacking(false)?;
     }
     // From the file (not `commit_from_memory`), so external data next to the model is found.
     builder.commit_from_file(path)
