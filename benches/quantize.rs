@@ -5,6 +5,7 @@
 //! cargo bench --bench quantize -- tool BERT.onnx [REPEATS]
 //! cargo bench --bench quantize -- latency [--runs N] [--seq S] [--threads T] NAME=MODEL.onnx ...
 //! cargo bench --bench quantize -- all BERT.onnx SQUEEZEBERT.onnx [REPEATS] [RUNS]
+//! cargo bench --bench quantize -- static BERT.onnx SQUEEZEBERT.onnx [REPEATS] [RUNS]
 //! ```
 //!
 //! * `tool`: wall time and peak RSS (`/usr/bin/time -v`) of `target/release/squeezebench quantize
@@ -19,6 +20,12 @@
 //!   dynamic; peer: `quantize_dynamic`; for SqueezeBERT also the peer on the Conv model (ConvInteger)
 //!   and the peer on our fp32 channels-last `conv-matmul` rewrite, the "rewrite then peer" route),
 //!   and runs `latency` on BERT (fp32, peer, ours) and SqueezeBERT (fp32, ours, peer variants).
+//! * `static`: static QDQ with 100 calibration samples (seeded token ids uniform over the
+//!   vocabulary, batch 1 × 128, the same distribution for both tools; MinMax, per tensor, s8
+//!   weights, u8 activations): `squeezebench quantize --mode static` against the peer's
+//!   `quantize_static` (QDQ format) on BERT, alternated REPEATS times (default 3), wall time and
+//!   peak RSS; then both tools' static models of BERT and SqueezeBERT, with our dynamic ones, in
+//!   `latency` against fp32.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +43,25 @@ import sys, time
 from onnxruntime.quantization import quantize_dynamic, QuantType
 t = time.time()
 quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QInt8)
+print("peer seconds %.3f" % (time.time() - t))
+"#;
+
+const PEER_STATIC: &str = r#"
+import sys, time
+import numpy as np
+from onnxruntime.quantization import quantize_static, QuantType, QuantFormat, CalibrationDataReader, CalibrationMethod
+class Tokens(CalibrationDataReader):
+    # 100 batches of 1 x 128 ids uniform below the vocabulary, full mask, type 0.
+    def __init__(self, n, seq, vocab):
+        rng = np.random.default_rng(0)
+        self.items = iter([{"input_ids": rng.integers(0, vocab, (1, seq), dtype=np.int64),
+                            "attention_mask": np.ones((1, seq), dtype=np.int64),
+                            "token_type_ids": np.zeros((1, seq), dtype=np.int64)} for _ in range(n)])
+    def get_next(self):
+        return next(self.items, None)
+t = time.time()
+quantize_static(sys.argv[1], sys.argv[2], Tokens(int(sys.argv[3]), 128, 30522), quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
 print("peer seconds %.3f" % (time.time() - t))
 "#;
 
@@ -76,26 +102,43 @@ fn peer_script(dir: &Path) -> PathBuf {
     p
 }
 
-fn tool(model: &Path, repeats: usize, dir: &Path) {
+fn peer_static_script(dir: &Path) -> PathBuf {
+    let p = dir.join("peer_static.py");
+    std::fs::write(&p, PEER_STATIC).unwrap();
+    p
+}
+
+
+/// `squeezebench quantize` with `ours_args` against the peer's `script` (model, output, then
+/// `peer_args`), alternated `repeats` times: wall time and peak RSS, medians and ratios.
+fn compare_tools(what: &str, model: &Path, repeats: usize, dir: &Path, ours_args: &[&str], script: &Path, peer_args: &[&str]) {
     let size = std::fs::metadata(model).expect("model").len() as f64;
-    let script = peer_script(dir);
     let (mut ot, mut orss, mut pt, mut prss) = (vec![], vec![], vec![], vec![]);
     for i in 0..repeats {
         let out = dir.join(format!("ours{i}.onnx"));
-        let (t, r) = timed(Command::new(ours()).arg("quantize").arg(model).arg("-o").arg(&out).args(["--verify", "0", "--force"]));
+        let (t, r) = timed(Command::new(ours()).arg("quantize").arg(model).arg("-o").arg(&out).args(ours_args).args(["--verify", "0", "--force"]));
         ot.push(t);
         orss.push(r as f64);
         let out = dir.join(format!("peer{i}.onnx"));
-        let (t, r) = timed(Command::new(python()).arg(&script).arg(model).arg(&out));
+        let (t, r) = timed(Command::new(python()).arg(script).arg(model).arg(&out).args(peer_args));
         pt.push(t);
         prss.push(r as f64);
         println!("  repeat {i}: ours {:.2} s {:.0} MB, peer {:.2} s {:.0} MB", ot[i], orss[i] / 1e6, pt[i], prss[i] / 1e6);
     }
     let (a, b, c, d) = (median(&mut ot), median(&mut orss), median(&mut pt), median(&mut prss));
-    println!("quantize (dynamic) {} ({:.0} MB), {repeats} alternated runs, medians:", model.display(), size / 1e6);
+    println!("quantize ({what}) {} ({:.0} MB), {repeats} alternated runs, medians:", model.display(), size / 1e6);
     println!("  squeezebench  {a:.3} s  max RSS {:.0} MB ({:.2}x the file)", b / 1e6, b / size);
     println!("  peer          {c:.3} s  max RSS {:.0} MB ({:.2}x the file)", d / 1e6, d / size);
     println!("  speed-up {:.1}x, RSS {:.2}x the peer's", c / a, b / d);
+}
+
+fn tool(model: &Path, repeats: usize, dir: &Path) {
+    compare_tools("dynamic", model, repeats, dir, &[], &peer_script(dir), &[]);
+}
+
+/// Static QDQ, 100 samples: ours against the peer's `quantize_static`, alternated.
+fn tool_static(model: &Path, repeats: usize, dir: &Path) {
+    compare_tools("static QDQ, 100 calibration samples", model, repeats, dir, &["--mode", "static", "--samples", "100"], &peer_static_script(dir), &["100"]);
 }
 
 fn latency(models: &[(String, PathBuf)], runs: usize, seq: usize, threads: usize) {
@@ -200,8 +243,39 @@ fn main() {
                 2,
             );
         }
+        Some("static") => {
+            let (bert, sq) = (PathBuf::from(&args[1]), PathBuf::from(&args[2]));
+            let (repeats, runs) = (num(3, 3), num(4, 200));
+            let d = dir.path();
+            tool_static(&bert, repeats, d);
+            let peer = |m: &Path, out: &Path| {
+                let st = Command::new(python()).arg(peer_static_script(d)).arg(m).arg(out).arg("100").status().unwrap();
+                assert!(st.success());
+            };
+            for (name, m) in [("bert", &bert), ("sq", &sq)] {
+                quantize_ours(m, &d.join(format!("{name}-static.onnx")), &["--mode", "static"]);
+                quantize_ours(m, &d.join(format!("{name}-static-pc.onnx")), &["--mode", "static", "--per-channel"]);
+                quantize_ours(m, &d.join(format!("{name}-dynamic.onnx")), &[]);
+                peer(m, &d.join(format!("{name}-peer-static.onnx")));
+            }
+            for (name, m) in [("bert", &bert), ("squeezebert", &sq)] {
+                let short = if name == "bert" { "bert" } else { "sq" };
+                latency(
+                    &[
+                        (format!("{name} fp32"), m.clone()),
+                        (format!("{name} int8, peer quantize_static (QDQ)"), d.join(format!("{short}-peer-static.onnx"))),
+                        (format!("{name} int8, squeezebench static"), d.join(format!("{short}-static.onnx"))),
+                        (format!("{name} int8, squeezebench static per-channel"), d.join(format!("{short}-static-pc.onnx"))),
+                        (format!("{name} int8, squeezebench dynamic"), d.join(format!("{short}-dynamic.onnx"))),
+                    ],
+                    runs,
+                    128,
+                    2,
+                );
+            }
+        }
         _ => {
-            eprintln!("usage: cargo bench --bench quantize -- tool MODEL [REPEATS] | latency [--runs N] [--seq S] [--threads T] NAME=MODEL ... | all BERT SQUEEZEBERT [REPEATS] [RUNS]");
+            eprintln!("usage: cargo bench --bench quantize -- tool MODEL [REPEATS] | latency [--runs N] [--seq S] [--threads T] NAME=MODEL ... | all BERT SQUEEZEBERT [REPEATS] [RUNS] | static BERT SQUEEZEBERT [REPEATS] [RUNS]");
             std::process::exit(2);
         }
     }

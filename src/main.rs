@@ -88,7 +88,10 @@ enum Command {
     ///
     /// Dynamic (default): MatMul/Gemm weights int8, activations quantized at run time by ONNX
     /// Runtime's integer kernels; SqueezeBERT's pointwise Convs are first rewritten to MatMul
-    /// (never ConvInteger). Weight-only: int8 weights, DequantizeLinear at load, float compute.
+    /// (never ConvInteger). Static: activation ranges calibrated on --calibration data (streaming
+    /// min/max or histograms), written as QuantizeLinear/DequantizeLinear pairs that ONNX Runtime
+    /// fuses into its integer kernels. Weight-only: int8 weights, DequantizeLinear at load, float
+    /// compute.
     /// Weight type, activation type and reduce-range default from the CPU (VNNI: s8 weights, u8
     /// activations, full range; no VNNI: reduce-range), shown in the summary.
     ///
@@ -96,7 +99,13 @@ enum Command {
     /// cosine, max abs error and top-1 agreement of logits are printed. Exit 1 when --max-drop is
     /// given and exceeded (the output is kept for inspection).
     ///
+    /// With --target-fidelity or --max-accuracy-drop, the nodes that hurt most are kept in float
+    /// until the goal holds (within --time-budget); the best model found is written either way, the
+    /// float nodes are listed, and the exit status is 1 when the goal was not met.
+    ///
     /// Example: squeezebench quantize fixtures/hf/bert-base.onnx -o bert-int8.onnx --per-channel --max-drop 0.02
+    ///
+    /// Example: squeezebench quantize model.onnx -o int8.onnx --mode static --method percentile:99.99 --target-fidelity 0.99
     Quantize {
         /// The float .onnx file (never modified).
         model: PathBuf,
@@ -136,6 +145,46 @@ enum Command {
         /// Threads quantizing weights (0: all cores).
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Static: calibration data: `synthetic` (seeded token batches, default), a .json file of
+        /// cases (the fixtures' reference format), or a text file (.tsv, .csv, or `label text`
+        /// lines) tokenized with --tokenizer.
+        #[arg(long, value_name = "DATA")]
+        calibration: Option<PathBuf>,
+        /// Static: how activation ranges are chosen: minmax, percentile:P (e.g. percentile:99.99), entropy.
+        #[arg(long, default_value = "minmax", value_name = "METHOD")]
+        method: quant::calibrate::Method,
+        /// Static: calibration runs (synthetic batches, or texts read from the file).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        samples: usize,
+        /// Tokens per synthetic calibration batch; the longest tokenized text.
+        #[arg(long, value_name = "N", default_value_t = 128)]
+        seq: usize,
+        /// tokenizer.json for text --calibration and --eval files.
+        #[arg(long, value_name = "FILE")]
+        tokenizer: Option<PathBuf>,
+        /// Column of the text in .tsv/.csv files (0-based).
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        text_column: usize,
+        /// Column of the class label in --eval .tsv/.csv files (0-based).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        label_column: usize,
+        /// Text files start with a header line.
+        #[arg(long)]
+        header: bool,
+        /// Keep the most harmful nodes in float until every output's cosine (and the top-1
+        /// agreement of logits) on the check data is at least X.
+        #[arg(long, value_name = "X", conflicts_with = "max_accuracy_drop")]
+        target_fidelity: Option<f64>,
+        /// Keep the most harmful nodes in float until the accuracy on --eval is at most X points
+        /// below the float model's.
+        #[arg(long, value_name = "X", requires = "eval")]
+        max_accuracy_drop: Option<f64>,
+        /// Labelled text data for --max-accuracy-drop (needs --tokenizer).
+        #[arg(long, value_name = "DATA")]
+        eval: Option<PathBuf>,
+        /// Seconds the accuracy search may take before it stops with the best model so far.
+        #[arg(long, value_name = "S", default_value_t = 600.0)]
+        time_budget: f64,
         /// Seeded synthetic token batches the check runs on (0: no check).
         #[arg(long, value_name = "N", default_value_t = 3)]
         verify: usize,
@@ -282,6 +331,7 @@ enum ArchArg {
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ModeArg {
     Dynamic,
+    Static,
     WeightOnly,
 }
 
@@ -474,6 +524,18 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             form,
             conv,
             threads,
+            calibration,
+            method,
+            samples: calibration_samples,
+            seq,
+            tokenizer,
+            text_column,
+            label_column,
+            header,
+            target_fidelity,
+            max_accuracy_drop,
+            eval,
+            time_budget,
             verify: samples,
             check: check_data,
             max_drop,
@@ -484,6 +546,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let options = QuantizeOptions {
                 mode: match mode {
                     ModeArg::Dynamic => quant::Mode::Dynamic,
+                    ModeArg::Static => quant::Mode::Static,
                     ModeArg::WeightOnly => quant::Mode::WeightOnly,
                 },
                 per_channel,
@@ -503,6 +566,38 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     ConvArg::Keep => ConvStrategy::Keep,
                 },
                 threads,
+                calibration,
+                tokenizer: tokenizer.clone(),
+                text_column,
+                header,
+                method,
+                samples: calibration_samples,
+                seq,
+            };
+            let goal = match (target_fidelity, max_accuracy_drop) {
+                (Some(x), _) if !(0.0..=1.0).contains(&x) => return Err(format!("--target-fidelity {x} is not in [0, 1]").into()),
+                (_, Some(x)) if !(x.is_finite() && x >= 0.0) => return Err(format!("--max-accuracy-drop {x} is not a number of points >= 0").into()),
+                (Some(x), _) => Some(quant::fallback::Goal::Fidelity(x)),
+                (_, Some(x)) => Some(quant::fallback::Goal::AccuracyDrop(x)),
+                _ => None,
+            };
+            if !(time_budget.is_finite() && time_budget >= 0.0) {
+                return Err(format!("--time-budget {time_budget} is not a number of seconds >= 0").into());
+            }
+            let eval_data = match &eval {
+                None => None,
+                Some(p) if !p.is_file() => return Err(format!("--eval data '{}' does not exist", p.display()).into()),
+                Some(p) => Some(verify::CheckData::Text(verify::TextData {
+                    path: p.clone(),
+                    tokenizer: tokenizer.clone().ok_or_else(|| format!("--eval data '{}' is text: give the model's tokenizer.json with --tokenizer", p.display()))?,
+                    format: verify::TextData::format_of(p),
+                    text_column,
+                    label_column: Some(label_column),
+                    header,
+                    limit: None,
+                    batch: 32,
+                    max_len: seq,
+                })),
             };
             if !force && output.exists() {
                 return Err(format!("refusing to write '{}': the file exists (pass --force to replace it)", output.display()).into());
@@ -510,7 +605,28 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let m = Model::load_mapped(&model)?;
             check::ensure_sound(&m)?;
             let size_before = m.file_size() + m.external_bytes()?;
-            let (q, report) = quant::quantize(m, &options)?;
+            let data = match (eval_data, check_data) {
+                (Some(e), _) => Some(e),
+                (None, Some(p)) => Some(verify::CheckData::File(p)),
+                (None, None) if samples > 0 => Some(verify::CheckData::synthetic(samples)),
+                (None, None) => None,
+            };
+            let prepared = quant::prepare(m, &options)?;
+            let (q, report, searched) = match goal {
+                None => {
+                    let (q, report) = prepared.finish()?;
+                    (q, report, None)
+                }
+                Some(goal) => {
+                    let data = data.as_ref().ok_or("--target-fidelity needs check data: --verify N (N > 0) or --check DATA")?;
+                    let reference = verify::Reference::new(&model, data)?;
+                    let scratch = tempfile::Builder::new().prefix("squeezebench-search").tempdir()?;
+                    let budget = std::time::Duration::from_secs_f64(time_budget.min(1e9));
+                    let (q, report, fidelity, outcome) = quant::fallback::search(&prepared, &reference, goal, budget, scratch.path())?;
+                    drop(prepared);
+                    (q, report, Some((fidelity, outcome)))
+                }
+            };
             let external = match external {
                 External::Auto => ExternalMode::Auto,
                 External::Inline => ExternalMode::Inline,
@@ -519,18 +635,17 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let summary = q.save(&output, &SaveOptions { external, force, ..Default::default() })?;
             drop(q);
             let size_after = summary.bytes + summary.external.as_ref().map_or(0, |e| e.1);
-            let data = match check_data {
-                Some(p) => Some(verify::CheckData::File(p)),
-                None if samples > 0 => Some(verify::CheckData::Synthetic { samples }),
-                None => None,
+            let (fidelity, outcome) = match searched {
+                Some((f, o)) => (Some(f), Some(o)),
+                None => (data.map(|d| verify::compare(&model, &output, &d)).transpose()?, None),
             };
-            let fidelity = data.map(|d| verify::compare(&model, &output, &d)).transpose()?;
             if json {
                 let doc = serde_json::json!({
                     "report": report,
                     "size_before": size_before,
                     "size_after": size_after,
                     "fidelity": fidelity,
+                    "search": outcome,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
@@ -542,9 +657,22 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     100.0 * size_after as f64 / size_before.max(1) as f64,
                     summary.path.display()
                 );
+                if let Some(o) = &outcome {
+                    print!("{}", o.render_text());
+                }
                 if let Some(f) = &fidelity {
                     print!("{}", f.render_text());
                 }
+            }
+            if let Some(o) = outcome.as_ref().filter(|o| !o.met) {
+                eprintln!(
+                    "accuracy goal not met: {} (best score {:.6} with {} node(s) in float; '{}' is kept for inspection)",
+                    o.goal.describe(),
+                    o.score,
+                    o.kept_float.len(),
+                    output.display()
+                );
+                return Ok(ExitCode::from(1));
             }
             if let (Some(bound), Some(f)) = (max_drop, &fidelity) {
                 if f.worst_drop() > bound {

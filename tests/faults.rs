@@ -90,7 +90,7 @@ fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
         ),
     )
     .unwrap();
-    let mut child = bin()
+    let child = bin()
         .args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"])
         .current_dir(d)
         .stdout(Stdio::null())

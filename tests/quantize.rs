@@ -195,3 +195,290 @@ fn cli_summary_check_and_exit_codes() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("no-such.onnx"));
 }
+
+/// The op histogram of the graph ONNX Runtime runs for `model` (its optimized graph, written by the session).
+fn ort_optimized_ops(model: &Path, dir: &Path) -> BTreeMap<String, usize> {
+    use squeezebench::runtime::{Session, SessionOptions};
+    let out = dir.join(format!("{}.ort-optimized.onnx", model.file_stem().unwrap().to_str().unwrap()));
+    let opts = SessionOptions { optimized_model_path: Some(out.clone()), ..Default::default() };
+    drop(Session::from_file(model, &opts).unwrap());
+    ops(&Model::load(&out).unwrap())
+}
+
+// Why: static QDQ must run in ONNX Runtime close to the float model for both architectures, with
+// every calibration method, per tensor and per channel, s8 and u8 weights; each product reads a
+// QuantizeLinear/DequantizeLinear pair with calibrated (constant) parameters, and ONNX Runtime
+// fuses every quantized MatMul into its integer kernel (MatMulIntegerToFloat), so the int8 model
+// really computes in 8 bits.
+#[test]
+fn static_every_method_granularity_and_weight_type_on_both_fixtures() {
+    use squeezebench::quant::calibrate::Method;
+    let dir = common::scratch("quant-static");
+    let mut settings: Vec<(Method, bool, QType)> = [Method::MinMax, Method::Percentile(99.99), Method::Entropy].into_iter().map(|m| (m, false, QType::S8)).collect();
+    settings.extend([(Method::MinMax, true, QType::S8), (Method::MinMax, true, QType::U8), (Method::MinMax, false, QType::U8)]);
+    for name in ["bert-tiny", "squeezebert-tiny"] {
+        let before = std::fs::read(fixture(name)).unwrap();
+        for &(method, per_channel, wt) in &settings {
+            let tag = format!("static-{}-{}-{}", method.name().replace(':', "-"), if per_channel { "pc" } else { "pt" }, wt.name());
+            let opts = QuantizeOptions { mode: Mode::Static, method, per_channel, weight_type: Some(wt), ..Default::default() };
+            let (q, report, f) = run(name, &opts, dir.path(), &tag);
+            assert_close(name, &tag, &f, 0.998);
+            let cal = report.calibration.as_ref().expect("static mode reports its calibration");
+            assert_eq!((cal.runs, cal.method), (100, method), "{tag}");
+            let h = ops(&q);
+            let products = report.quantized.get("MatMul").unwrap_or(&0) + report.quantized.get("Gemm").unwrap_or(&0);
+            assert_eq!(h["QuantizeLinear"], cal.activations, "{tag}: one QuantizeLinear per calibrated activation");
+            assert_eq!(h["DequantizeLinear"], 2 * products + report.quantized["Gather"], "{tag}: activation and weight DQ per product, one per lookup");
+            assert_eq!(h.get("DynamicQuantizeLinear"), None, "{tag}");
+            assert_eq!(h.get("Conv"), None, "{tag}");
+            // Activation parameters are constants (scalars), not computed at run time.
+            let g = q.graph();
+            for n in g.node.iter().filter(|n| n.op_type.as_deref() == Some("QuantizeLinear")) {
+                let scale = g.initializer.iter().find(|t| t.name == Some(n.input[1].clone())).unwrap_or_else(|| panic!("{tag}: scale of {:?} is not an initializer", n.name));
+                assert!(scale.dims.is_empty(), "{tag}");
+                let zp = g.initializer.iter().find(|t| t.name == Some(n.input[2].clone())).unwrap();
+                assert_eq!(zp.data_type, Some(QType::U8.onnx_code()), "{tag}: u8 activations by default");
+            }
+            let float_matrices = g.initializer.iter().filter(|t| t.data_type == Some(1) && t.dims.len() == 2 && t.dims.iter().all(|&d| d > 16)).count();
+            assert_eq!(float_matrices, 0, "{tag}: a float weight matrix is left");
+            let fused = ort_optimized_ops(&dir.path().join(format!("{name}-{tag}.onnx")), dir.path());
+            assert_eq!(fused.get("MatMulIntegerToFloat"), report.quantized.get("MatMul"), "{tag}: ONNX Runtime fuses every quantized MatMul: {fused:?}");
+        }
+        assert_eq!(std::fs::read(fixture(name)).unwrap(), before, "the input file is never modified");
+    }
+}
+
+// Why: calibration ranges come from the data: minmax covers every calibrated value, percentile and
+// entropy clip (never widen) it; s8 activations are allowed in static mode and written as int8
+// zero points; more samples never shrink a minmax range.
+#[test]
+fn static_calibration_ranges_and_activation_types() {
+    use squeezebench::quant::calibrate::{calibrate, Method};
+    let model = Model::load(fixture("bert-tiny")).unwrap();
+    let acts: Vec<String> = model
+        .graph()
+        .node
+        .iter()
+        .filter(|n| n.op_type.as_deref() == Some("MatMul"))
+        .map(|n| n.input[0].clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let data = |samples| CheckData::Synthetic { samples, batch: 1, seq: 64 };
+    let (few, _) = calibrate(&model, &acts, &data(4), Method::MinMax).unwrap();
+    let (many, c) = calibrate(&model, &acts, &data(32), Method::MinMax).unwrap();
+    assert_eq!((c.runs, c.activations), (32, acts.len()));
+    let (pct, _) = calibrate(&model, &acts, &data(32), Method::Percentile(99.0)).unwrap();
+    let (ent, _) = calibrate(&model, &acts, &data(32), Method::Entropy).unwrap();
+    for a in &acts {
+        let (f, m, p, e) = (few[a], many[a], pct[a], ent[a]);
+        assert!(m.0 <= f.0 && m.1 >= f.1, "{a}: more samples widen or keep the range: {f:?} {m:?}");
+        assert!(m.0 < m.1, "{a}: {m:?}");
+        for (what, r) in [("percentile", p), ("entropy", e)] {
+            assert!(r.0 >= m.0 && r.1 <= m.1 && r.0 < r.1, "{a}: {what} {r:?} inside minmax {m:?}");
+        }
+        assert!(p.1 - p.0 < m.1 - m.0, "{a}: 99th percentiles clip something: {p:?} vs {m:?}");
+    }
+    let dir = common::scratch("quant-static-s8");
+    let opts = QuantizeOptions { mode: Mode::Static, activation_type: Some(QType::S8), samples: 8, ..Default::default() };
+    let (q, report, f) = run("bert-tiny", &opts, dir.path(), "s8-act");
+    assert_close("bert-tiny", "s8-act", &f, 0.998);
+    assert!(report.render_text().contains("s8 activations"), "{}", report.render_text());
+    let g = q.graph();
+    let zp = g.node.iter().find(|n| n.op_type.as_deref() == Some("QuantizeLinear")).map(|n| n.input[2].clone()).unwrap();
+    assert_eq!(g.initializer.iter().find(|t| t.name.as_ref() == Some(&zp)).unwrap().data_type, Some(QType::S8.onnx_code()));
+}
+
+/// A word-level tokenizer.json over the words of `texts`.
+fn word_tokenizer(texts: &[String], max: usize) -> String {
+    let mut vocab = BTreeMap::from([("[PAD]".to_string(), 0usize), ("[UNK]".to_string(), 1)]);
+    for t in texts {
+        for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            if vocab.len() < max && !vocab.contains_key(w) {
+                let id = vocab.len();
+                vocab.insert(w.to_string(), id);
+            }
+        }
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    })
+    .to_string()
+}
+
+/// SST-2-style `label text` lines from the committed STS-B rows (label: score >= 2.5), and a
+/// tokenizer over their words: (data file, tokenizer file).
+fn labelled_text(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
+    let stsb = std::fs::read_to_string(common::fixtures().join("stsb-en-dev.csv")).unwrap();
+    let fields: Vec<Vec<String>> =
+        stsb.lines().take(rows).map(|l| squeezebench::data::text::fields(l, squeezebench::suite::spec::TextFormat::Csv)).collect();
+    let lines: Vec<String> = fields.iter().map(|f| format!("{} {}", u8::from(f[2].parse::<f64>().unwrap() >= 2.5), f[0])).collect();
+    let texts: Vec<String> = fields.iter().map(|f| f[0].clone()).collect();
+    let (data, tok) = (dir.join("labelled.txt"), dir.join("tokenizer.json"));
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    std::fs::write(&tok, word_tokenizer(&texts, 1000)).unwrap();
+    (data, tok)
+}
+
+// Why: calibration data may be the fixtures' JSON cases or a text file with its tokenizer (through
+// the CLI too); a text file without a tokenizer, calibration data in a mode that does not calibrate,
+// and a missing file are refused (exit 2) naming the file, with nothing written.
+#[test]
+fn static_calibration_sources_and_refusals() {
+    let dir = common::scratch("quant-static-cli");
+    let (text, tok) = labelled_text(dir.path(), 60);
+    let json = common::fixtures().join("bert-tiny.reference.json");
+    let m = fixture("bert-tiny");
+    let out = dir.path().join("s.onnx");
+    for (what, extra) in [("json", vec!["--calibration", json.to_str().unwrap()]), ("text", vec!["--calibration", text.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap(), "--samples", "20"])] {
+        let mut args = vec!["quantize", m.to_str().unwrap(), "-o", out.to_str().unwrap(), "--force", "--mode", "static", "--method", "percentile:99.9", "--check", json.to_str().unwrap()];
+        args.extend(extra);
+        let r = cli(&args);
+        let text_out = String::from_utf8_lossy(&r.stdout);
+        assert!(r.status.success(), "{what}: {text_out}{}", String::from_utf8_lossy(&r.stderr));
+        let runs = if what == "json" { "(3 runs" } else { "(20 runs" };
+        // (Calibrated on real sentences, checked on the reference cases' random ids: close, but the
+        // random-weight fixture's near-tied logits may flip a row, so top-1 is not asserted here.)
+        for want in ["mode       static", "activations u8 (calibrated)", "calibrate  percentile:99.9 over", runs, "top-1 agreement"] {
+            assert!(text_out.contains(want), "{what}: missing '{want}' in:\n{text_out}");
+        }
+    }
+    let never = dir.path().join("never.onnx");
+    let refusals: [(&[&str], &str); 4] = [
+        (&["--mode", "static", "--calibration", text.to_str().unwrap()], "give the model's tokenizer.json with --tokenizer"),
+        (&["--calibration", text.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap()], "dynamic mode does not calibrate"),
+        (&["--mode", "static", "--calibration", "no-such-data.tsv"], "'no-such-data.tsv' does not exist"),
+        (&["--mode", "static", "--method", "percentile:120"], "(50, 100]"),
+    ];
+    for (extra, want) in refusals {
+        let mut args = vec!["quantize", m.to_str().unwrap(), "-o", never.to_str().unwrap()];
+        args.extend(extra);
+        let r = cli(&args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: missing '{want}' in {err}");
+        assert!(!never.exists(), "nothing written on an error");
+    }
+}
+
+// Why: the accuracy-aware fallback keeps the most harmful nodes in float until the goal holds, saves
+// that model (whose measured fidelity meets the goal) and lists the float nodes; a goal it cannot
+// reach in the time budget still saves the best model found and exits 1.
+#[test]
+fn fallback_meets_a_fidelity_target_or_saves_the_best_model() {
+    use squeezebench::quant::fallback::{search, Goal};
+    use squeezebench::quant::verify::Reference;
+    let dir = common::scratch("quant-fallback");
+    let data = CheckData::File(common::fixtures().join("bert-tiny.reference.json"));
+    let reference = Reference::new(&fixture("bert-tiny"), &data).unwrap();
+    let opts = QuantizeOptions { mode: Mode::Static, samples: 8, ..Default::default() };
+    let prepared = quant::prepare(Model::load_mapped(fixture("bert-tiny")).unwrap(), &opts).unwrap();
+    let (all, _) = prepared.emit(&Default::default()).unwrap();
+    let p = dir.path().join("all.onnx");
+    all.save(&p, &SaveOptions::default()).unwrap();
+    let base = 1.0 - reference.compare(&p).unwrap().worst_drop();
+    // A goal halfway between the fully quantized model and the float one.
+    let target = base + (1.0 - base) / 2.0;
+    let (model, report, f, outcome) = search(&prepared, &reference, Goal::Fidelity(target), std::time::Duration::from_secs(300), dir.path()).unwrap();
+    assert!(outcome.met, "{}", outcome.render_text());
+    assert!(!outcome.kept_float.is_empty() && outcome.kept_float.len() < prepared.targets().len(), "{}", outcome.render_text());
+    assert!(1.0 - f.worst_drop() >= target, "{}", outcome.render_text());
+    assert_eq!(outcome.sensitivity.len(), prepared.targets().len(), "every node's sensitivity was measured");
+    for n in &outcome.kept_float {
+        assert!(report.skipped.iter().any(|s| &s.node == n && s.reason.contains("accuracy search")), "{n} reported as float");
+        assert!(model.graph().node.iter().any(|x| x.name.as_ref() == Some(n)), "{n} is still in the graph, in float");
+    }
+    // The saved model measures what the search said.
+    let saved = dir.path().join("best.onnx");
+    model.save(&saved, &SaveOptions::default()).unwrap();
+    assert!((1.0 - reference.compare(&saved).unwrap().worst_drop() - outcome.score).abs() < 1e-12);
+    // CLI: the same through `quantize --target-fidelity`, and a zero budget that cannot reach the goal.
+    let out = dir.path().join("cli.onnx");
+    let t = format!("{target}");
+    let json = common::fixtures().join("bert-tiny.reference.json");
+    let base_args = ["quantize", fixture("bert-tiny").to_str().unwrap(), "-o", out.to_str().unwrap(), "--force", "--mode", "static", "--samples", "8", "--check", json.to_str().unwrap(), "--target-fidelity", &t].map(String::from);
+    let r = cli(&base_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{text}{}", String::from_utf8_lossy(&r.stderr));
+    assert!(text.contains(": met after") && text.contains("kept in float: "), "{text}");
+    let mut args: Vec<&str> = base_args.iter().map(String::as_str).collect();
+    args.extend(["--time-budget", "0"]);
+    let r = cli(&args);
+    assert_eq!(r.status.code(), Some(1), "{}", String::from_utf8_lossy(&r.stdout));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("NOT met") && String::from_utf8_lossy(&r.stdout).contains("time budget spent"));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("accuracy goal not met"));
+    assert!(out.exists(), "the best model so far is saved");
+}
+
+// Why: --max-accuracy-drop measures accuracy on labelled text (--eval with --tokenizer) against the
+// float model and reports both; a bound the fully quantized model already meets keeps nothing in float.
+#[test]
+fn fallback_accuracy_goal_on_labelled_text() {
+    let dir = common::scratch("quant-fallback-acc");
+    let (text, tok) = labelled_text(dir.path(), 120);
+    let out = dir.path().join("acc.onnx");
+    let model = fixture("bert-tiny");
+    let args = ["quantize", model.to_str().unwrap(), "-o", out.to_str().unwrap(), "--mode", "static", "--samples", "8", "--eval", text.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap(), "--max-accuracy-drop", "100", "--json"];
+    let r = cli(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let (fa, qa) = (doc["fidelity"]["reference_accuracy"].as_f64().unwrap(), doc["fidelity"]["accuracy"].as_f64().unwrap());
+    assert!((0.0..=1.0).contains(&fa) && (0.0..=1.0).contains(&qa), "{doc}");
+    assert_eq!(doc["search"]["met"], true);
+    assert_eq!(doc["search"]["kept_float"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(doc["search"]["trials"].as_array().unwrap().len(), 1, "met at once: one measurement");
+    let r = cli(&["quantize", fixture("bert-tiny").to_str().unwrap(), "-o", dir.path().join("x.onnx").to_str().unwrap(), "--max-accuracy-drop", "1", "--eval", text.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("--tokenizer"), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+// Why: a suite spells static quantization as a step; a calibration text named relative to the suite
+// without a tokenizer of its own takes the model's; the variant runs, its log carries the
+// calibration, and the cache key follows the calibration file's contents (an edited file is
+// calibrated again). A model without a tokenizer is refused at the step's line before anything runs.
+#[test]
+fn static_steps_in_a_suite() {
+    let dir = common::scratch("quant-static-suite");
+    let d = dir.path();
+    labelled_text(d, 40);
+    let fx = common::fixtures();
+    let suite = |tokenizer: &str| {
+        format!(
+            "models:\n  bert-tiny: {{path: {fx}/bert-tiny.onnx{tokenizer}}}\n\
+             variants:\n  fp32: {{reference: true}}\n  static: {{steps: [{{quantize: {{mode: static, calibration: labelled.txt, method: entropy, samples: 30}}}}]}}\n\
+             workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [params, fidelity]\n\
+             run: {{warmup: 1, min_iterations: 3, min_time_s: 0.01, max_time_s: 0.1, time_limit_s: 60}}\n",
+            fx = fx.display()
+        )
+    };
+    std::fs::write(d.join("s.yaml"), suite(", tokenizer: tokenizer.json")).unwrap();
+    let run = || Command::new(env!("CARGO_BIN_EXE_squeezebench")).args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = squeezebench::results::Results::load(&d.join("out/results.json")).unwrap();
+    let v = r.variants.iter().find(|v| v.variant == "static").unwrap().clone();
+    assert!(!v.cached, "{v:?}");
+    assert!(v.log.iter().any(|l| l.contains("calibrate  entropy over") && l.contains("labelled.txt") && l.contains("tokenizer.json") && l.contains("(30 runs")), "{:?}", v.log);
+    let c = r.cases.iter().find(|c| c.variant == "static").unwrap();
+    let f = c.fidelity.as_ref().unwrap();
+    assert!(f.cosine > 0.99 && f.cosine < 1.0, "{f:?}");
+    assert!(c.params.as_ref().unwrap().weight_bytes_by_dtype.get("int8").copied().unwrap_or(0) > 0);
+    // Same file: cached. Edited file: calibrated again.
+    let o = run();
+    assert_eq!(o.status.code(), Some(0));
+    let cached = |d: &Path| squeezebench::results::Results::load(&d.join("out/results.json")).unwrap().variants.iter().find(|v| v.variant == "static").unwrap().cached;
+    assert!(cached(d));
+    let text = std::fs::read_to_string(d.join("labelled.txt")).unwrap();
+    std::fs::write(d.join("labelled.txt"), text.lines().rev().collect::<Vec<_>>().join("\n")).unwrap();
+    assert_eq!(run().status.code(), Some(0));
+    assert!(!cached(d), "an edited calibration file is not served from the cache");
+    // No tokenizer anywhere: refused at the quantize step.
+    std::fs::write(d.join("s.yaml"), suite("")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_squeezebench")).args(["run", "s.yaml", "--dry-run"]).current_dir(d).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("s.yaml:5:") && err.contains("the calibration text needs a tokenizer, and model 'bert-tiny' has none"), "{err}");
+}

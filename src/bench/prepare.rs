@@ -212,9 +212,21 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
     } else {
         String::new()
     };
+    // Calibration files are read by the step: their contents are part of the key too.
+    let mut data = String::new();
+    for s in &variant.steps {
+        if let StepPlan::Quantize(o) = s {
+            for p in [&o.calibration, &o.tokenizer].into_iter().flatten().filter(|p| p.is_file()) {
+                match file_sha256(p) {
+                    Ok(h) => data.push_str(&h),
+                    Err(e) => return failed_variant(&model.name, variant, e),
+                }
+            }
+        }
+    }
     let path = cache
         .join("variants")
-        .join(format!("{}-{}-{}.onnx", model.name, variant.name, key(&[&model.sha256, &steps, &cpu, &build_stamp()])));
+        .join(format!("{}-{}-{}.onnx", model.name, variant.name, key(&[&model.sha256, &steps, &cpu, &build_stamp(), &data])));
     // What the steps reported, kept beside the cached file so a cached variant still has it.
     let log_path = path.with_extension("log.json");
     let started = Instant::now();
@@ -239,6 +251,21 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
     }
     info.prepare_s = if info.cached { 0.0 } else { started.elapsed().as_secs_f64() };
     info
+}
+
+/// `variant` for `model`: static quantize steps calibrating on text without a tokenizer of their
+/// own take the model's (resolved into the cache).
+pub fn with_model_tokenizer(variant: &PlanVariant, model: &PlanModel, cache: &Path) -> Result<PlanVariant, String> {
+    let mut v = variant.clone();
+    for step in &mut v.steps {
+        if let StepPlan::Quantize(o) = step {
+            if o.calibrates_on_text() && o.tokenizer.is_none() {
+                let t = model.tokenizer.as_ref().ok_or_else(|| format!("quantize: model '{}' has no tokenizer for the calibration text", model.name))?;
+                o.tokenizer = Some(resolve(t, cache).map_err(|e| format!("tokenizer: {e}"))?);
+            }
+        }
+    }
+    Ok(v)
 }
 
 /// The record of a variant that could not be prepared.

@@ -138,7 +138,10 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             let model = &model_infos[&m.name];
             let info = match &model.error {
                 Some(e) => prepare::failed_variant(&m.name, v, format!("model '{}': {e}", m.name)),
-                None => std::panic::catch_unwind(|| prepare::prepare_variant(model, v, &opts.cache_dir))
+                None => std::panic::catch_unwind(|| match prepare::with_model_tokenizer(v, m, &opts.cache_dir) {
+                    Ok(v) => prepare::prepare_variant(model, &v, &opts.cache_dir),
+                    Err(e) => prepare::failed_variant(&m.name, v, e),
+                })
                     .unwrap_or_else(|_| prepare::failed_variant(&m.name, v, "preparing the variant panicked".into())),
             };
             if !v.steps.is_empty() {

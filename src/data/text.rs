@@ -123,6 +123,18 @@ pub fn classification(
         .collect()
 }
 
+/// The texts of column `column` (unlabelled: calibration data). For `space` the text is everything
+/// after the first space when the line has one (the SST-2 layout), else the whole line.
+pub fn texts(path: &Path, format: TextFormat, column: usize, header: bool, limit: Option<usize>) -> Result<Vec<String>, Error> {
+    rows(path, format, header, limit)?
+        .into_iter()
+        .map(|(line, f)| match format {
+            TextFormat::Space => Ok(f.last().cloned().unwrap_or_default()),
+            _ => field(path, line, &f, column).map(str::to_string),
+        })
+        .collect()
+}
+
 /// Checks that every label is a class of a model with `classes` outputs; the first that is not is
 /// an error at its line.
 pub fn check_labels(path: &Path, examples: &[Example], classes: usize) -> Result<(), Error> {

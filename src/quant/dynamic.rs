@@ -18,8 +18,9 @@ use super::params::{quantize_matrix, QParams, QType, Scheme};
 use super::{DynamicForm, Error, Mode, Resolved, Result};
 
 /// A weight in 8 bits, laid out `[..., K, N]`, with one parameter set or one per column `N`.
-pub(super) struct QWeight {
-    pub data: Vec<u8>,
+pub(crate) struct QWeight {
+    /// Shared by every model emitted from one preparation (the accuracy search emits many).
+    pub data: bytes::Bytes,
     pub params: Vec<QParams>,
     pub dims: Vec<i64>,
 }
@@ -61,7 +62,7 @@ pub(super) fn quantize_weights(model: &Model, plan: &Plan, opts: &Resolved) -> R
             .map_err(|reason| Error::Node { node: t.label.clone(), reason: format!("weight '{}': {reason}", t.weight) })?;
         drop(values);
         model.release_pages(&bytes);
-        Ok((t.weight.clone(), QWeight { data, params, dims: t.dims.clone() }))
+        Ok((t.weight.clone(), QWeight { data: data.into(), params, dims: t.dims.clone() }))
     };
     let results: Vec<Result<Vec<(String, QWeight)>>> = std::thread::scope(|s| {
         let handles: Vec<_> = lanes.iter().map(|(_, lane)| s.spawn(|| lane.iter().map(|t| one(t)).collect::<Result<Vec<_>>>())).collect();
@@ -102,20 +103,43 @@ fn f32_bytes(v: impl Iterator<Item = f32>) -> Vec<u8> {
 }
 
 /// The weight, scale and zero-point initializers of `q` named after `weight`; returns their names.
-pub(super) fn weight_initializers(patch: &mut Patch, names: &mut Names, weight: &str, q: QWeight, qtype: QType) -> (String, String, String) {
+pub(super) fn weight_initializers(patch: &mut Patch, names: &mut Names, weight: &str, q: &QWeight, qtype: QType) -> (String, String, String) {
     let (qn, sn, zn) = (names.fresh(&format!("{weight}_quantized")), names.fresh(&format!("{weight}_scale")), names.fresh(&format!("{weight}_zero_point")));
     let per_dims: Vec<i64> = if q.params.len() > 1 { vec![q.params.len() as i64] } else { vec![] };
-    let init = |name: &str, code: i32, dims: Vec<i64>, raw: Vec<u8>| TensorProto {
+    let init = |name: &str, code: i32, dims: Vec<i64>, raw: bytes::Bytes| TensorProto {
         name: Some(name.into()),
         dims,
         data_type: Some(code),
-        raw_data: Some(raw.into()),
+        raw_data: Some(raw),
         ..Default::default()
     };
-    patch.add_initializers.push(init(&sn, 1, per_dims.clone(), f32_bytes(q.params.iter().map(|p| p.scale))));
-    patch.add_initializers.push(init(&zn, qtype.onnx_code(), per_dims, q.params.iter().map(|p| p.zero_point as u8).collect()));
-    patch.add_initializers.push(init(&qn, qtype.onnx_code(), q.dims, q.data));
+    patch.add_initializers.push(init(&sn, 1, per_dims.clone(), f32_bytes(q.params.iter().map(|p| p.scale)).into()));
+    patch.add_initializers.push(init(&zn, qtype.onnx_code(), per_dims, q.params.iter().map(|p| p.zero_point as u8).collect::<Vec<u8>>().into()));
+    patch.add_initializers.push(init(&qn, qtype.onnx_code(), q.dims.clone(), q.data.clone()));
     (qn, sn, zn)
+}
+
+/// A `DequantizeLinear` of the quantized weight `(qw, ws, wz)` into a fresh float value, per output
+/// column (`axis` = the last of `rank` dims) when `per_column`; returns the value.
+pub(super) fn dequantize_weight(patch: &mut Patch, names: &mut Names, weight: &str, (qw, ws, wz): (&str, &str, &str), per_column: bool, rank: usize) -> String {
+    let out = names.fresh(&format!("{weight}_dequantized"));
+    let attrs: Vec<(&str, Attr)> = if per_column { vec![("axis", Attr::Int(rank as i64 - 1))] } else { vec![] };
+    patch.add_nodes.push(builder::node("DequantizeLinear", &names.fresh(&format!("{weight}_DequantizeLinear")), &[qw, ws, wz], &[&out], &attrs));
+    out
+}
+
+/// Replaces the node of `t` by a copy whose inputs `(index, value)` are swapped in. A Gemm weight
+/// stored transposed loses `transB`: quantized weights are written `[K, N]`.
+pub(super) fn replace_inputs(patch: &mut Patch, view: &GraphView, t: &Target, inputs: &[(usize, String)]) {
+    let mut node = view.node(t.node).clone();
+    for (i, v) in inputs {
+        node.input[*i] = v.clone();
+    }
+    if t.transposed {
+        node.attribute.retain(|a| a.name.as_deref() != Some("transB"));
+    }
+    patch.remove_nodes.push(NodeRef::Index(t.node));
+    patch.add_nodes.push(node);
 }
 
 /// Removes the float weights whose readers are all replaced.
@@ -147,8 +171,7 @@ pub(super) fn lookup(patch: &mut Patch, names: &mut Names, view: &GraphView, t: 
 }
 
 /// The dynamic-mode patch for `plan`.
-pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved) -> Result<Patch> {
-    let mut weights = quantize_weights(model, plan, opts)?;
+pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashMap<String, QWeight>) -> Result<Patch> {
     let view = GraphView::new(model.graph());
     let mut names = Names::new(&view);
     let mut patch = Patch::new(format!("dynamic quantization of {} nodes", plan.targets.len()));
@@ -160,7 +183,7 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved) -> Result<Patch
         let (qw, ws, wz) = match written.get(&t.weight) {
             Some(n) => n.clone(),
             None => {
-                let q = weights.remove(&t.weight).expect("every planned weight is quantized");
+                let q = &weights[&t.weight];
                 per_column.insert(t.weight.clone(), q.params.len() > 1);
                 let n = weight_initializers(&mut patch, &mut names, &t.weight, q, opts.weight_type);
                 written.insert(t.weight.clone(), n.clone());

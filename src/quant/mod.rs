@@ -42,14 +42,18 @@
 //!   channels-last form (weight on the right of per-group MatMuls), so the Conv never becomes the slow
 //!   `ConvInteger` and the integer MatMul kernels get a constant right operand they can pack.
 
+pub mod calibrate;
+pub mod fallback;
 pub mod ops;
 pub mod params;
 pub mod verify;
 
 mod dynamic;
+mod static_qdq;
 mod weight_only;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -86,6 +90,9 @@ pub enum Mode {
     /// Int8 weights, activations quantized at run time (ONNX Runtime's integer MatMul kernels).
     #[default]
     Dynamic,
+    /// Int8 weights and activations with scales fixed by calibration, in QDQ form
+    /// (`QuantizeLinear`/`DequantizeLinear` pairs that ONNX Runtime fuses into its integer kernels).
+    Static,
     /// Int8 weights dequantized when the model loads: a smaller file, float compute.
     #[serde(alias = "weight_only")]
     WeightOnly,
@@ -95,6 +102,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Dynamic => "dynamic",
+            Mode::Static => "static",
             Mode::WeightOnly => "weight-only",
         }
     }
@@ -171,6 +179,24 @@ pub struct QuantizeOptions {
     pub conv: ConvStrategy,
     /// Threads quantizing weights (0: all cores).
     pub threads: usize,
+    /// Static mode: the calibration data, `synthetic` (seeded token batches, the default) or a
+    /// file: `.json` cases (the fixtures' reference format) or a text file (`.tsv`, `.csv`, or
+    /// `label text` lines) tokenized with `tokenizer`.
+    pub calibration: Option<PathBuf>,
+    /// tokenizer.json for a text calibration file.
+    pub tokenizer: Option<PathBuf>,
+    /// Column of the text in a `.tsv`/`.csv` calibration file (0-based).
+    #[serde(alias = "text_column")]
+    pub text_column: usize,
+    /// The calibration file's first line is a header.
+    pub header: bool,
+    /// How activation ranges are read from the calibration statistics.
+    pub method: calibrate::Method,
+    /// Calibration runs (synthetic batches, or texts of the file).
+    pub samples: usize,
+    /// Tokens per synthetic calibration batch (at most the model's position table), and the longest
+    /// tokenized text.
+    pub seq: usize,
 }
 
 impl Default for QuantizeOptions {
@@ -186,6 +212,13 @@ impl Default for QuantizeOptions {
             form: DynamicForm::default(),
             conv: ConvStrategy::default(),
             threads: 2,
+            calibration: None,
+            tokenizer: None,
+            text_column: 1,
+            header: false,
+            method: calibrate::Method::MinMax,
+            samples: 100,
+            seq: 128,
         }
     }
 }
@@ -241,6 +274,9 @@ pub struct Resolved {
     pub conv: ConvStrategy,
     pub threads: usize,
     pub cpu: String,
+    /// Static mode: how activation ranges were chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<calibrate::Method>,
 }
 
 impl QuantizeOptions {
@@ -257,6 +293,12 @@ impl QuantizeOptions {
             if !ops::SUPPORTED_OP_TYPES.contains(&op.as_str()) {
                 return Err(Error::Options(format!("op type '{op}' cannot be quantized (supported: {})", ops::SUPPORTED_OP_TYPES.join(", "))));
             }
+        }
+        if self.mode == Mode::Static && self.samples == 0 {
+            return Err(Error::Options("static quantization needs at least one calibration sample (--samples)".into()));
+        }
+        if self.mode != Mode::Static && (self.calibration.is_some() || self.tokenizer.is_some()) {
+            return Err(Error::Options(format!("calibration data is for --mode static; {} mode does not calibrate", self.mode.name())));
         }
         let threads = match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -275,7 +317,42 @@ impl QuantizeOptions {
             conv: self.conv,
             threads,
             cpu: defaults.cpu.clone(),
+            method: (self.mode == Mode::Static).then_some(self.method),
         })
+    }
+
+    /// Whether static calibration reads a text file (which needs a tokenizer).
+    pub fn calibrates_on_text(&self) -> bool {
+        self.mode == Mode::Static
+            && self.calibration.as_ref().is_some_and(|p| p.as_os_str() != "synthetic" && !p.extension().is_some_and(|e| e == "json"))
+    }
+
+    /// The calibration data of static mode, checked: a text file needs a tokenizer.
+    pub fn calibration_data(&self) -> Result<verify::CheckData> {
+        let file = self.calibration.as_ref().filter(|p| p.as_os_str() != "synthetic");
+        let Some(path) = file else {
+            return Ok(verify::CheckData::Synthetic { samples: self.samples, batch: 1, seq: self.seq });
+        };
+        if !path.is_file() {
+            return Err(Error::Options(format!("calibration data '{}' does not exist", path.display())));
+        }
+        if path.extension().is_some_and(|e| e == "json") {
+            return Ok(verify::CheckData::File(path.clone()));
+        }
+        let tokenizer = self.tokenizer.clone().ok_or_else(|| {
+            Error::Options(format!("calibration data '{}' is text: give the model's tokenizer.json with --tokenizer", path.display()))
+        })?;
+        Ok(verify::CheckData::Text(verify::TextData {
+            format: verify::TextData::format_of(path),
+            path: path.clone(),
+            tokenizer,
+            text_column: self.text_column,
+            label_column: None,
+            header: self.header,
+            limit: Some(self.samples),
+            batch: 1,
+            max_len: self.seq,
+        }))
     }
 }
 
@@ -304,7 +381,10 @@ pub struct QuantReport {
     /// Bytes of initializer data before and after.
     pub weight_bytes_before: u64,
     pub weight_bytes_after: u64,
-    /// Wall time of quantization in memory (no loading or saving).
+    /// Static mode: the calibration run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<calibrate::Calibration>,
+    /// Wall time of quantization in memory (no loading or saving), calibration included.
     pub seconds: f64,
 }
 
@@ -320,11 +400,21 @@ impl QuantReport {
             o.weight_type.name(),
             if o.per_channel { " per-channel" } else { " per-tensor" },
             if o.reduce_range { ", reduce-range (7-bit)" } else { "" },
-            if o.mode == Mode::Dynamic { o.activation_type.name() } else { "float" },
+            match o.mode {
+                Mode::Dynamic => format!("{} (range per run)", o.activation_type.name()),
+                Mode::Static => format!("{} (calibrated)", o.activation_type.name()),
+                Mode::WeightOnly => "float".into(),
+            },
         ));
         s.push_str(&format!("cpu        {} (defaults: s8 weights, u8 activations{})\n", o.cpu, if o.reduce_range { ", reduce-range" } else { "" }));
         for p in &self.preprocessing {
             s.push_str(&format!("rewrite    {p}\n"));
+        }
+        if let Some(c) = &self.calibration {
+            s.push_str(&format!("calibrate  {} over {} ({} runs, {} activations, {:.2} s)\n", c.method, c.data, c.runs, c.activations, c.seconds));
+            if o.activation_type == QType::S8 && cfg!(target_arch = "x86_64") {
+                s.push_str("note       s8 activations: ONNX Runtime on x86-64 fuses QDQ MatMuls with u8 activations only; these run dequantized in float\n");
+            }
         }
         let hist = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
         s.push_str(&format!("quantized  {}\n", if self.quantized.is_empty() { "nothing".into() } else { hist(&self.quantized) }));
@@ -351,11 +441,38 @@ impl QuantReport {
 }
 
 /// Quantizes `model` as `options` say. The model is consumed (its float weights are released as
-/// they are replaced); the result is a new model and a report. Calibration-free modes only
-/// (dynamic, weight-only).
-pub fn quantize(mut model: Model, options: &QuantizeOptions) -> Result<(Model, QuantReport)> {
+/// they are replaced); the result is a new model and a report. Static mode calibrates on
+/// [`QuantizeOptions::calibration_data`] first.
+pub fn quantize(model: Model, options: &QuantizeOptions) -> Result<(Model, QuantReport)> {
+    prepare(model, options)?.finish()
+}
+
+/// A model ready to be quantized: rewritten for quantization, planned, calibrated, its weights in
+/// 8 bits. [`Prepared::emit`] writes quantized models from it with any set of nodes kept in float,
+/// without redoing that work (the accuracy-aware search emits many).
+pub struct Prepared {
+    model: Model,
+    plan: ops::Plan,
+    shared: Shared,
+}
+
+/// What every model emitted from a preparation shares.
+struct Shared {
+    opts: Resolved,
+    weights: HashMap<String, dynamic::QWeight>,
+    ranges: HashMap<String, (f32, f32)>,
+    calibration: Option<calibrate::Calibration>,
+    preprocessing: Vec<String>,
+    histogram_before: BTreeMap<String, usize>,
+    weight_bytes_before: u64,
+    seconds: f64,
+}
+
+/// Rewrites, plans, calibrates (static mode) and quantizes the weights of `model`.
+pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> {
     let start = Instant::now();
     let opts = options.resolve(&Defaults::detect())?;
+    let calibration_data = (opts.mode == Mode::Static).then(|| options.calibration_data()).transpose()?;
     let weight_bytes_before = weight_bytes(&model);
     // Pointwise Convs become MatMuls first. Exporters read shared biases through Identity nodes,
     // which conv-matmul needs to see through: `identity` runs before it. (The op quantizers look
@@ -382,36 +499,98 @@ pub fn quantize(mut model: Model, options: &QuantizeOptions) -> Result<(Model, Q
         .collect();
     let histogram_before = histogram(&model);
     let plan = ops::plan(&model, &opts);
-    let patch: Patch = match opts.mode {
-        Mode::Dynamic => dynamic::build(&model, &plan, &opts)?,
-        Mode::WeightOnly => weight_only::build(&model, &plan, &opts)?,
-    };
-    let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
-    for t in &plan.targets {
-        *quantized.entry(t.op_type.clone()).or_default() += 1;
-    }
-    patch.apply(&mut model).map_err(Error::Apply)?;
-    dynamic::ensure_opsets(&mut model, opts.mode, opts.form);
-    let ops_after = histogram(&model);
-    let mut float_ops = histogram_before;
-    for (op, n) in &quantized {
-        if let Some(v) = float_ops.get_mut(op) {
-            *v = v.saturating_sub(*n);
+    let (ranges, calibration) = match &calibration_data {
+        Some(data) => {
+            if default_opset(&model) < 13 {
+                return Err(Error::Options(format!(
+                    "static quantization writes QuantizeLinear/DequantizeLinear of opset 13; the model imports opset {} (re-export it at 13 or later)",
+                    default_opset(&model)
+                )));
+            }
+            let mut activations: Vec<String> = Vec::new();
+            for t in plan.targets.iter().filter(|t| t.kind == ops::Kind::Product) {
+                if !activations.contains(&t.activation) {
+                    activations.push(t.activation.clone());
+                }
+            }
+            let (r, c) = calibrate::calibrate(&model, &activations, data, opts.method.unwrap_or_default())?;
+            (r, Some(c))
         }
-    }
-    float_ops.retain(|_, v| *v > 0);
-    let report = QuantReport {
-        options: opts,
-        preprocessing,
-        quantized,
-        float_ops,
-        skipped: plan.skipped,
-        ops_after,
-        weight_bytes_before,
-        weight_bytes_after: weight_bytes(&model),
-        seconds: start.elapsed().as_secs_f64(),
+        None => (HashMap::new(), None),
     };
-    Ok((model, report))
+    let weights = dynamic::quantize_weights(&model, &plan, &opts)?;
+    let shared = Shared { opts, weights, ranges, calibration, preprocessing, histogram_before, weight_bytes_before, seconds: start.elapsed().as_secs_f64() };
+    Ok(Prepared { model, plan, shared })
+}
+
+impl Prepared {
+    /// Names of the nodes that will be quantized (what `keep_float` of [`Prepared::emit`] picks from).
+    pub fn targets(&self) -> Vec<String> {
+        self.plan.targets.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// The resolved options.
+    pub fn options(&self) -> &Resolved {
+        &self.shared.opts
+    }
+
+    /// A quantized copy with the nodes in `keep_float` left in float.
+    pub fn emit(&self, keep_float: &HashSet<String>) -> Result<(Model, QuantReport)> {
+        let start = Instant::now();
+        let plan = self.plan.without(keep_float, "kept in float by the accuracy search");
+        let mut model = self.model.clone();
+        let report = self.shared.apply(&mut model, plan, start)?;
+        Ok((model, report))
+    }
+
+    /// The quantized model with every planned node quantized (consumes the preparation).
+    pub fn finish(self) -> Result<(Model, QuantReport)> {
+        let start = Instant::now();
+        let Prepared { mut model, plan, shared } = self;
+        let report = shared.apply(&mut model, plan, start)?;
+        Ok((model, report))
+    }
+}
+
+impl Shared {
+    fn apply(&self, model: &mut Model, plan: ops::Plan, start: Instant) -> Result<QuantReport> {
+        let opts = &self.opts;
+        let patch: Patch = match opts.mode {
+            Mode::Dynamic => dynamic::build(model, &plan, opts, &self.weights)?,
+            Mode::Static => static_qdq::build(model, &plan, opts, &self.weights, &self.ranges)?,
+            Mode::WeightOnly => weight_only::build(model, &plan, opts, &self.weights)?,
+        };
+        let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &plan.targets {
+            *quantized.entry(t.op_type.clone()).or_default() += 1;
+        }
+        patch.apply(model).map_err(Error::Apply)?;
+        dynamic::ensure_opsets(model, opts.mode, opts.form);
+        let ops_after = histogram(model);
+        let mut float_ops = self.histogram_before.clone();
+        for (op, n) in &quantized {
+            if let Some(v) = float_ops.get_mut(op) {
+                *v = v.saturating_sub(*n);
+            }
+        }
+        float_ops.retain(|_, v| *v > 0);
+        Ok(QuantReport {
+            options: opts.clone(),
+            preprocessing: self.preprocessing.clone(),
+            quantized,
+            float_ops,
+            skipped: plan.skipped,
+            ops_after,
+            weight_bytes_before: self.weight_bytes_before,
+            weight_bytes_after: weight_bytes(model),
+            calibration: self.calibration.clone(),
+            seconds: self.seconds + start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+fn default_opset(model: &Model) -> i64 {
+    model.proto.opset_import.iter().find(|o| matches!(o.domain.as_deref(), None | Some("" | "ai.onnx"))).and_then(|o| o.version).unwrap_or(0)
 }
 
 fn histogram(model: &Model) -> BTreeMap<String, usize> {

@@ -14,17 +14,90 @@ use serde::Serialize;
 
 use crate::onnx::Model;
 use crate::passes::fidelity;
+use crate::data::{text, tokenize};
 use crate::runtime::{DType, Session, SessionOptions, Tensor};
+use crate::suite::spec::TextFormat;
 
 use super::{Error, Result};
 
 /// What the models are run on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CheckData {
-    /// This many seeded synthetic token batches (seeds 0..samples).
-    Synthetic { samples: usize },
+    /// This many seeded synthetic token batches of `batch × seq` tokens (seeds 0..samples).
+    Synthetic { samples: usize, batch: usize, seq: usize },
     /// The cases of a JSON file (see the module docs).
     File(PathBuf),
+    /// The texts of a file, tokenized.
+    Text(TextData),
+}
+
+impl CheckData {
+    /// `samples` synthetic batches of the default size ([`fidelity::BATCH`] × [`fidelity::SEQ`]).
+    pub fn synthetic(samples: usize) -> CheckData {
+        CheckData::Synthetic { samples, batch: fidelity::BATCH, seq: fidelity::SEQ }
+    }
+}
+
+/// A text file (one example a line) and the tokenizer that turns it into model inputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextData {
+    pub path: PathBuf,
+    pub tokenizer: PathBuf,
+    pub format: TextFormat,
+    pub text_column: usize,
+    /// Column of an integer class label (needed for accuracy, ignored for calibration).
+    pub label_column: Option<usize>,
+    pub header: bool,
+    /// Use only the first N examples.
+    pub limit: Option<usize>,
+    /// Examples per run (padded to the longest).
+    pub batch: usize,
+    /// Longest tokenized row.
+    pub max_len: usize,
+}
+
+impl TextData {
+    /// The format a file name suggests: `.tsv`, `.csv`, otherwise `space` (label, a space, the text).
+    pub fn format_of(path: &Path) -> TextFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("tsv") => TextFormat::Tsv,
+            Some("csv") => TextFormat::Csv,
+            _ => TextFormat::Space,
+        }
+    }
+
+    /// Input sets of `batch` examples for `session`, with their labels when `label_column` is set.
+    pub fn batches(&self, session: &Session) -> Result<Vec<(Vec<(String, Tensor)>, Vec<usize>)>> {
+        let data_err = |e: crate::data::Error| Error::Verify(e.to_string());
+        let tokenizer = tokenize::load(&self.tokenizer, self.max_len).map_err(data_err)?;
+        let (texts, labels): (Vec<String>, Vec<usize>) = match self.label_column {
+            Some(label) => text::classification(&self.path, self.format, label, self.text_column, self.header, self.limit)
+                .map_err(data_err)?
+                .into_iter()
+                .map(|e| (e.text, e.label))
+                .unzip(),
+            None => {
+                let t = text::texts(&self.path, self.format, self.text_column, self.header, self.limit).map_err(data_err)?;
+                let n = t.len();
+                (t, vec![0; n])
+            }
+        };
+        let mut out = Vec::new();
+        for (t, l) in texts.chunks(self.batch.max(1)).zip(labels.chunks(self.batch.max(1))) {
+            let (inputs, _) = tokenize::encode(&tokenizer, &self.tokenizer, session.inputs(), t).map_err(data_err)?;
+            out.push((inputs, l.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// `data` in words, for summaries.
+pub fn describe(data: &CheckData) -> String {
+    match data {
+        CheckData::Synthetic { samples, batch, seq } => format!("{samples} synthetic batches of {batch}x{seq} tokens"),
+        CheckData::File(p) => p.display().to_string(),
+        CheckData::Text(t) => format!("{} (tokenized by {})", t.path.display(), t.tokenizer.display()),
+    }
 }
 
 /// How one output compares.
@@ -44,6 +117,11 @@ pub struct Fidelity {
     pub data: String,
     pub cases: usize,
     pub outputs: Vec<OutputCheck>,
+    /// Accuracy of the float and of the checked model on labelled data (share of rows, 0..=1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_accuracy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
 }
 
 impl Fidelity {
@@ -69,16 +147,44 @@ impl Fidelity {
             }
             s.push('\n');
         }
+        if let (Some(r), Some(a)) = (self.reference_accuracy, self.accuracy) {
+            s.push_str(&format!("  accuracy               {:.2}% (float {:.2}%, drop {:.2} points)\n", 100.0 * a, 100.0 * r, 100.0 * (r - a)));
+        }
         s
+    }
+
+    /// Accuracy lost against the float model, in points (percent), where measured.
+    pub fn accuracy_drop_points(&self) -> Option<f64> {
+        Some(100.0 * (self.reference_accuracy? - self.accuracy?))
     }
 }
 
 /// Input sets for `session` (the reference model's session; `model` is the reference model).
 pub fn inputs(model: &Model, session: &Session, data: &CheckData) -> Result<Vec<Vec<(String, Tensor)>>> {
     match data {
-        CheckData::Synthetic { samples } => Ok((0..*samples as u64).map(|seed| fidelity::token_inputs(model, session, seed)).collect()),
+        CheckData::Synthetic { samples, batch, seq } => {
+            // Never past the position table.
+            let seq = crate::onnx::stats::limits(model).max_positions.map_or(*seq, |m| (*seq).min(m));
+            Ok((0..*samples as u64).map(|seed| fidelity::token_inputs_sized(model, session, seed, *batch, seq)).collect())
+        }
         CheckData::File(path) => read_cases(path),
+        CheckData::Text(t) => Ok(t.batches(session)?.into_iter().map(|(inputs, _)| inputs).collect()),
     }
+}
+
+/// `set` with integer inputs in the element type `session` declares (int32 ids where the model
+/// wants int32).
+pub fn as_declared(session: &Session, set: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
+    set.iter()
+        .map(|(n, t)| {
+            let want = session.inputs().iter().find(|i| &i.name == n).map(|i| i.dtype.clone());
+            let t = match (want, t) {
+                (Some(DType::I32), Tensor::I64(x)) => Tensor::from(x.mapv(|v| v as i32)),
+                _ => t.clone(),
+            };
+            (n.clone(), t)
+        })
+        .collect()
 }
 
 fn read_cases(path: &Path) -> Result<Vec<Vec<(String, Tensor)>>> {
@@ -110,44 +216,98 @@ fn read_cases(path: &Path) -> Result<Vec<Vec<(String, Tensor)>>> {
 
 /// Runs `reference` and `candidate` on `data` and compares their float outputs.
 pub fn compare(reference: &Path, candidate: &Path, data: &CheckData) -> Result<Fidelity> {
-    let opts = SessionOptions::default();
-    let model = Model::load(reference)?;
-    let mut a = Session::from_file(reference, &opts)?;
-    let mut b = Session::from_file(candidate, &opts)?;
-    let sets = inputs(&model, &a, data)?;
-    // Inputs as the session declares them (int32 ids where the model wants int32).
-    let mut acc: Vec<Acc> = Vec::new();
-    for set in &sets {
-        let refs: Vec<(&str, Tensor)> = set
-            .iter()
-            .map(|(n, t)| {
-                let want = a.inputs().iter().find(|i| &i.name == n).map(|i| i.dtype.clone());
-                let t = match (want, t) {
-                    (Some(DType::I32), Tensor::I64(x)) => Tensor::from(x.mapv(|v| v as i32)),
-                    _ => t.clone(),
-                };
-                (n.as_str(), t)
-            })
-            .collect();
-        let xs = a.run(&refs)?;
-        let ys = b.run(&refs)?;
-        for ((name, x), (_, y)) in xs.iter().zip(&ys) {
-            let (Some(x), Some(y)) = (x.as_f32(), y.as_f32()) else { continue };
-            if x.shape() != y.shape() {
-                return Err(Error::Verify(format!("output '{name}': shape {:?} in the float model, {:?} in the quantized one", x.shape(), y.shape())));
+    Reference::new(reference, data)?.compare(candidate)
+}
+
+/// The float model's outputs on a data set, computed once, to compare candidates against (the
+/// accuracy-aware search compares many).
+pub struct Reference {
+    data: String,
+    sets: Vec<Vec<(String, Tensor)>>,
+    outputs: Vec<Vec<(String, Tensor)>>,
+    /// Class labels of each set's rows (labelled text data only).
+    labels: Option<Vec<Vec<usize>>>,
+    /// Accuracy of the reference's `logits` against `labels`.
+    pub accuracy: Option<f64>,
+}
+
+impl Reference {
+    pub fn new(reference: &Path, data: &CheckData) -> Result<Reference> {
+        let model = Model::load(reference)?;
+        let mut session = Session::from_file(reference, &SessionOptions::default())?;
+        let (sets, labels) = match data {
+            CheckData::Text(t) if t.label_column.is_some() => {
+                let (sets, labels): (Vec<_>, Vec<_>) = t.batches(&session)?.into_iter().unzip();
+                (sets, Some(labels))
             }
-            let k = acc.iter().position(|e| &e.name == name).unwrap_or_else(|| {
-                acc.push(Acc { name: name.clone(), ..Default::default() });
-                acc.len() - 1
-            });
-            acc[k].add(x, y, name.contains("logits"));
+            _ => (inputs(&model, &session, data)?, None),
+        };
+        drop(model);
+        let sets: Vec<_> = sets.iter().map(|s| as_declared(&session, s)).collect();
+        let outputs = sets.iter().map(|s| run(&mut session, s)).collect::<Result<Vec<_>>>()?;
+        let accuracy = labels.as_ref().map(|l| accuracy(reference, &outputs, l)).transpose()?;
+        Ok(Reference { data: describe(data), sets, outputs, labels, accuracy })
+    }
+
+    /// Runs `candidate` on the reference's inputs and compares its float outputs.
+    pub fn compare(&self, candidate: &Path) -> Result<Fidelity> {
+        let mut session = Session::from_file(candidate, &SessionOptions::default())?;
+        let mut acc: Vec<Acc> = Vec::new();
+        let mut outputs = Vec::new();
+        for (set, xs) in self.sets.iter().zip(&self.outputs) {
+            let ys = run(&mut session, set)?;
+            for ((name, x), (_, y)) in xs.iter().zip(&ys) {
+                let (Some(x), Some(y)) = (x.as_f32(), y.as_f32()) else { continue };
+                if x.shape() != y.shape() {
+                    return Err(Error::Verify(format!("output '{name}': shape {:?} in the float model, {:?} in the quantized one", x.shape(), y.shape())));
+                }
+                let k = acc.iter().position(|e| &e.name == name).unwrap_or_else(|| {
+                    acc.push(Acc { name: name.clone(), ..Default::default() });
+                    acc.len() - 1
+                });
+                acc[k].add(x, y, name.contains("logits"));
+            }
+            if self.labels.is_some() {
+                outputs.push(ys);
+            }
+        }
+        let accuracy = self.labels.as_ref().map(|l| accuracy(candidate, &outputs, l)).transpose()?;
+        Ok(Fidelity {
+            data: self.data.clone(),
+            cases: self.sets.len(),
+            outputs: acc.into_iter().map(Acc::finish).collect(),
+            reference_accuracy: self.accuracy,
+            accuracy,
+        })
+    }
+}
+
+fn run(session: &mut Session, set: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+    let refs: Vec<(&str, Tensor)> = set.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    Ok(session.run(&refs)?)
+}
+
+/// Share of rows whose `logits` arg-max is the label.
+fn accuracy(model: &Path, outputs: &[Vec<(String, Tensor)>], labels: &[Vec<usize>]) -> Result<f64> {
+    let (mut right, mut rows) = (0usize, 0usize);
+    for (out, labels) in outputs.iter().zip(labels) {
+        let logits = out.iter().find(|(n, _)| n == "logits").and_then(|(_, t)| t.as_f32()).ok_or_else(|| {
+            Error::Verify(format!("'{}' has no float output named 'logits' to score labelled data with", model.display()))
+        })?;
+        let width = logits.shape().last().copied().unwrap_or(0);
+        if logits.ndim() != 2 || logits.shape()[0] != labels.len() {
+            return Err(Error::Verify(format!("'{}': logits of shape {:?} for {} labelled rows", model.display(), logits.shape(), labels.len())));
+        }
+        for (row, &label) in logits.rows().into_iter().zip(labels) {
+            if label >= width {
+                return Err(Error::Verify(format!("label {label} is past the {width} classes of '{}'", model.display())));
+            }
+            let best = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+            right += usize::from(best == Some(label));
+            rows += 1;
         }
     }
-    let data = match data {
-        CheckData::Synthetic { samples } => format!("{samples} synthetic batches of {}x{} tokens", fidelity::BATCH, fidelity::SEQ),
-        CheckData::File(p) => p.display().to_string(),
-    };
-    Ok(Fidelity { data, cases: sets.len(), outputs: acc.into_iter().map(Acc::finish).collect() })
+    Ok(right as f64 / rows.max(1) as f64)
 }
 
 #[derive(Default)]

@@ -8,17 +8,15 @@
 
 use std::collections::HashMap;
 
-use crate::onnx::builder::{self, Attr};
 use crate::onnx::graph::GraphView;
 use crate::onnx::Model;
-use crate::passes::{NodeRef, Patch};
+use crate::passes::Patch;
 
-use super::dynamic::{lookup, quantize_weights, remove_replaced_weights, weight_initializers, Names};
+use super::dynamic::{dequantize_weight, lookup, remove_replaced_weights, replace_inputs, weight_initializers, Names, QWeight};
 use super::ops::{Kind, Plan};
 use super::{Resolved, Result};
 
-pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved) -> Result<Patch> {
-    let mut weights = quantize_weights(model, plan, opts)?;
+pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashMap<String, QWeight>) -> Result<Patch> {
     let view = GraphView::new(model.graph());
     let mut names = Names::new(&view);
     let mut patch = Patch::new(format!("weight-only quantization of {} nodes", plan.targets.len()));
@@ -30,7 +28,7 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved) -> Result<Patch
             let (n, per_column) = match tables.get(&t.weight) {
                 Some(x) => x.clone(),
                 None => {
-                    let q = weights.remove(&t.weight).expect("every planned weight is quantized");
+                    let q = &weights[&t.weight];
                     let per_column = q.params.len() > 1;
                     let n = weight_initializers(&mut patch, &mut names, &t.weight, q, opts.weight_type);
                     tables.insert(t.weight.clone(), (n.clone(), per_column));
@@ -43,23 +41,15 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved) -> Result<Patch
         let w = match dequantized.get(&t.weight) {
             Some(w) => w.clone(),
             None => {
-                let q = weights.remove(&t.weight).expect("every planned weight is quantized");
+                let q = &weights[&t.weight];
                 let per_channel = q.params.len() > 1;
                 let (qw, ws, wz) = weight_initializers(&mut patch, &mut names, &t.weight, q, opts.weight_type);
-                let out = names.fresh(&format!("{}_dequantized", t.weight));
-                let attrs: Vec<(&str, Attr)> = if per_channel { vec![("axis", Attr::Int(-1))] } else { vec![] };
-                patch.add_nodes.push(builder::node("DequantizeLinear", &names.fresh(&format!("{}_DequantizeLinear", t.weight)), &[&qw, &ws, &wz], &[&out], &attrs));
+                let out = dequantize_weight(&mut patch, &mut names, &t.weight, (&qw, &ws, &wz), per_channel, t.dims.len());
                 dequantized.insert(t.weight.clone(), out.clone());
                 out
             }
         };
-        let mut node = view.node(t.node).clone();
-        node.input[1] = w;
-        if t.transposed {
-            node.attribute.retain(|a| a.name.as_deref() != Some("transB"));
-        }
-        patch.remove_nodes.push(NodeRef::Index(t.node));
-        patch.add_nodes.push(node);
+        replace_inputs(&mut patch, &view, t, &[(1, w)]);
     }
     remove_replaced_weights(&mut patch, &view, plan);
     Ok(patch)

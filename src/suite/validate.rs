@@ -423,6 +423,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             cx.at(v, format!("variant name '{name}' may only hold letters, digits, '.', '_' and '-'"), None);
         }
         let mut steps = Vec::new();
+        let mut text_calibration = Vec::new();
         for step in &v.value.steps {
             match (&step.value.rewrite, &step.value.quantize) {
                 (Some(r), None) => match crate::passes::parse_list(&r.value) {
@@ -430,8 +431,30 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
                     Err(e) => cx.at(r, format!("variant '{name}': {e}"), None),
                 },
                 (None, Some(q)) => {
-                    let options = q.value.clone().unwrap_or_default();
-                    match check_quantize_options(&options) {
+                    let mut options = q.value.clone().unwrap_or_default();
+                    // Calibration files are named relative to the suite, like every other path.
+                    for p in [&mut options.calibration, &mut options.tokenizer].into_iter().flatten() {
+                        if p.is_relative() && p.as_os_str() != "synthetic" {
+                            *p = cx.dir.join(&*p);
+                        }
+                    }
+                    // A text calibration file without its own tokenizer uses each model's (checked
+                    // below, once the variant's models are known).
+                    if options.calibrates_on_text() && options.tokenizer.is_none() {
+                        text_calibration.push(q);
+                    }
+                    let checked = if options.calibrates_on_text() && options.tokenizer.is_none() {
+                        QuantizeOptions { tokenizer: Some("model's tokenizer".into()), ..options.clone() }
+                    } else {
+                        options.clone()
+                    };
+                    match check_quantize_options(&options).and_then(|()| {
+                        if options.mode == quant::Mode::Static {
+                            checked.calibration_data().map(|_| ()).map_err(|e| (e.to_string().trim_start_matches("invalid quantization options: ").to_string(), None))
+                        } else {
+                            Ok(())
+                        }
+                    }) {
                         Ok(()) => steps.push(StepPlan::Quantize(options)),
                         Err((e, hint)) => cx.at(q, format!("variant '{name}': quantize: {e}"), hint),
                     }
@@ -439,7 +462,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
                 _ => cx.at(step, format!("variant '{name}': a step needs exactly one of `rewrite`, `quantize`"), None),
             }
         }
-        let applies = match &v.value.models {
+        let applies: Vec<String> = match &v.value.models {
             None => model_names.iter().map(|s| s.to_string()).collect(),
             Some(list) => {
                 for m in list {
@@ -451,6 +474,15 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
                 list.iter().map(|m| m.value.clone()).collect()
             }
         };
+        for q in text_calibration {
+            for m in models.iter().filter(|m| applies.contains(&m.name) && m.tokenizer.is_none()) {
+                cx.at(
+                    q,
+                    format!("variant '{name}': quantize: the calibration text needs a tokenizer, and model '{}' has none", m.name),
+                    Some("give the step a `tokenizer:` or the model a `tokenizer:`".into()),
+                );
+            }
+        }
         variants.push(PlanVariant { name: name.clone(), reference: v.value.reference, steps, models: applies });
     }
     let marked: Vec<&Spanned<spec::VariantSpec>> = suite.variants.values().filter(|v| v.value.reference).collect();

@@ -34,6 +34,7 @@ impl OpQuantizer for Gather {
             return Err(format!("table dims {:?} are not [rows, hidden]", t.dims));
         }
         Ok(Target {
+            name: String::new(),
             kind: Kind::Lookup,
             node: id,
             label: node_label(node, id),

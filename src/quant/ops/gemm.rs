@@ -44,6 +44,7 @@ impl OpQuantizer for Gemm {
             }
         };
         Ok(Target {
+            name: String::new(),
             kind: Kind::Product,
             node: id,
             label: node_label(node, id),

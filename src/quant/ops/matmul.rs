@@ -34,6 +34,7 @@ impl OpQuantizer for MatMul {
         let bias = if fold_bias { following_bias(view, &node.output[0], n) } else { None };
         let output = bias.as_ref().map_or(node.output[0].clone(), |(_, add)| view.node(*add).output[0].clone());
         Ok(Target {
+            name: String::new(),
             kind: Kind::Product,
             node: id,
             label: node_label(node, id),

@@ -43,6 +43,8 @@ pub struct Bias {
 /// A node to quantize: `output = activation × weight (+ bias)`.
 #[derive(Clone, Debug)]
 pub struct Target {
+    /// The node's name (`--exclude` takes it); set by [`plan`].
+    pub name: String,
     pub kind: Kind,
     pub node: NodeId,
     /// Name for messages (`'/bert/.../MatMul' (MatMul)`).
@@ -122,11 +124,26 @@ pub fn plan(model: &Model, opts: &Resolved) -> Plan {
             continue;
         }
         match q.target(&view, id, fold_bias) {
-            Ok(t) => plan.targets.push(t),
+            Ok(t) => plan.targets.push(Target { name: name.clone(), ..t }),
             Err(reason) => plan.skipped.push(skip(reason)),
         }
     }
     plan
+}
+
+impl Plan {
+    /// The plan with the targets named in `keep_float` moved to the skipped nodes, with `reason`.
+    pub fn without(&self, keep_float: &HashSet<String>, reason: &str) -> Plan {
+        let mut plan = Plan { targets: Vec::new(), skipped: self.skipped.clone() };
+        for t in &self.targets {
+            if keep_float.contains(&t.name) {
+                plan.skipped.push(Skipped { node: t.name.clone(), op_type: t.op_type.clone(), reason: reason.into() });
+            } else {
+                plan.targets.push(t.clone());
+            }
+        }
+        plan
+    }
 }
 
 /// The float32 initializer `name`, or the one it is an `Identity` copy of (exporters read shared
