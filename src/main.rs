@@ -266,12 +266,13 @@ enum Command {
         #[arg(long)]
         no_progress: bool,
         /// After the run, store its results as the baseline NAME of this suite
-        /// (BASELINES_DIR/<suite>/NAME.json).
+        /// (BASELINES_DIR/<suite>/NAME.json); not when a case failed or the run was interrupted.
         #[arg(long, value_name = "NAME")]
         save_baseline: Option<String>,
         /// After the run, gate it against the stored baseline NAME (as `squeezebench gate` does,
-        /// with the suite's thresholds); exit 1 on a regression. With --save-baseline, compares
-        /// first, then stores.
+        /// with the suite's thresholds); exit 1 on a regression. The baseline is read first: a
+        /// missing one is an error before anything runs. With --save-baseline, compares first,
+        /// then stores.
         #[arg(long, value_name = "NAME")]
         baseline: Option<String>,
         /// Where baselines are kept.
@@ -460,6 +461,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             let plan = squeezebench::suite::load(&suite)?;
             squeezebench::bench::preflight::check(&plan)?;
+            // The baseline is read before anything runs: a missing one is an error now, not after
+            // the whole suite.
+            let base = baseline.as_deref().map(|name| store.load(&plan.name, name)).transpose()?;
             let cases = squeezebench::suite::expand(&plan);
             if dry_run {
                 print!("{}", squeezebench::suite::expand::render(&plan, &cases));
@@ -482,23 +486,29 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 out.join(squeezebench::report::HTML).display(),
                 out.join(squeezebench::report::CHARTS).display()
             );
+            if results.interrupted {
+                // Exit 130 says what happened; a partial run is neither gated nor stored.
+                if baseline.is_some() || save_baseline.is_some() {
+                    eprintln!("the run was interrupted: not gated against a baseline and not saved as one");
+                }
+                return Ok(ExitCode::from(130));
+            }
             let mut gate_failed = false;
-            if let Some(name) = &baseline {
-                let (path, base) = store.load(&results.suite.name, name)?;
-                let report = gate::compare(&base, &results, &results.thresholds, &gate::Options::default())?;
+            if let (Some(name), Some((path, base))) = (&baseline, &base) {
+                let report = gate::compare(base, &results, &results.thresholds, &gate::Options::default())?;
                 print!("{}", report.render_markdown());
                 eprintln!("gated against baseline '{name}' ({})", path.display());
                 gate_failed = report.failed();
             }
             if let Some(name) = &save_baseline {
-                if results.interrupted {
-                    return Err("the run was interrupted: not saving it as a baseline".into());
+                match store.save(name, &results) {
+                    Ok(path) => eprintln!("saved baseline '{name}' to {}", path.display()),
+                    // Refused because a case failed: the exit code (3) already says so.
+                    Err(e) if failed > 0 => eprintln!("error: {e}"),
+                    Err(e) => return Err(e.into()),
                 }
-                eprintln!("saved baseline '{name}' to {}", store.save(name, &results)?.display());
             }
-            Ok(if results.interrupted {
-                ExitCode::from(130)
-            } else if gate_failed {
+            Ok(if gate_failed {
                 ExitCode::from(1)
             } else if failed > 0 {
                 ExitCode::from(3)

@@ -3,7 +3,8 @@
 //! offsets) and the file is then either absent or a valid results file holding exactly the cases
 //! that finished, in order; Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or
 //! to the runner alone) stops the run with exit code 130 and keeps every finished case, with no
-//! case recorded as crashed by the signal.
+//! case recorded as crashed by the signal; an interrupted run is neither gated nor stored as a
+//! baseline.
 
 mod common;
 
@@ -44,8 +45,13 @@ const IDS: [&str; 8] = [
 ];
 
 fn start(dir: &Path, out: &str) -> Child {
+    start_with(dir, out, &[])
+}
+
+fn start_with(dir: &Path, out: &str, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_squeezebench"))
         .args(["run", "s.yaml", "--out", out, "--cache-dir", "cache", "--no-progress"])
+        .args(extra)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -176,4 +182,28 @@ fn ctrl_c_stops_the_run_and_keeps_the_finished_cases() {
         check_prefix(&r);
         assert!(d.join(&out).join("report.md").exists(), "the reports of what finished are written");
     }
+}
+
+/// Ctrl-C during `run --baseline main --save-baseline main` exits 130: the partial run is not gated
+/// (its missing cases would make that an error, exit 2, hiding the interruption) and does not
+/// replace the stored baseline.
+#[test]
+fn an_interrupted_run_is_neither_gated_nor_saved_as_a_baseline() {
+    let dir = common::scratch("interrupt-baseline");
+    let d = dir.path();
+    suite(d);
+    let o = start_with(d, "full", &["--save-baseline", "main"]).wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let stored = d.join("baselines/interrupted/main.json");
+    let before = std::fs::read(&stored).unwrap();
+    let results = d.join("part/results.json");
+    let mut child = start_with(d, "part", &["--baseline", "main", "--save-baseline", "main"]);
+    wait_for(&results, Some(2), &mut child);
+    signal("-INT", &format!("-{}", child.id()));
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("the run was interrupted: not gated against a baseline and not saved as one"), "{stderr}");
+    assert!(Results::load(&results).unwrap().interrupted);
+    assert_eq!(std::fs::read(&stored).unwrap(), before, "the baseline is unchanged");
 }

@@ -129,41 +129,13 @@ fn cases_run_in_the_files_order() {
     assert!(text.contains("variant  int8                 quantize: dynamic  [models: zeta, alpha]"), "{text}");
 }
 
-/// A word-level tokenizer.json over the words of `texts` (lower-cased, at most `max` ids), so a
-/// tiny model with a vocabulary of 1000 can read real sentences.
-fn word_tokenizer(texts: &[String], max: usize) -> String {
-    let mut vocab = BTreeMap::from([("[PAD]".to_string(), 0usize), ("[UNK]".to_string(), 1)]);
-    for t in texts {
-        for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            if vocab.len() < max && !vocab.contains_key(w) {
-                let id = vocab.len();
-                vocab.insert(w.to_string(), id);
-            }
-        }
-    }
-    serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
-        "post_processor": null, "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-    })
-    .to_string()
-}
-
 #[test]
 fn a_tiny_suite_runs_in_workers_and_records_failures() {
     let dir = common::scratch("suite-run");
     let d = dir.path();
     let fx = common::fixtures();
-    // Data: 40 STS-B pairs, and a classification file made from them (label: score ≥ 2.5).
-    let stsb = std::fs::read_to_string(fx.join("stsb-en-dev.csv")).unwrap();
-    let rows: Vec<&str> = stsb.lines().take(40).collect();
-    std::fs::write(d.join("pairs.csv"), rows.join("\n")).unwrap();
-    let fields: Vec<Vec<String>> = rows.iter().map(|l| squeezebench::data::text::fields(l, squeezebench::suite::spec::TextFormat::Csv)).collect();
-    let cls: Vec<String> = fields.iter().map(|f| format!("{}\t{}", u8::from(f[2].parse::<f64>().unwrap() >= 2.5), f[0])).collect();
-    std::fs::write(d.join("cls.tsv"), cls.join("\n")).unwrap();
-    let texts: Vec<String> = fields.iter().flat_map(|f| [f[0].clone(), f[1].clone()]).collect();
-    std::fs::write(d.join("tokenizer.json"), word_tokenizer(&texts, 1000)).unwrap();
+    // Data: 40 STS-B pairs, a classification file made from them (label: score ≥ 2.5), a tokenizer.
+    common::write_text_data(d, 40);
     std::fs::write(d.join("garbage.onnx"), b"this is not a model").unwrap();
     let suite = format!(
         "name: tiny\n\
@@ -299,6 +271,9 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
         assert!(int8 * 10 > p.weight_bytes * 9, "{}: {:?}", c.id, p.weight_bytes_by_dtype);
         let f = c.fidelity.as_ref().unwrap();
         assert!(f.cosine > 0.999 && f.cosine < 1.0 && f.max_abs_error > 0.0 && f.top1_agreement == Some(1.0), "{}: {f:?}", c.id);
+        // Per output also the largest relative error and the largest |output| (the same type as
+        // `passes::fidelity` reports).
+        assert!(f.outputs.iter().all(|o| o.max_rel_error.is_some_and(|r| r > 0.0) && o.max_abs_output.is_some_and(|m| m >= o.max_abs_error / 2.0)), "{f:?}");
     }
     let variant = |r: &Results, m: &str, v: &str| r.variants.iter().find(|x| x.model == m && x.variant == v).unwrap().clone();
     let q = variant(&r, "squeezebert-tiny", "int8");

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{synthetic, text, tokenize};
 use crate::measure::{accuracy::Agreement, latency, memory, stats};
-use crate::results::{Accuracy, Fidelity, Latency, Memory, OutputFidelity};
+use crate::results::{Accuracy, Fidelity, Latency, Memory};
 use crate::runtime::{Session, SessionOptions, Tensor};
 use crate::suite::spec::{Lengths, Metric, RunSettings};
 use crate::suite::validate::DatasetKind;
@@ -185,10 +185,7 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
             cosine: per_output.iter().map(|(_, a)| a.cosine()).fold(1.0, f64::min),
             max_abs_error: per_output.iter().map(|(_, a)| a.max_abs_error).fold(0.0, f64::max),
             top1_agreement: top.filter(|(n, _)| n == "logits").and_then(|(_, a)| a.top1()),
-            outputs: per_output
-                .iter()
-                .map(|(n, a)| OutputFidelity { output: n.clone(), cosine: a.cosine(), max_abs_error: a.max_abs_error })
-                .collect(),
+            outputs: per_output.iter().map(|(n, a)| a.fidelity(n)).collect(),
         });
     }
     Ok(())

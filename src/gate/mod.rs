@@ -218,7 +218,14 @@ fn rel(b: f64, c: f64) -> String {
 }
 
 fn pct(t: f64) -> String {
-    format!("{:.0} %", t * 100.0)
+    format!("{} %", num(t * 100.0))
+}
+
+/// A threshold as written: at most 4 decimals, no trailing zeros (`1`, `0.99`, `0.4333`).
+fn num(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" { "0".into() } else { s.to_string() }
 }
 
 fn ms_ci(v: f64, ci: [f64; 2]) -> String {
@@ -286,7 +293,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseR
             format!("{bv:.2}"),
             format!("{cv:.2}"),
             format!("{} pt", crate::report::view::signed(-drop, 2)),
-            format!("−{} pt", t.accuracy_drop),
+            format!("−{} pt", num(t.accuracy_drop)),
             if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
         );
     }
@@ -302,7 +309,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseR
                     format!("{rv:.2} ({})", r.variant),
                     format!("{cv:.2}"),
                     format!("{} pt", crate::report::view::signed(-drop, 2)),
-                    format!("−{} pt", t.accuracy_drop),
+                    format!("−{} pt", num(t.accuracy_drop)),
                     if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
                 );
             }
@@ -315,7 +322,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseR
             b.fidelity.as_ref().map(|f| md(f.cosine)).unwrap_or_else(|| "—".into()),
             md(cf.cosine),
             b.fidelity.as_ref().map(|f| format!("{:+.2e}", cf.cosine - f.cosine)).unwrap_or_else(|| "—".into()),
-            format!("≥ {}", t.fidelity_min_cosine),
+            format!("≥ {}", num(t.fidelity_min_cosine)),
             if cf.cosine < t.fidelity_min_cosine { Verdict::Regression } else { Verdict::Pass },
         );
     }
@@ -352,5 +359,12 @@ mod tests {
         // A lower bound exactly at the limit is not past it: +12 % by the point estimate is then
         // inconclusive.
         assert_eq!(interval_verdict(100.0, [99.0, 100.0], 112.0, [110.0, 114.0], 0.10), Verdict::Inconclusive);
+    }
+
+    /// Thresholds print as written, not as the nearest binary fraction's 16 digits.
+    #[test]
+    fn thresholds_print_short() {
+        assert_eq!((num(1.0), num(0.99), num(0.4333333333333371), num(0.25)), ("1".into(), "0.99".into(), "0.4333".into(), "0.25".into()));
+        assert_eq!((pct(0.10), pct(0.025), pct(0.0)), ("10 %".into(), "2.5 %".into(), "0 %".into()));
     }
 }

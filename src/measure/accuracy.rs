@@ -39,14 +39,34 @@ pub fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum()
 }
 
+/// How far one output of a model is from the same output of a reference model, over every value
+/// compared. One type for `results.json` (each case's fidelity per output) and for the rewrite
+/// check (`passes::fidelity`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OutputFidelity {
+    pub output: String,
+    pub cosine: f64,
+    pub max_abs_error: f64,
+    /// Largest `|x − y| / max(|x|, |y|, 1e-6)` over the elements (the tests' 1e-4 criterion).
+    /// Absent from results written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rel_error: Option<f64>,
+    /// Largest `|x|` of the reference's output (to read `max_abs_error` against).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_abs_output: Option<f64>,
+}
+
 /// Running comparison of one output of two models over several batches: cosine over all values
-/// (flattened), max absolute error, and top-1 agreement of the rows over the last axis.
+/// (flattened), max absolute and relative error, and top-1 agreement of the rows over the last axis.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Agreement {
     dot: f64,
     xx: f64,
     yy: f64,
     pub max_abs_error: f64,
+    pub max_rel_error: f64,
+    /// Largest `|x|` of the reference.
+    pub max_abs_x: f64,
     pub rows: usize,
     pub rows_agreeing: usize,
 }
@@ -60,6 +80,8 @@ impl Agreement {
             self.xx += p * p;
             self.yy += q * q;
             self.max_abs_error = self.max_abs_error.max((p - q).abs());
+            self.max_rel_error = self.max_rel_error.max((p - q).abs() / p.abs().max(q.abs()).max(1e-6));
+            self.max_abs_x = self.max_abs_x.max(p.abs());
         }
         if let (Some(&last), true) = (x.shape().last(), x.ndim() >= 2) {
             let rows = x.len() / last.max(1);
@@ -82,6 +104,17 @@ impl Agreement {
 
     pub fn top1(&self) -> Option<f64> {
         (self.rows > 0).then(|| self.rows_agreeing as f64 / self.rows as f64)
+    }
+
+    /// The comparison so far, as the fidelity of `output`.
+    pub fn fidelity(&self, output: &str) -> OutputFidelity {
+        OutputFidelity {
+            output: output.into(),
+            cosine: self.cosine(),
+            max_abs_error: self.max_abs_error,
+            max_rel_error: Some(self.max_rel_error),
+            max_abs_output: Some(self.max_abs_x),
+        }
     }
 }
 

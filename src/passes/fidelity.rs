@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 use rand::{Rng, SeedableRng};
 
+use crate::measure::accuracy::Agreement;
 use crate::onnx::Model;
 use crate::runtime::{DType, Dim, Session, SessionOptions, Tensor};
 
@@ -14,16 +15,7 @@ use crate::runtime::{DType, Dim, Session, SessionOptions, Tensor};
 pub const BATCH: usize = 2;
 pub const SEQ: usize = 32;
 
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct OutputFidelity {
-    pub output: String,
-    pub cosine: f64,
-    pub max_abs_error: f64,
-    /// Largest `|x − y| / max(|x|, |y|, 1e-6)` over the elements (the tests' 1e-4 criterion).
-    pub max_rel_error: f64,
-    /// Largest `|x|` of the input model's output (to read `max_abs_error` against).
-    pub max_abs_output: f64,
-}
+pub use crate::measure::accuracy::OutputFidelity;
 
 /// Seeded token inputs for every input of `session`: ids uniform below the vocabulary (the rows of
 /// the embedding table `model` gathers them from; 100 when not found), an all-ones attention mask,
@@ -86,7 +78,7 @@ pub fn compare_sized(
     let model = Model::load(original)?;
     let mut a = Session::from_file(original, opts)?;
     let mut b = Session::from_file(rewritten, opts)?;
-    let mut acc: Vec<(String, f64, f64, f64, f64, f64, f64)> = Vec::new(); // name, dot, |x|², |y|², max abs, max rel, max |x|
+    let mut acc: Vec<(String, Agreement)> = Vec::new();
     for seed in 0..cases {
         let inputs = token_inputs_sized(&model, &b, seed, batch, seq);
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
@@ -100,29 +92,14 @@ pub fn compare_sized(
             let k = match acc.iter().position(|e| &e.0 == name) {
                 Some(k) => k,
                 None => {
-                    acc.push((name.clone(), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0));
+                    acc.push((name.clone(), Agreement::default()));
                     acc.len() - 1
                 }
             };
-            let e = &mut acc[k];
-            for (&p, &q) in x.iter().zip(y.iter()) {
-                let (p, q) = (p as f64, q as f64);
-                e.1 += p * q;
-                e.2 += p * p;
-                e.3 += q * q;
-                e.4 = e.4.max((p - q).abs());
-                e.5 = e.5.max((p - q).abs() / p.abs().max(q.abs()).max(1e-6));
-                e.6 = e.6.max(p.abs());
-            }
+            acc[k].1.add(x.view(), y.view());
         }
     }
-    Ok(acc
-        .into_iter()
-        .map(|(output, dot, xx, yy, max_abs_error, max_rel_error, max_abs_output)| {
-            let cosine = if xx > 0.0 && yy > 0.0 { dot / (xx.sqrt() * yy.sqrt()) } else { f64::from(u8::from(xx == yy)) };
-            OutputFidelity { output, cosine, max_abs_error, max_rel_error, max_abs_output }
-        })
-        .collect())
+    Ok(acc.iter().map(|(name, a)| a.fidelity(name)).collect())
 }
 
 /// One line per output: `fidelity  last_hidden_state  cosine 0.999812  max abs error 1.2e-3`.

@@ -1,8 +1,9 @@
 //! Charts with plotters, each rendered twice from the same drawing code: SVG (inlined in the HTML
 //! report) and PNG (for the README and anything that shows images). Text is drawn with DejaVu Sans
 //! embedded in the binary (`assets/fonts/`, registered with plotters' `ab_glyph` support), so a PNG
-//! looks the same on a machine without any system font. SVG text names the font family and is laid
-//! out with DejaVu's metrics; a viewer without it substitutes a similar sans-serif.
+//! looks the same on a machine without any system font; its glyphs are placed by the `glyphs`
+//! module below (plotters' bitmap text spaces them unevenly). SVG text names the font family and
+//! is laid out with DejaVu's metrics; a viewer without it substitutes a similar sans-serif.
 //!
 //! The charts:
 //! - `latency`: median latency per variant with its bootstrap 95 % CI as a whisker, one panel per
@@ -12,7 +13,8 @@
 //!   dataset (its primary accuracy metric) and one for fidelity (the lowest output cosine to the
 //!   reference variant, which is 1 for the reference itself);
 //! - `size`: size on disk and parameters per variant, stacked by element type (float32 vs int8);
-//! - `distribution`: a histogram of every case's latency samples with p50 and p99 marked.
+//! - `distribution`: a histogram of every case's latency samples with p50 and p99 marked, on a log
+//!   axis when the tail is heavy (p99 over 3× the median).
 
 use std::collections::BTreeMap;
 
@@ -72,6 +74,122 @@ fn register_font() {
     });
 }
 
+mod glyphs {
+    //! The bitmap backend with text drawn correctly. plotters 0.3.7 rasterizes each glyph at the caret
+    //! without its left side bearing (`px_bounds().min.x` is dropped) and truncates every glyph's
+    //! vertical offset on its own, so in a PNG narrow glyphs slide left and short ones drop a pixel:
+    //! "squ eezeb ert", "0 .1", "fp 32". Here each glyph is placed at the caret (advances and kerning
+    //! in float, as plotters measures the text) on one baseline, with its bearing. Everything else,
+    //! including the text layout box that anchors and sizes depend on, is the inner backend's.
+
+    use plotters::prelude::DrawingBackend;
+    use plotters::style::text_anchor::{HPos, VPos};
+    use plotters_backend::{BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind};
+
+    use super::DEJAVU;
+
+    pub(super) struct Glyphs<B>(pub B);
+
+    fn dejavu() -> Option<&'static ab_glyph::FontRef<'static>> {
+        static FONT_REF: std::sync::OnceLock<Option<ab_glyph::FontRef<'static>>> = std::sync::OnceLock::new();
+        FONT_REF.get_or_init(|| ab_glyph::FontRef::try_from_slice(DEJAVU).ok()).as_ref()
+    }
+
+    impl<B: DrawingBackend> DrawingBackend for Glyphs<B> {
+        type ErrorType = B::ErrorType;
+
+        fn get_size(&self) -> (u32, u32) {
+            self.0.get_size()
+        }
+        fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.ensure_prepared()
+        }
+        fn present(&mut self) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.present()
+        }
+        fn draw_pixel(&mut self, point: BackendCoord, color: BackendColor) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_pixel(point, color)
+        }
+        fn draw_line<S: BackendStyle>(&mut self, from: BackendCoord, to: BackendCoord, style: &S) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_line(from, to, style)
+        }
+        fn draw_rect<S: BackendStyle>(&mut self, ul: BackendCoord, br: BackendCoord, style: &S, fill: bool) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_rect(ul, br, style, fill)
+        }
+        fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(&mut self, path: I, style: &S) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_path(path, style)
+        }
+        fn draw_circle<S: BackendStyle>(&mut self, c: BackendCoord, r: u32, style: &S, fill: bool) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.draw_circle(c, r, style, fill)
+        }
+        fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(&mut self, vert: I, style: &S) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.fill_polygon(vert, style)
+        }
+        fn blit_bitmap(&mut self, pos: BackendCoord, size: (u32, u32), src: &[u8]) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            self.0.blit_bitmap(pos, size, src)
+        }
+        fn estimate_text_size<S: BackendTextStyle>(&self, text: &str, style: &S) -> Result<(u32, u32), DrawingErrorKind<B::ErrorType>> {
+            self.0.estimate_text_size(text, style)
+        }
+
+        fn draw_text<S: BackendTextStyle>(&mut self, text: &str, style: &S, pos: BackendCoord) -> Result<(), DrawingErrorKind<B::ErrorType>> {
+            use ab_glyph::{Font as _, ScaleFont as _};
+            let color = style.color();
+            if color.alpha == 0.0 {
+                return Ok(());
+            }
+            // The font is compiled in and parses (the chart tests draw with it); were it not to,
+            // plotters' own drawing is the fallback.
+            let Some(font) = dejavu() else { return self.0.draw_text(text, style, pos) };
+            // The box and anchoring exactly as plotters computes them, so layouts do not move.
+            let ((min_x, min_y), (max_x, max_y)) = style.layout_box(text).map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+            let (width, height) = (max_x - min_x, max_y - min_y);
+            let dx = match style.anchor().h_pos {
+                HPos::Left => 0,
+                HPos::Right => -width,
+                HPos::Center => -width / 2,
+            };
+            let dy = match style.anchor().v_pos {
+                VPos::Top => 0,
+                VPos::Center => -height / 2,
+                VPos::Bottom => -height,
+            };
+            let trans = style.transform();
+            let (w, h) = self.get_size();
+            let font = font.as_scaled(style.size() as f32);
+            // plotters puts the baseline half the font size below the top of the box.
+            let baseline = style.size() as f32 / 2.0;
+            let (mut caret, mut prev) = (0f32, None);
+            let mut pixels = Vec::new();
+            for c in text.chars() {
+                let id = font.glyph_id(c);
+                if let Some(p) = prev {
+                    caret += font.kern(p, id);
+                }
+                prev = Some(id);
+                let glyph = id.with_scale_and_position(font.scale(), ab_glyph::point(caret, baseline));
+                caret += font.h_advance(id);
+                let Some(outline) = font.outline_glyph(glyph) else { continue };
+                let b = outline.px_bounds();
+                outline.draw(|x, y, coverage| {
+                    if coverage > 0.0 {
+                        pixels.push((b.min.x as i32 + x as i32, b.min.y as i32 + y as i32, coverage));
+                    }
+                });
+            }
+            for (x, y, coverage) in pixels {
+                let (x, y) = trans.transform(x + dx - min_x, y + dy - min_y);
+                let (x, y) = (pos.0 + x, pos.1 + y);
+                if x >= 0 && x < w as i32 && y >= 0 && y < h as i32 {
+                    self.0.draw_pixel((x, y), color.mix(f64::from(coverage)))?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+use glyphs::Glyphs;
+
 /// A figure draws itself on any backend; [`render`] runs it on the SVG and the bitmap backend.
 trait Figure {
     fn height(&self) -> u32;
@@ -90,7 +208,7 @@ fn render(name: String, title: String, fig: &impl Figure) -> Result<Chart, Strin
     }
     let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        let root = Glyphs(BitMapBackend::with_buffer(&mut rgb, size)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
         fig.draw(&root)?;
         root.present().map_err(e)?;
@@ -241,9 +359,9 @@ impl BarPanel {
             .caption(&self.caption, font(CAPTION))
             .margin_left(10)
             .margin_right(25)
-            .margin_top(4)
-            .x_label_area_size(48)
-            .y_label_area_size(label_width + 14)
+            .margin_top(12)
+            .x_label_area_size(40)
+            .y_label_area_size(label_width + 22)
             .build_cartesian_2d(0f64..xmax, -0.6f64..n as f64 - 0.4)
             .map_err(e)?;
         let labels: Vec<&str> = self.bars.iter().map(|b| b.label.as_str()).collect();
@@ -381,6 +499,7 @@ impl Figure for LatencyFig {
 struct SizeRow {
     label: String,
     size: Vec<(String, f64)>,
+    /// Parameters by element type (counts).
     params: Vec<(String, f64)>,
     size_total: u64,
     params_total: u64,
@@ -418,7 +537,7 @@ impl SizeFig {
                 if m.model_file_bytes > weights {
                     size.push((OTHER.into(), (m.model_file_bytes - weights) as f64 / 1048576.0));
                 }
-                let params = p.parameters_by_dtype.iter().map(|(d, n)| (d.clone(), *n as f64 / 1e6)).collect();
+                let params = p.parameters_by_dtype.iter().map(|(d, n)| (d.clone(), *n as f64)).collect();
                 for (d, _) in size.iter().filter(|(d, _)| d != OTHER) {
                     if !dtypes.contains(d) {
                         dtypes.push(d.clone());
@@ -464,19 +583,26 @@ impl Figure for SizeFig {
         let heights: Vec<u32> = self.panels.iter().map(|p| 40 + 55 + ROW * p.rows.len() as u32).collect();
         for (p, a) in self.panels.iter().zip(stack(&area, &heights)) {
             let (left, right) = a.split_horizontally(WIDTH / 2);
+            // Parameters in thousands for small models, so the axis reads like the bar labels.
+            let most = p.rows.iter().map(|r| r.params_total).max().unwrap_or(0);
+            let (per, unit) = if most < 1_000_000 { (1e3, "thousands of parameters") } else { (1e6, "millions of parameters") };
             let bars = |sizes: bool| {
                 p.rows
                     .iter()
                     .map(|r| Bar {
                         label: r.label.clone(),
-                        segments: (if sizes { &r.size } else { &r.params }).iter().map(|(d, v)| (*v, self.color(d))).collect(),
+                        segments: if sizes {
+                            r.size.iter().map(|(d, v)| (*v, self.color(d))).collect()
+                        } else {
+                            r.params.iter().map(|(d, n)| (n / per, self.color(d))).collect()
+                        },
                         whisker: None,
                         text: if sizes { view::bytes(r.size_total) } else { view::count(r.params_total) },
                     })
                     .collect::<Vec<_>>()
             };
             BarPanel { caption: format!("{}: size on disk", p.model), x_desc: "size on disk (MiB)".into(), bars: bars(true) }.draw(&left, w)?;
-            BarPanel { caption: format!("{}: parameters", p.model), x_desc: "millions of parameters".into(), bars: bars(false) }
+            BarPanel { caption: format!("{}: parameters", p.model), x_desc: unit.into(), bars: bars(false) }
                 .draw(&right, w)?;
         }
         Ok(())
@@ -502,6 +628,9 @@ struct TradeoffFig {
     points: Vec<Point>,
     models: Vec<String>,
     per_model_front: bool,
+    /// The largest value the quality can take (a cosine's 1): no tick is labelled above it, though
+    /// the axis runs past it to leave room for the circles.
+    quality_max: Option<f64>,
 }
 
 impl TradeoffFig {
@@ -550,6 +679,7 @@ impl TradeoffFig {
                     points,
                 );
                 fig.per_model_front = true;
+                fig.quality_max = Some(1.0);
                 figs.push(fig);
             }
         }
@@ -564,7 +694,7 @@ impl TradeoffFig {
                 models.push(p.model.clone());
             }
         }
-        TradeoffFig { name, title, y_desc, points, models, per_model_front: false }
+        TradeoffFig { name, title, y_desc, points, models, per_model_front: false, quality_max: None }
     }
 
     /// Indexes of the points (of `model`, or all) no other such point dominates (at most as slow and
@@ -614,6 +744,22 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     if coarse.len() >= 4 { coarse } else { pick(&[1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]) }
 }
 
+/// Draws the ticks of a log x axis by hand at `ticks`: a grid line over the plot (`ys`: its top and
+/// bottom backend pixel), a tick mark and the value below it. `x_px` maps a value to its backend
+/// pixel column.
+fn log_x_ticks<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, ticks: &[f64], x_px: impl Fn(f64) -> i32, ys: (i32, i32), size: u32) -> DrawResult {
+    let base = area.get_base_pixel();
+    let (yt, yb) = (ys.0 - base.1, ys.1 - base.1);
+    for &t in ticks {
+        let px = x_px(t) - base.0;
+        area.draw(&PathElement::new(vec![(px, yt), (px, yb)], GRID.stroke_width(1))).map_err(e)?;
+        area.draw(&PathElement::new(vec![(px, yb), (px, yb + 5)], INK.stroke_width(1))).map_err(e)?;
+        let label = tick(t, if t < 1.0 { 3 } else if t < 10.0 { 2 } else { 1 });
+        area.draw(&Text::new(label, (px, yb + 9), font(size).pos(Pos::new(HPos::Center, VPos::Top)))).map_err(e)?;
+    }
+    Ok(())
+}
+
 fn file_safe(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
@@ -652,25 +798,16 @@ impl Figure for TradeoffFig {
             .y_desc(self.y_desc.as_str())
             .x_labels(0)
             .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|y| tick(*y, decimals))
+            .y_label_formatter(&|y| if self.quality_max.is_some_and(|m| *y > m + 1e-12) { String::new() } else { tick(*y, decimals) })
             .label_style(font(LABEL))
             .axis_desc_style(font(DESC))
             .draw()
             .map_err(e)?;
         // plotters puts log-axis labels on powers of ten only; a suite's latencies often span less
         // than one decade, so the ticks are placed here: 1-2-5 steps, or finer when those are few.
-        let ticks = log_ticks(xlo, xhi);
         let (_, ytop) = chart.backend_coord(&(xlo, yhi));
         let (_, ybottom) = chart.backend_coord(&(xlo, ylo));
-        let base = root.get_base_pixel();
-        for t in ticks {
-            let (px, _) = chart.backend_coord(&(t, ylo));
-            let (px, yt, yb) = (px - base.0, ytop - base.1, ybottom - base.1);
-            root.draw(&PathElement::new(vec![(px, yt), (px, yb)], GRID.stroke_width(1))).map_err(e)?;
-            root.draw(&PathElement::new(vec![(px, yb), (px, yb + 5)], INK.stroke_width(1))).map_err(e)?;
-            let label = tick(t, if t < 1.0 { 3 } else if t < 10.0 { 2 } else { 1 });
-            root.draw(&Text::new(label, (px, yb + 9), font(LABEL).pos(Pos::new(HPos::Center, VPos::Top)))).map_err(e)?;
-        }
+        log_x_ticks(root, &log_ticks(xlo, xhi), |t| chart.backend_coord(&(t, ylo)).0, (ytop, ybottom), LABEL)?;
         // Fidelity is measured against each model's own reference, so its fronts are per model;
         // accuracy on one dataset compares across models.
         let fronts: Vec<Vec<usize>> = if self.per_model_front {
@@ -819,11 +956,17 @@ impl Figure for DistributionFig {
             let lo = s[0];
             let hi = (c.p99 + (c.p99 - lo) * 0.15).max(lo * 1.0001 + 1e-9).min(s[s.len() - 1].max(lo * 1.0001 + 1e-9));
             let beyond = s.iter().filter(|&&x| x > hi).count();
+            // A heavy tail (p99 over 3× the median: scheduler stalls on a busy machine) on a linear
+            // axis puts nearly every run into one or two bins; bins equal on a log axis show both the
+            // body and the tail.
+            let log = lo > 0.0 && c.p99 > 3.0 * c.p50;
+            let u = |x: f64| if log { x.ln() } else { x };
+            let (ulo, uhi) = (u(lo), u(hi));
             let bins = 30usize;
-            let width = (hi - lo) / bins as f64;
+            let width = (uhi - ulo) / bins as f64;
             let mut counts = vec![0u32; bins];
             for &x in s.iter().filter(|&&x| x <= hi) {
-                counts[(((x - lo) / width) as usize).min(bins - 1)] += 1;
+                counts[(((u(x) - ulo) / width) as usize).min(bins - 1)] += 1;
             }
             let ymax = *counts.iter().max().unwrap_or(&1) as f64 * 1.15;
             let caption = if beyond > 0 {
@@ -837,31 +980,38 @@ impl Figure for DistributionFig {
                 .margin(12)
                 .x_label_area_size(42)
                 .y_label_area_size(52)
-                .build_cartesian_2d(lo - width..hi + width, 0f64..ymax)
+                .build_cartesian_2d(ulo - width..uhi + width, 0f64..ymax)
                 .map_err(e)?;
-            chart
-                .configure_mesh()
-                .light_line_style(GRID.mix(0.0))
+            let mut mesh = chart.configure_mesh();
+            mesh.light_line_style(GRID.mix(0.0))
                 .bold_line_style(GRID)
-                .x_desc("latency per run (ms)")
+                .x_desc(if log { "latency per run (ms, log scale)" } else { "latency per run (ms)" })
                 .y_desc("runs")
-                .x_labels(5)
                 .y_labels(5)
-                .x_label_formatter(&|x| tick(*x, decimals))
                 .y_label_formatter(&|y| tick(*y, 0))
                 .label_style(font(LABEL - 2))
-                .axis_desc_style(font(LABEL - 1))
-                .draw()
-                .map_err(e)?;
+                .axis_desc_style(font(LABEL - 1));
+            let linear_ticks = |x: &f64| tick(*x, decimals);
+            if log {
+                mesh.x_labels(0).disable_x_mesh();
+            } else {
+                mesh.x_labels(5).x_label_formatter(&linear_ticks);
+            }
+            mesh.draw().map_err(e)?;
+            if log {
+                let (_, ytop) = chart.backend_coord(&(ulo, ymax));
+                let (_, ybottom) = chart.backend_coord(&(ulo, 0.0));
+                log_x_ticks(cell, &log_ticks(lo, hi), |t| chart.backend_coord(&(t.ln(), 0.0)).0, (ytop, ybottom), LABEL - 2)?;
+            }
             chart
                 .draw_series(counts.iter().enumerate().map(|(i, &k)| {
-                    let x0 = lo + i as f64 * width;
+                    let x0 = ulo + i as f64 * width;
                     Rectangle::new([(x0, 0.0), (x0 + width, k as f64)], c.color.filled())
                 }))
                 .map_err(e)?;
             for (x, color) in [(c.p50, INK), (c.p99, P99)] {
-                if x <= hi + width {
-                    chart.draw_series([PathElement::new(vec![(x, 0.0), (x, ymax)], color.stroke_width(2))]).map_err(e)?;
+                if u(x) <= uhi + width {
+                    chart.draw_series([PathElement::new(vec![(u(x), 0.0), (u(x), ymax)], color.stroke_width(2))]).map_err(e)?;
                 }
             }
         }
@@ -891,6 +1041,33 @@ mod tests {
         let fig = TradeoffFig::new("t".into(), "t".into(), "q".into(), points);
         assert_eq!(fig.pareto(Some("a")), [3, 1, 0]);
         assert_eq!(fig.pareto(None), [4]);
+    }
+
+    /// PNG text keeps each glyph's left side bearing: "1.1" drawn at x = 0 starts inking where the
+    /// font puts the "1" (about 4 px in at 40 px), and the "." starts one advance plus its own
+    /// bearing later. plotters 0.3.7's own drawing starts every glyph at its caret (column 0 here).
+    #[test]
+    fn bitmap_text_keeps_side_bearings() {
+        use ab_glyph::{Font as _, ScaleFont as _};
+        register_font();
+        let (w, h) = (120u32, 60u32);
+        let mut rgb = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = Glyphs(BitMapBackend::with_buffer(&mut rgb, (w, h))).into_drawing_area();
+            root.draw(&Text::new("1.1", (0, 10), font(40))).unwrap();
+        }
+        let inked = |x: u32| (0..h).any(|y| rgb[((y * w + x) * 3) as usize] < 160);
+        let columns: Vec<u32> = (0..w).filter(|&x| inked(x)).collect();
+        let font = ab_glyph::FontRef::try_from_slice(DEJAVU).unwrap();
+        let f = font.as_scaled(40.0);
+        let (one, dot) = (f.glyph_id('1'), f.glyph_id('.'));
+        let lsb = f.h_side_bearing(one);
+        assert!(lsb > 2.0, "the test needs a visible bearing: {lsb}");
+        assert!((columns[0] as f32 - lsb).abs() <= 1.0, "first ink at {} for a bearing of {lsb}", columns[0]);
+        // The dot: the first inked column after the gap that follows the "1".
+        let gap = columns.windows(2).find(|p| p[1] > p[0] + 1).map(|p| p[1]).unwrap();
+        let dot_x = f.h_advance(one) + f.kern(one, dot) + f.h_side_bearing(dot);
+        assert!((gap as f32 - dot_x).abs() <= 1.0, "the dot starts at {gap}, the font says {dot_x}");
     }
 
     #[test]

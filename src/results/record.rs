@@ -285,13 +285,8 @@ pub struct Fidelity {
     pub outputs: Vec<OutputFidelity>,
 }
 
-/// Fidelity of one output.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct OutputFidelity {
-    pub output: String,
-    pub cosine: f64,
-    pub max_abs_error: f64,
-}
+/// Fidelity of one output (defined beside the arithmetic that measures it).
+pub use crate::measure::accuracy::OutputFidelity;
 
 impl CaseResult {
     /// The stable id of a case.

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::{Error, Results};
+use super::record::{Error, Results, Status};
 
 /// The default folder, relative to the working directory.
 pub const DEFAULT_DIR: &str = "baselines";
@@ -43,8 +43,21 @@ impl Store {
     }
 
     /// Stores `results` as the baseline `name` of its suite (atomically, replacing an older one).
+    /// Refused for an interrupted run or one with a case that did not finish `ok`: the gate cannot
+    /// compare against such a baseline, and it would replace a good one.
     pub fn save(&self, name: &str, results: &Results) -> Result<PathBuf, String> {
         let path = self.path(&results.suite.name, name)?;
+        if results.interrupted {
+            return Err(format!("not saving baseline '{name}': the run was interrupted"));
+        }
+        let not_ok: Vec<&str> = results.cases.iter().filter(|c| c.status != Status::Ok).map(|c| c.id.as_str()).collect();
+        if !not_ok.is_empty() {
+            return Err(format!(
+                "not saving baseline '{name}': {} case(s) did not finish ok ({}); the gate needs a baseline in which every case passes",
+                not_ok.len(),
+                not_ok.join(", ")
+            ));
+        }
         let parent = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the baseline folder '{}': {e}", parent.display()))?;
         results.save(&path).map_err(|e| e.to_string())?;

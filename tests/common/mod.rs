@@ -1,8 +1,11 @@
-//! Test support: paths of the committed fixtures, and files of PyPI wheels (the ONNX test models
-//! shipped in the `onnx` wheel, ...) fetched once with pip into cargo's test scratch folder.
+//! Test support: paths of the committed fixtures, files of PyPI wheels (the ONNX test models
+//! shipped in the `onnx` wheel, ...) fetched once with pip into cargo's test scratch folder, and
+//! text data (STS-B pairs, a classification file, a word-level tokenizer) for suites on the tiny
+//! fixtures.
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -124,4 +127,55 @@ pub fn reference_inputs(name: &str) -> Vec<(String, Vec<(String, squeezebench::r
             (case["name"].as_str().unwrap_or("?").to_string(), inputs)
         })
         .collect()
+}
+
+/// A word-level tokenizer.json over the words of `texts` (lower-cased, at most `max` ids), so a
+/// tiny model with a vocabulary of 1000 can read real sentences.
+pub fn word_tokenizer(texts: &[String], max: usize) -> String {
+    let mut vocab = BTreeMap::from([("[PAD]".to_string(), 0usize), ("[UNK]".to_string(), 1)]);
+    for t in texts {
+        for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            if vocab.len() < max && !vocab.contains_key(w) {
+                let id = vocab.len();
+                vocab.insert(w.to_string(), id);
+            }
+        }
+    }
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
+    })
+    .to_string()
+}
+
+/// One STS-B pair: two sentences and their similarity score (0–5).
+pub struct Pair {
+    pub a: String,
+    pub b: String,
+    pub score: f64,
+}
+
+/// Writes text data for a suite on the tiny fixtures into `dir`: the first `n` pairs of
+/// `fixtures/stsb-en-dev.csv` as `pairs.csv`, a classification file `cls.tsv` made from them
+/// (label 1 when the score is at least 2.5, text the first sentence) and `tokenizer.json` (a
+/// word-level vocabulary of their words, at most 1000 ids: the fixtures' vocabulary). Returns the
+/// pairs.
+pub fn write_text_data(dir: &Path, n: usize) -> Vec<Pair> {
+    let stsb = fs::read_to_string(fixtures().join("stsb-en-dev.csv")).unwrap();
+    let rows: Vec<&str> = stsb.lines().take(n).collect();
+    fs::write(dir.join("pairs.csv"), rows.join("\n")).unwrap();
+    let pairs: Vec<Pair> = rows
+        .iter()
+        .map(|l| {
+            let f = squeezebench::data::text::fields(l, squeezebench::suite::spec::TextFormat::Csv);
+            Pair { a: f[0].clone(), b: f[1].clone(), score: f[2].parse().unwrap() }
+        })
+        .collect();
+    let cls: Vec<String> = pairs.iter().map(|p| format!("{}\t{}", u8::from(p.score >= 2.5), p.a)).collect();
+    fs::write(dir.join("cls.tsv"), cls.join("\n")).unwrap();
+    let texts: Vec<String> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    fs::write(dir.join("tokenizer.json"), word_tokenizer(&texts, 1000)).unwrap();
+    pairs
 }
