@@ -289,38 +289,11 @@ fn static_calibration_ranges_and_activation_types() {
     assert_eq!(g.initializer.iter().find(|t| t.name.as_ref() == Some(&zp)).unwrap().data_type, Some(QType::S8.onnx_code()));
 }
 
-/// A word-level tokenizer.json over the words of `texts`.
-fn word_tokenizer(texts: &[String], max: usize) -> String {
-    let mut vocab = BTreeMap::from([("[PAD]".to_string(), 0usize), ("[UNK]".to_string(), 1)]);
-    for t in texts {
-        for w in t.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-            if vocab.len() < max && !vocab.contains_key(w) {
-                let id = vocab.len();
-                vocab.insert(w.to_string(), id);
-            }
-        }
-    }
-    serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
-        "normalizer": {"type": "Lowercase"}, "pre_tokenizer": {"type": "Whitespace"},
-        "post_processor": null, "decoder": null,
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}
-    })
-    .to_string()
-}
-
-/// SST-2-style `label text` lines from the committed STS-B rows (label: score >= 2.5), and a
-/// tokenizer over their words: (data file, tokenizer file).
+/// Labelled text (`cls.tsv`: label, tab, an STS-B sentence) and a tokenizer over its words, from
+/// the first `rows` STS-B pairs: (data file, tokenizer file).
 fn labelled_text(dir: &Path, rows: usize) -> (PathBuf, PathBuf) {
-    let stsb = std::fs::read_to_string(common::fixtures().join("stsb-en-dev.csv")).unwrap();
-    let fields: Vec<Vec<String>> =
-        stsb.lines().take(rows).map(|l| squeezebench::data::text::fields(l, squeezebench::suite::spec::TextFormat::Csv)).collect();
-    let lines: Vec<String> = fields.iter().map(|f| format!("{} {}", u8::from(f[2].parse::<f64>().unwrap() >= 2.5), f[0])).collect();
-    let texts: Vec<String> = fields.iter().map(|f| f[0].clone()).collect();
-    let (data, tok) = (dir.join("labelled.txt"), dir.join("tokenizer.json"));
-    std::fs::write(&data, lines.join("\n")).unwrap();
-    std::fs::write(&tok, word_tokenizer(&texts, 1000)).unwrap();
-    (data, tok)
+    common::write_text_data(dir, rows);
+    (dir.join("cls.tsv"), dir.join("tokenizer.json"))
 }
 
 // Why: calibration data may be the fixtures' JSON cases or a text file with its tokenizer (through
@@ -448,7 +421,7 @@ fn static_steps_in_a_suite() {
     let suite = |tokenizer: &str| {
         format!(
             "models:\n  bert-tiny: {{path: {fx}/bert-tiny.onnx{tokenizer}}}\n\
-             variants:\n  fp32: {{reference: true}}\n  static: {{steps: [{{quantize: {{mode: static, calibration: labelled.txt, method: entropy, samples: 30}}}}]}}\n\
+             variants:\n  fp32: {{reference: true}}\n  static: {{steps: [{{quantize: {{mode: static, calibration: cls.tsv, method: entropy, samples: 30}}}}]}}\n\
              workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [params, fidelity]\n\
              run: {{warmup: 1, min_iterations: 3, min_time_s: 0.01, max_time_s: 0.1, time_limit_s: 60}}\n",
             fx = fx.display()
@@ -461,7 +434,7 @@ fn static_steps_in_a_suite() {
     let r = squeezebench::results::Results::load(&d.join("out/results.json")).unwrap();
     let v = r.variants.iter().find(|v| v.variant == "static").unwrap().clone();
     assert!(!v.cached, "{v:?}");
-    assert!(v.log.iter().any(|l| l.contains("calibrate  entropy over") && l.contains("labelled.txt") && l.contains("tokenizer.json") && l.contains("(30 runs")), "{:?}", v.log);
+    assert!(v.log.iter().any(|l| l.contains("calibrate  entropy over") && l.contains("cls.tsv") && l.contains("tokenizer.json") && l.contains("(30 runs")), "{:?}", v.log);
     let c = r.cases.iter().find(|c| c.variant == "static").unwrap();
     let f = c.fidelity.as_ref().unwrap();
     assert!(f.cosine > 0.99 && f.cosine < 1.0, "{f:?}");
@@ -471,8 +444,8 @@ fn static_steps_in_a_suite() {
     assert_eq!(o.status.code(), Some(0));
     let cached = |d: &Path| squeezebench::results::Results::load(&d.join("out/results.json")).unwrap().variants.iter().find(|v| v.variant == "static").unwrap().cached;
     assert!(cached(d));
-    let text = std::fs::read_to_string(d.join("labelled.txt")).unwrap();
-    std::fs::write(d.join("labelled.txt"), text.lines().rev().collect::<Vec<_>>().join("\n")).unwrap();
+    let text = std::fs::read_to_string(d.join("cls.tsv")).unwrap();
+    std::fs::write(d.join("cls.tsv"), text.lines().rev().collect::<Vec<_>>().join("\n")).unwrap();
     assert_eq!(run().status.code(), Some(0));
     assert!(!cached(d), "an edited calibration file is not served from the cache");
     // No tokenizer anywhere: refused at the quantize step.
