@@ -1,6 +1,8 @@
 //! 8-bit quantization of BERT-family ONNX models: dynamic (weights int8 ahead of time, activations
-//! quantized at run time by ONNX Runtime's integer kernels) and weight-only (int8 weights,
-//! `DequantizeLinear` at load, for size).
+//! quantized at run time by ONNX Runtime's integer kernels), static (activation ranges calibrated
+//! ahead of time, written as QuantizeLinear/DequantizeLinear pairs: `calibrate.rs`,
+//! `static_qdq.rs`) and weight-only (int8 weights, `DequantizeLinear` at load, for size); and an
+//! accuracy-aware fallback that keeps the most harmful nodes in float (`fallback.rs`).
 //!
 //! # Using it from code
 //!
@@ -14,7 +16,7 @@
 //! let check = quant::verify::compare(
 //!     "fixtures/bert-tiny.onnx".as_ref(),
 //!     "/tmp/bert-tiny-int8.onnx".as_ref(),
-//!     &quant::verify::CheckData::Synthetic { samples: 3 },
+//!     &quant::verify::CheckData::synthetic(3),
 //! )?;
 //! println!("{}", report.render_text());
 //! # let _ = check; Ok(()) }
@@ -23,8 +25,10 @@
 //! [`QuantizeOptions`] deserializes from the CLI's flag names (kebab- or snake-case, unknown fields
 //! refused), so benchmark suites can spell a variant as `{mode: dynamic, per-channel: true}`.
 //! [`quantize`] works on a model in memory and returns the rewritten model and a serializable
-//! [`QuantReport`]; [`verify::compare`] runs a reference and a quantized model *file* through ONNX
-//! Runtime (it needs files because sessions load from files, external data included).
+//! [`QuantReport`]; [`prepare`] does the expensive part once (rewrite, plan, calibration, 8-bit
+//! weights) and [`Prepared::emit`] writes models from it with any nodes kept in float;
+//! [`verify::compare`] runs a reference and a quantized model *file* through ONNX Runtime (it needs
+//! files because sessions load from files, external data included).
 //!
 //! # Design
 //!
