@@ -188,7 +188,8 @@ enum Command {
         /// Seeded synthetic token batches the check runs on (0: no check).
         #[arg(long, value_name = "N", default_value_t = 3)]
         verify: usize,
-        /// Check on the cases of this JSON file instead (fixtures' reference format).
+        /// Check on the cases of this JSON file instead (fixtures' reference format), or on the
+        /// texts of a .tsv/.csv/text file (--text-column, --header) tokenized with --tokenizer.
         #[arg(long, value_name = "DATA")]
         check: Option<PathBuf>,
         /// Fail (exit 1) when 1 − cosine of an output, or 1 − top-1 agreement of logits, exceeds this.
@@ -594,21 +595,24 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if !(time_budget.is_finite() && time_budget >= 0.0) {
                 return Err(format!("--time-budget {time_budget} is not a number of seconds >= 0").into());
             }
-            let eval_data = match &eval {
-                None => None,
-                Some(p) if !p.is_file() => return Err(format!("--eval data '{}' does not exist", p.display()).into()),
-                Some(p) => Some(verify::CheckData::Text(verify::TextData {
+            // A text file for --eval (labelled) or --check, tokenized with --tokenizer.
+            let text_data = |flag: &str, p: &PathBuf, label_column: Option<usize>| -> Result<verify::CheckData, String> {
+                if !p.is_file() {
+                    return Err(format!("{flag} data '{}' does not exist", p.display()));
+                }
+                Ok(verify::CheckData::Text(verify::TextData {
                     path: p.clone(),
-                    tokenizer: tokenizer.clone().ok_or_else(|| format!("--eval data '{}' is text: give the model's tokenizer.json with --tokenizer", p.display()))?,
+                    tokenizer: tokenizer.clone().ok_or_else(|| format!("{flag} data '{}' is text: give the model's tokenizer.json with --tokenizer", p.display()))?,
                     format: verify::TextData::format_of(p),
                     text_column,
-                    label_column: Some(label_column),
+                    label_column,
                     header,
                     limit: None,
                     batch: 32,
                     max_len: seq,
-                })),
+                }))
             };
+            let eval_data = eval.as_ref().map(|p| text_data("--eval", p, Some(label_column))).transpose()?;
             if !force && output.exists() {
                 return Err(format!("refusing to write '{}': the file exists (pass --force to replace it)", output.display()).into());
             }
@@ -617,7 +621,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let size_before = m.file_size() + m.external_bytes()?;
             let data = match (eval_data, check_data) {
                 (Some(e), _) => Some(e),
-                (None, Some(p)) => Some(verify::CheckData::File(p)),
+                (None, Some(p)) if p.extension().is_some_and(|e| e == "json") => Some(verify::CheckData::File(p)),
+                (None, Some(p)) => Some(text_data("--check", &p, None)?),
                 (None, None) if samples > 0 => Some(verify::CheckData::synthetic(samples)),
                 (None, None) => None,
             };
