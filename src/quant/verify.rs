@@ -233,7 +233,7 @@ pub struct Reference {
 
 impl Reference {
     pub fn new(reference: &Path, data: &CheckData) -> Result<Reference> {
-        let model = Model::load(reference)?;
+        let model = Model::load_mapped(reference)?; // only dims are read (vocabulary, positions)
         let mut session = Session::from_file(reference, &SessionOptions::default())?;
         let (sets, labels) = match data {
             CheckData::Text(t) if t.label_column.is_some() => {
