@@ -291,3 +291,44 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
     let q2 = variant(&r2, "squeezebert-tiny", "int8");
     assert!(q2.cached && q2.sha256 == q.sha256 && q2.log == q.log, "{q2:?}");
 }
+
+/// With `rounds: 3` every case runs in three slices (all cases' first slice, then all second
+/// slices, ...) whose timed runs are joined: at least three slices' minimum iterations, `stop` says
+/// `3 rounds`, fidelity is measured once, cases are recorded in suite order, and a worker that
+/// crashes is recorded once as crashed while the other cases finish their rounds (exit 3).
+#[test]
+fn rounds_spread_each_case_over_the_run() {
+    let dir = common::scratch("suite-rounds");
+    let d = dir.path();
+    let fx = common::fixtures();
+    let suite = format!(
+        "models:\n  bert-tiny: {{path: {fx}/bert-tiny.onnx}}\n  squeezebert-tiny: {{path: {fx}/squeezebert-tiny.onnx}}\n\
+         variants:\n  fp32: {{reference: true}}\n  opt: {{steps: [{{rewrite: default}}]}}\n\
+         workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [latency, memory, fidelity]\n\
+         run: {{warmup: 1, min_iterations: 9, min_time_s: 0.03, max_time_s: 0.3, time_limit_s: 60, rounds: 3}}\n",
+        fx = fx.display()
+    );
+    std::fs::write(d.join("r.yaml"), suite).unwrap();
+    let o = bin()
+        .args(["run", "r.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"])
+        .env("SQUEEZEBENCH_TEST_CRASH_CASE", "squeezebert-tiny/opt/b1-s16-t1")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["bert-tiny/fp32/b1-s16-t1", "bert-tiny/opt/b1-s16-t1", "squeezebert-tiny/fp32/b1-s16-t1", "squeezebert-tiny/opt/b1-s16-t1"]);
+    for c in &r.cases[..3] {
+        assert_eq!(c.status, Status::Ok, "{}: {:?}", c.id, c.error);
+        let l = c.latency.as_ref().unwrap();
+        assert_eq!(l.stop, "3 rounds", "{}", c.id);
+        assert!(l.iterations >= 9 && l.samples_ms.len() == l.iterations, "{}: {}", c.id, l.iterations);
+        assert!(l.p50_ci_ms[0] <= l.p50_ms && l.p50_ms <= l.p50_ci_ms[1]);
+        assert!(c.memory.as_ref().unwrap().run_peak_rss_bytes > 0);
+    }
+    assert_eq!(r.cases[1].fidelity.as_ref().map(|f| f.cosine), Some(1.0), "fidelity from the first round");
+    assert_eq!(r.cases[3].status, Status::Crashed);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("crashed") && l.contains("squeezebert-tiny/opt")).count(), 1, "{stderr}");
+}

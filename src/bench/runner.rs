@@ -8,6 +8,9 @@
 //! - Ctrl-C (SIGINT) stops starting cases, kills running workers, writes what finished with
 //!   `interrupted: true` and returns. A worker the signal itself killed (a terminal sends it to the
 //!   whole process group) is unfinished, not crashed, and not recorded.
+//! - `run.rounds > 1`: each case runs in that many slices, one pass over the suite per slice, with
+//!   its timed runs joined ([`join_rounds`]); a case is recorded after its last slice (or its first
+//!   failure), in suite order.
 //! - `results.json` is replaced atomically (temporary file, sync, rename) after every case, so a
 //!   run killed at any moment leaves either no file or a valid one with the finished cases
 //!   (tests/interrupt.rs).
@@ -223,7 +226,14 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         Ok((job, params))
     };
 
-    let bar = progress_bar(cases.len(), opts.progress);
+    // The schedule: every case's round 1, then every case's round 2, ... (one slot a case when
+    // rounds is 1). A case is finished, recorded and saved after its last round; one that fails in
+    // a round is recorded as that failure and skips its later rounds.
+    let rounds = plan.run.rounds.max(1);
+    let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
+    let mut partial: HashMap<usize, (CaseResult, Job)> = HashMap::new();
+    let mut failed: HashMap<usize, CaseResult> = HashMap::new();
+    let bar = progress_bar(slots.len(), opts.progress);
     let mut running: Vec<Running> = Vec::new();
     let mut next = 0;
     let mut finished: BTreeMap<usize, CaseResult> = BTreeMap::new();
@@ -239,17 +249,40 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             bar.abandon_with_message("interrupted");
             break;
         }
-        while running.len() < opts.jobs.max(1) && next < cases.len() {
-            let case = &cases[next];
+        while running.len() < opts.jobs.max(1) && next < slots.len() {
+            let (index, round) = slots[next];
+            let case = &cases[index];
             let started = Instant::now();
+            if let Some(rec) = failed.remove(&index) {
+                // Failed in an earlier round: recorded in its last round's place.
+                if round + 1 == rounds {
+                    finished.insert(index, rec);
+                } else {
+                    failed.insert(index, rec);
+                }
+                bar.inc(1);
+                next += 1;
+                continue;
+            }
             match jobs_of(case) {
                 Err((e, params)) => {
                     let mut r = blank(case, Status::Failed, Some(e), 0.0);
                     r.params = params.filter(|_| params_wanted);
-                    finished.insert(next, r);
+                    if rounds > 1 {
+                        bar.inc(1);
+                    }
+                    settle(&mut finished, &mut failed, index, round, rounds, r);
                 }
-                Ok((job, params)) => {
-                    let stem = work.join(format!("case-{next}"));
+                Ok((mut job, params)) => {
+                    if rounds > 1 {
+                        job.run = job.run.slice();
+                        if round > 0 {
+                            // Accuracy and fidelity do not depend on timing: measured once.
+                            job.datasets.clear();
+                            job.case.fidelity_against = None;
+                        }
+                    }
+                    let stem = work.join(format!("case-{index}-round-{round}"));
                     let job_path = stem.with_extension("job.json");
                     let result_path = stem.with_extension("result.json");
                     let stderr_path = stem.with_extension("stderr.txt");
@@ -266,8 +299,8 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
                         .stderr(stderr)
                         .spawn()
                         .map_err(|source| Error::Spawn { exe: opts.worker_exe.clone(), source })?;
-                    bar.set_message(case.id.clone());
-                    running.push(Running { index: next, child, started, result_path, stderr_path, params: Some(params).filter(|_| params_wanted) });
+                    bar.set_message(if rounds > 1 { format!("{} (round {}/{rounds})", case.id, round + 1) } else { case.id.clone() });
+                    running.push(Running { index, round, job, child, started, result_path, stderr_path, params: Some(params).filter(|_| params_wanted) });
                 }
             }
             next += 1;
@@ -315,11 +348,27 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
                 },
             };
             rec.params = r.params;
-            finished.insert(r.index, rec);
+            if rounds == 1 {
+                finished.insert(r.index, rec);
+                continue;
+            }
+            bar.inc(1);
+            let merged = match partial.remove(&r.index) {
+                None => (rec, r.job),
+                Some((so_far, job)) if rec.status == Status::Ok => (join_rounds(so_far, rec, &job), job),
+                Some((_, job)) => (rec, job),
+            };
+            if merged.0.status != Status::Ok || r.round + 1 == rounds {
+                settle(&mut finished, &mut failed, r.index, r.round, rounds, merged.0);
+            } else {
+                partial.insert(r.index, merged);
+            }
         }
         // Record everything finished so far, in case order.
         for (_, rec) in std::mem::take(&mut finished) {
-            bar.inc(1);
+            if rounds == 1 {
+                bar.inc(1);
+            }
             if bar.is_hidden() {
                 eprintln!("{}", line(&rec));
             } else {
@@ -328,7 +377,7 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             results.cases.push(rec);
             results.save(&results_path)?;
         }
-        if next >= cases.len() && running.is_empty() {
+        if next >= slots.len() && running.is_empty() {
             bar.finish_and_clear();
             break;
         }
@@ -342,8 +391,40 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     Ok(results)
 }
 
+/// A case's record once a round ended it: finished in its last round, else kept until then (so
+/// cases are recorded in suite order).
+fn settle(finished: &mut BTreeMap<usize, CaseResult>, failed: &mut HashMap<usize, CaseResult>, index: usize, round: usize, rounds: usize, rec: CaseResult) {
+    if round + 1 == rounds {
+        finished.insert(index, rec);
+    } else {
+        failed.insert(index, rec);
+    }
+}
+
+/// The record of a case after one more round: timed runs joined in the order they ran (statistics
+/// recomputed over all of them), the larger memory peaks, accuracy and fidelity of round 1.
+fn join_rounds(mut so_far: CaseResult, next: CaseResult, job: &Job) -> CaseResult {
+    if let (Some(a), Some(b)) = (&so_far.latency, &next.latency) {
+        let ms: Vec<f64> = a.samples_ms.iter().chain(&b.samples_ms).copied().collect();
+        so_far.latency = Some(super::worker::latency_from_samples(job, a.warmup, ms, a.measured_s + b.measured_s, format!("{} rounds", job_rounds(a) + 1)));
+    }
+    if let (Some(a), Some(b)) = (&mut so_far.memory, &next.memory) {
+        a.session_peak_rss_bytes = a.session_peak_rss_bytes.max(b.session_peak_rss_bytes);
+        a.run_peak_rss_bytes = a.run_peak_rss_bytes.max(b.run_peak_rss_bytes);
+    }
+    so_far.wall_s += next.wall_s;
+    so_far
+}
+
+/// Rounds joined into `l` so far (its `stop` says `N rounds` after the first join).
+fn job_rounds(l: &crate::results::Latency) -> usize {
+    l.stop.strip_suffix(" rounds").and_then(|n| n.parse().ok()).unwrap_or(1)
+}
+
 struct Running {
     index: usize,
+    round: usize,
+    job: Job,
     child: Child,
     started: Instant,
     result_path: PathBuf,

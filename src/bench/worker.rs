@@ -193,6 +193,12 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
 
 fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
     let ms: Vec<f64> = s.seconds.iter().map(|v| v * 1e3).collect();
+    latency_from_samples(job, warmup, ms, s.measured.as_secs_f64(), s.stop.to_string())
+}
+
+/// The latency figures of `job` from its timed runs in milliseconds, in the order they ran (the
+/// runner joins the samples of a case's rounds through this too).
+pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, measured_s: f64, stop: String) -> Latency {
     let st = stats::summarize(&ms);
     let w = &job.case.workload;
     let p50_s = st.p50 / 1e3;
@@ -202,8 +208,8 @@ fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
     Latency {
         warmup,
         iterations: ms.len(),
-        measured_s: s.measured.as_secs_f64(),
-        stop: s.stop.to_string(),
+        measured_s,
+        stop,
         mean_ms: st.mean,
         std_ms: st.std,
         cv: st.cv,

@@ -350,10 +350,30 @@ pub struct RunSettings {
     pub max_time_s: f64,
     /// The worker is killed after this many seconds (the case is recorded as `timeout`).
     pub time_limit_s: f64,
+    /// Measure each case in this many slices spread over the run (every case's round 1, then every
+    /// case's round 2, ...), each with 1/rounds of the iterations and times above, its samples
+    /// joined: a machine whose speed drifts during the run slows every case alike, and the
+    /// confidence intervals see the drift. 1: each case in one go.
+    pub rounds: usize,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
-        RunSettings { warmup: 5, min_iterations: 20, min_time_s: 2.0, target_cv: 0.05, max_time_s: 20.0, time_limit_s: 300.0 }
+        RunSettings { warmup: 5, min_iterations: 20, min_time_s: 2.0, target_cv: 0.05, max_time_s: 20.0, time_limit_s: 300.0, rounds: 1 }
+    }
+}
+
+impl RunSettings {
+    /// The settings of one of `rounds` slices: iterations and times divided (at least one
+    /// iteration), warm-up and time limit as they are.
+    pub fn slice(&self) -> RunSettings {
+        let r = self.rounds.max(1);
+        RunSettings {
+            min_iterations: self.min_iterations.div_ceil(r).max(1),
+            min_time_s: self.min_time_s / r as f64,
+            max_time_s: self.max_time_s / r as f64,
+            rounds: 1,
+            ..self.clone()
+        }
     }
 }

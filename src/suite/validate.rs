@@ -562,6 +562,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
         (run.target_cv > 0.0 && run.target_cv.is_finite(), "run: target_cv must be above 0 (0.05 = 5 %)"),
         (run.max_time_s >= run.min_time_s && run.max_time_s <= WEEK, "run: max_time_s must be at least min_time_s, at most 604800 (a week)"),
         (run.time_limit_s > 0.0 && run.time_limit_s <= WEEK, "run: time_limit_s must be above 0, at most 604800 (a week)"),
+        ((1..=100).contains(&run.rounds), "run: rounds must be 1 to 100"),
     ];
     for (ok, message) in checks {
         if !ok {
