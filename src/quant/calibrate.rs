@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::onnx::proto::ValueInfoProto;
 use crate::onnx::{ExternalMode, Model, SaveOptions};
-use crate::runtime::{Session, SessionOptions, Tensor};
+use crate::runtime::{Session, SessionOptions};
 
 use super::params::MinMax;
 use super::verify::{self, CheckData};
@@ -301,8 +301,7 @@ pub fn calibrate(model: &Model, activations: &[String], data: &CheckData, method
     let runs = sets.len();
     for set in sets {
         let set = verify::as_declared(&session, &set);
-        let refs: Vec<(&str, Tensor)> = set.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-        for (name, value) in session.run(&refs)? {
+        for (name, value) in verify::run(&mut session, &set)? {
             let Some(c) = collectors.get_mut(&name) else { continue };
             let Some(x) = value.as_f32() else {
                 return Err(Error::Verify(format!("calibration: activation '{name}' is not float32")));
@@ -335,10 +334,10 @@ fn augmented(model: &Model, activations: &[String], dir: &Path) -> Result<PathBu
     let g = copy.graph_mut();
     for a in activations {
         if !g.output.iter().any(|o| o.name.as_deref() == Some(a.as_str())) {
+            // Name only: ONNX Runtime infers the added outputs' types and shapes itself.
             g.output.push(ValueInfoProto { name: Some(a.clone()), ..Default::default() });
         }
     }
-    // Inferred value types would pin shapes the added outputs do not need; ORT infers them itself.
     let path = dir.join("calibration.onnx");
     copy.save(&path, &SaveOptions { external: ExternalMode::External, force: true, ..SaveOptions::default() })?;
     drop(copy);

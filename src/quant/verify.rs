@@ -282,7 +282,8 @@ impl Reference {
     }
 }
 
-fn run(session: &mut Session, set: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+/// Runs `session` on one input set.
+pub(super) fn run(session: &mut Session, set: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
     let refs: Vec<(&str, Tensor)> = set.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     Ok(session.run(&refs)?)
 }
