@@ -325,6 +325,13 @@ fn rounds_spread_each_case_over_the_run() {
         assert_eq!(l.stop, "3 rounds", "{}", c.id);
         assert!(l.iterations >= 9 && l.samples_ms.len() == l.iterations, "{}: {}", c.id, l.iterations);
         assert!(l.p50_ci_ms[0] <= l.p50_ms && l.p50_ms <= l.p50_ci_ms[1]);
+        // The samples of each round, in order, and a median interval covering their spread.
+        assert_eq!(l.round_sizes.len(), 3, "{}", c.id);
+        assert_eq!(l.round_sizes.iter().sum::<usize>(), l.iterations);
+        assert!(l.round_sizes.iter().all(|&k| k >= 3), "{}: {:?}", c.id, l.round_sizes);
+        let between = squeezebench::measure::stats::rounds_interval(&l.samples_ms, &l.round_sizes, l.p50_ms).unwrap();
+        let slack = 1e-9 * l.p50_ms; // results.json keeps 17 digits, not every last bit
+        assert!(l.p50_ci_ms[0] <= between[0] + slack && l.p50_ci_ms[1] >= between[1] - slack, "{}: {:?} vs {between:?}", c.id, l.p50_ci_ms);
         assert!(c.memory.as_ref().unwrap().run_peak_rss_bytes > 0);
     }
     assert_eq!(r.cases[1].fidelity.as_ref().map(|f| f.cosine), Some(1.0), "fidelity from the first round");

@@ -406,7 +406,9 @@ fn settle(finished: &mut BTreeMap<usize, CaseResult>, failed: &mut HashMap<usize
 fn join_rounds(mut so_far: CaseResult, next: CaseResult, job: &Job) -> CaseResult {
     if let (Some(a), Some(b)) = (&so_far.latency, &next.latency) {
         let ms: Vec<f64> = a.samples_ms.iter().chain(&b.samples_ms).copied().collect();
-        so_far.latency = Some(super::worker::latency_from_samples(job, a.warmup, ms, a.measured_s + b.measured_s, format!("{} rounds", job_rounds(a) + 1)));
+        let sizes: Vec<usize> = round_sizes(a).into_iter().chain(round_sizes(b)).collect();
+        let stop = format!("{} rounds", sizes.len());
+        so_far.latency = Some(super::worker::latency_from_samples(job, a.warmup, ms, sizes, a.measured_s + b.measured_s, stop));
     }
     if let (Some(a), Some(b)) = (&mut so_far.memory, &next.memory) {
         a.session_peak_rss_bytes = a.session_peak_rss_bytes.max(b.session_peak_rss_bytes);
@@ -416,9 +418,9 @@ fn join_rounds(mut so_far: CaseResult, next: CaseResult, job: &Job) -> CaseResul
     so_far
 }
 
-/// Rounds joined into `l` so far (its `stop` says `N rounds` after the first join).
-fn job_rounds(l: &crate::results::Latency) -> usize {
-    l.stop.strip_suffix(" rounds").and_then(|n| n.parse().ok()).unwrap_or(1)
+/// The samples per round of `l` (one round: all its samples).
+fn round_sizes(l: &crate::results::Latency) -> Vec<usize> {
+    if l.round_sizes.is_empty() { vec![l.samples_ms.len()] } else { l.round_sizes.clone() }
 }
 
 struct Running {

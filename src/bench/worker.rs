@@ -193,13 +193,14 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
 
 fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
     let ms: Vec<f64> = s.seconds.iter().map(|v| v * 1e3).collect();
-    latency_from_samples(job, warmup, ms, s.measured.as_secs_f64(), s.stop.to_string())
+    let n = ms.len();
+    latency_from_samples(job, warmup, ms, vec![n], s.measured.as_secs_f64(), s.stop.to_string())
 }
 
-/// The latency figures of `job` from its timed runs in milliseconds, in the order they ran (the
-/// runner joins the samples of a case's rounds through this too).
-pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, measured_s: f64, stop: String) -> Latency {
-    let st = stats::summarize(&ms);
+/// The latency figures of `job` from its timed runs in milliseconds, in the order they ran, in
+/// rounds of `round_sizes` runs (the runner joins the samples of a case's rounds through this).
+pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, round_sizes: Vec<usize>, measured_s: f64, stop: String) -> Latency {
+    let st = stats::summarize_rounds(&ms, &round_sizes);
     let w = &job.case.workload;
     let p50_s = st.p50 / 1e3;
     let flops_per_s = job.flops.map(|f| f as f64 / p50_s);
@@ -228,6 +229,7 @@ pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, measured_s: 
         peak_flops_per_s: peak,
         fraction_of_peak: flops_per_s.zip(peak).map(|(a, p)| a / p),
         samples_ms: ms,
+        round_sizes: if round_sizes.len() > 1 { round_sizes } else { Vec::new() },
     }
 }
 

@@ -214,7 +214,8 @@ pub struct Latency {
     pub p90_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
-    /// Bootstrap 95 % confidence interval of the median, `[low, high]`.
+    /// 95 % confidence interval of the median, `[low, high]`: block bootstrap, widened to the
+    /// spread between rounds when there are several (see `round_sizes`).
     pub p50_ci_ms: [f64; 2],
     /// Bootstrap 95 % confidence interval of the 99th percentile.
     pub p99_ci_ms: [f64; 2],
@@ -236,6 +237,11 @@ pub struct Latency {
     pub fraction_of_peak: Option<f64>,
     /// Every timed sample in run order (for distribution charts and re-analysis).
     pub samples_ms: Vec<f64>,
+    /// With `run.rounds` > 1: how many of `samples_ms` each round measured, in order (the median's
+    /// interval covers the spread between the rounds' medians; see `measure::stats`). Empty in
+    /// results written before rounds were recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub round_sizes: Vec<usize>,
 }
 
 /// Memory of the case's worker process and of the model file.

@@ -88,6 +88,7 @@ pub fn latency(median_ms: f64, sigma: f64, n: usize, seed: u64, w: &Workload, fl
         peak_flops_per_s: peak,
         fraction_of_peak: peak.map(|p| r4(flops_per_s / p)),
         samples_ms: samples,
+        round_sizes: Vec::new(),
     }
 }
 
