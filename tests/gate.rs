@@ -97,6 +97,28 @@ fn noise_is_not_a_regression() {
     assert!(verdicts(&compare(&b, &c), id).contains(&("latency p50".into(), Verdict::Improved)));
 }
 
+/// Every case slower by 5 %: under the threshold, so no verdict fails, but the report says that all
+/// cases moved together (the machine, ONNX Runtime or the build, not one model). One case moving,
+/// or a shift under 3 %, gives no such note.
+#[test]
+fn a_shift_of_every_case_is_noted() {
+    let b = baseline();
+    let shifted = |f: f64| {
+        let mut c = b.clone();
+        c.cases.iter_mut().filter(|c| c.latency.is_some()).for_each(|c| slow_down(c, f));
+        compare(&b, &c)
+    };
+    let r = shifted(1.05);
+    assert!(!r.failed(), "{}", r.render_markdown());
+    let md = r.render_markdown();
+    assert!(md.contains("Note: every case's p50 moved the same way (7 cases, +5.0 % to +5.0 %, median +5.0 %)"), "{md}");
+    assert!(shifted(0.95).render_markdown().contains("−5.0 % to −5.0 %"));
+    assert!(!shifted(1.02).render_markdown().contains("moved the same way"));
+    let mut c = b.clone();
+    slow_down(case(&mut c, "bert-base/int8/b1-s128-t2"), 1.15);
+    assert!(!compare(&b, &c).render_markdown().contains("moved the same way"));
+}
+
 /// An int8 variant that loses more than `accuracy_drop` points fails twice: against its own
 /// baseline and against the fp32 reference of the same run. With a baseline that already lost as
 /// much, it still fails against the reference.
