@@ -48,7 +48,7 @@ const EXPECTED_MARKDOWN: &str = r#"## squeezebench · quick
 |:--|:--|:--|
 | `broken/fp32/b1-s128-t2` | crashed | worker killed by signal 11 (SIGSEGV) |
 
-<sub>suite `suites/quick.yaml` (spec hash `1a2b3c4d5e6f`), started 2026-11-23T00:31:49Z, finished 2026-11-23T00:35:02Z. Speed-up = reference p50 / p50 on the same workload; CI = bootstrap 95 % interval of the median.</sub>
+<sub>suite `suites/quick.yaml` (spec hash `1a2b3c4d5e6f`), started 2026-11-23T00:31:49Z, finished 2026-11-23T00:35:02Z. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>
 "#;
 
 /// The Markdown report, byte for byte: summary line, one table per model (reference first, speed-up
@@ -116,7 +116,7 @@ fn charts_render_as_svg_and_png() {
     }
     let svg = |name: &str| &charts.iter().find(|c| c.name == name).unwrap().svg;
     for (name, texts) in [
-        ("latency", &["Latency per variant", "median latency per run (ms)", "bootstrap 95 % confidence interval", "conv-matmul-int8", "2.47× vs ref"][..]),
+        ("latency", &["Latency per variant", "median latency per run (ms)", "95 % confidence interval of the median", "conv-matmul-int8", "2.47× vs ref"][..]),
         ("tradeoff-stsb-dev", &["spearman on stsb-dev (0–100)", "log scale", "Pareto front", "circle area ∝ size on disk", "minilm-l6: int8"][..]),
         ("tradeoff-fidelity", &["cosine similarity to the reference", "Pareto front per model", "bert-base: int8"][..]),
         ("size", &["size on disk (MiB)", "millions of parameters", "float32", "int8", "172.8 MiB"][..]),
@@ -143,7 +143,7 @@ fn html_is_self_contained() {
     assert_eq!(html.matches("<svg").count(), charts.len());
     assert!(!html.contains("<script>") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http") && !html.contains("<link"));
-    for t in ["AMD EPYC 9R14", "avx512_vnni", "ONNX Runtime", "1.31.1", "Gate thresholds", "<h2>Failures</h2>", "bootstrap 95 %"] {
+    for t in ["AMD EPYC 9R14", "avx512_vnni", "ONNX Runtime", "1.31.1", "Gate thresholds", "<h2>Failures</h2>", "95 % interval of the median"] {
         assert!(html.contains(t), "no '{t}'");
     }
     for c in &r.cases {

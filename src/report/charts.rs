@@ -6,7 +6,7 @@
 //! is laid out with DejaVu's metrics; a viewer without it substitutes a similar sans-serif.
 //!
 //! The charts:
-//! - `latency`: median latency per variant with its bootstrap 95 % CI as a whisker, one panel per
+//! - `latency`: median latency per variant with its 95 % CI as a whisker, one panel per
 //!   model (models differ by orders of magnitude, one axis would flatten the small ones);
 //! - `tradeoff-*`: quality against latency, one point per case, circle area ∝ size on disk, the
 //!   Pareto front (no other case is both faster and better) drawn as a line; one chart per
@@ -481,7 +481,7 @@ impl Figure for LatencyFig {
             &area,
             &[
                 (Mark::Box(PALETTE[0]), "median (p50), colour = variant".into()),
-                (Mark::Whisker, "bootstrap 95 % confidence interval of the median".into()),
+                (Mark::Whisker, "95 % confidence interval of the median".into()),
             ],
         )?;
         let w = widest(root, &self.labels, LABEL);

@@ -60,7 +60,7 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
     }
     let _ = writeln!(
         o,
-        "<p class=\"muted\">Suite <code>{}</code> (spec hash <code>{}</code>), started {}, {}. Speed-up = reference p50 / p50 on the same workload; CI = bootstrap 95 % interval.</p>",
+        "<p class=\"muted\">Suite <code>{}</code> (spec hash <code>{}</code>), started {}, {}. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</p>",
         esc(&results.suite.path),
         esc(&results.suite.hash),
         esc(&results.started_at),

@@ -57,7 +57,7 @@ pub fn render(results: &Results) -> String {
     };
     let _ = writeln!(
         out,
-        "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload; CI = bootstrap 95 % interval of the median.</sub>",
+        "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>",
         results.suite.path, results.started_at
     );
     out
