@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use squeezebench::gate::{self, Options, Verdict};
-use squeezebench::results::{CaseResult, Results};
+use squeezebench::results::{CaseResult, Results, Status};
 use squeezebench::suite::Thresholds;
 
 /// The sample without its crashed case (a baseline must be all ok).
@@ -166,6 +166,34 @@ fn fidelity_size_memory_and_status_checks() {
     assert!(r.render_markdown().contains("| `squeezebert-base/conv-matmul-int8/b1-s128-t2` | status | ok | crashed (worker killed by signal 11 (SIGSEGV)) |"));
 }
 
+/// A case with no baseline (a variant added to the suite) is gated on what needs none: its
+/// fidelity to the reference variant of the same run and its status. A new int8 variant that
+/// lost its fidelity, or crashed, fails the gate.
+#[test]
+fn a_new_case_is_gated_on_its_own_run() {
+    let b = baseline();
+    let id = "bert-base/int8/b1-s128-t2";
+    let mut old = b.clone();
+    old.cases.retain(|c| c.id != id);
+    let r = compare(&old, &b);
+    assert!(!r.failed(), "{}", r.render_markdown());
+    assert_eq!(verdicts(&r, id), [("fidelity cosine".to_string(), Verdict::Pass)]);
+
+    let mut c = b.clone();
+    case(&mut c, id).fidelity.as_mut().unwrap().cosine = 0.5;
+    let r = compare(&old, &c);
+    let failed: Vec<(&str, &str)> = r.regressions().map(|c| (c.case.as_str(), c.check.as_str())).collect();
+    assert_eq!(failed, [(id, "fidelity cosine")]);
+
+    let mut c = b.clone();
+    let n = case(&mut c, id);
+    n.status = Status::Crashed;
+    n.error = Some("worker killed by signal 11 (SIGSEGV)".into());
+    let r = compare(&old, &c);
+    assert_eq!(verdicts(&r, id), [("status".to_string(), Verdict::Regression)]);
+    assert!(r.render_markdown().contains(&format!("| `{id}` | status | — (new) | crashed (worker killed by signal 11 (SIGSEGV)) |")), "{}", r.render_markdown());
+}
+
 /// No verdict is possible (exit 2): a baseline case missing from the current run, a baseline
 /// case that failed, another environment (unless allowed); a new case is only a note.
 #[test]
@@ -176,9 +204,11 @@ fn errors_and_notes() {
     c.cases.remove(0);
     let e = gate::compare(&b, &c, &t, &Options::default()).unwrap_err();
     assert_eq!(e.to_string(), "the current run has no result for baseline case(s) bert-base/fp32/b1-s128-t2: compare runs of the same suite, or record a new baseline");
-    // The same pair the other way round: the extra case is new, not gated.
+    // The same pair the other way round: the extra case is new, gated only on what needs no
+    // baseline (an fp32 reference has nothing of that but its status).
     let r = gate::compare(&c, &b, &t, &Options::default()).unwrap();
-    assert_eq!(r.notes, ["`bert-base/fp32/b1-s128-t2` is new (no baseline): not gated"]);
+    assert_eq!(r.notes, ["`bert-base/fp32/b1-s128-t2` is new (no baseline): gated on its status, accuracy vs reference and fidelity only"]);
+    assert!(verdicts(&r, "bert-base/fp32/b1-s128-t2").is_empty());
 
     let full = results_sample::results();
     let e = gate::compare(&full, &full, &t, &Options::default()).unwrap_err();

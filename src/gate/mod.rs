@@ -196,12 +196,13 @@ pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Opt
             short(&current.suite.hash)
         ));
     }
-    for c in current.cases.iter().filter(|c| baseline.case(&c.id).is_none()) {
-        report.notes.push(format!("`{}` is new (no baseline): not gated", c.id));
-    }
     for b in &baseline.cases {
         let c = current.case(&b.id).expect("checked above");
-        check_case(&mut report.checks, current, b, c, t);
+        check_case(&mut report.checks, current, Some(b), c, t);
+    }
+    for c in current.cases.iter().filter(|c| baseline.case(&c.id).is_none()) {
+        report.notes.push(format!("`{}` is new (no baseline): gated on its status, accuracy vs reference and fidelity only", c.id));
+        check_case(&mut report.checks, current, None, c, t);
     }
     report.notes.extend(common_shift(baseline, current));
     Ok(report)
@@ -299,16 +300,19 @@ pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) 
     }
 }
 
-fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseResult, t: &Thresholds) {
+/// The checks of case `c` of the current run against its baseline `b`; a case with no baseline
+/// gets those that need none (status, accuracy vs the reference variant, fidelity).
+fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c: &CaseResult, t: &Thresholds) {
     let mut push = |check: &str, baseline: String, current: String, delta: String, threshold: String, verdict: Verdict| {
-        out.push(Check { case: b.id.clone(), check: check.into(), baseline, current, delta, threshold, verdict });
+        out.push(Check { case: c.id.clone(), check: check.into(), baseline, current, delta, threshold, verdict });
     };
     if c.status != Status::Ok {
         let why = c.error.as_deref().map(|e| crate::report::view::short_error(e, 80)).unwrap_or_default();
-        push("status", "ok".into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), "ok".into(), Verdict::Regression);
+        let was = if b.is_some() { "ok" } else { "— (new)" };
+        push("status", was.into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), "ok".into(), Verdict::Regression);
         return;
     }
-    if let (Some(bl), Some(cl)) = (&b.latency, &c.latency) {
+    if let (Some(bl), Some(cl)) = (b.and_then(|b| b.latency.as_ref()), &c.latency) {
         for (name, b_v, b_ci, c_v, c_ci, limit) in [
             ("latency p50", bl.p50_ms, bl.p50_ci_ms, cl.p50_ms, cl.p50_ci_ms, t.latency_p50_increase),
             ("latency p99", bl.p99_ms, bl.p99_ci_ms, cl.p99_ms, cl.p99_ci_ms, t.latency_p99_increase),
@@ -336,7 +340,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseR
             v,
         );
     }
-    for a in &b.accuracy {
+    for a in b.iter().flat_map(|b| &b.accuracy) {
         let (Some(bv), Some(cv)) = (a.metrics.get(&a.primary), crate::report::view::primary_accuracy(c, &a.dataset)) else {
             continue;
         };
@@ -370,16 +374,17 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: &CaseResult, c: &CaseR
     }
     if let Some(cf) = &c.fidelity {
         let md = crate::report::markdown::cosine;
+        let bf = b.and_then(|b| b.fidelity.as_ref());
         push(
             "fidelity cosine",
-            b.fidelity.as_ref().map(|f| md(f.cosine)).unwrap_or_else(|| "—".into()),
+            bf.map(|f| md(f.cosine)).unwrap_or_else(|| "—".into()),
             md(cf.cosine),
-            b.fidelity.as_ref().map(|f| format!("{:+.2e}", cf.cosine - f.cosine)).unwrap_or_else(|| "—".into()),
+            bf.map(|f| format!("{:+.2e}", cf.cosine - f.cosine)).unwrap_or_else(|| "—".into()),
             format!("≥ {}", num(t.fidelity_min_cosine)),
             if cf.cosine < t.fidelity_min_cosine { Verdict::Regression } else { Verdict::Pass },
         );
     }
-    if let (Some(bm), Some(cm)) = (&b.memory, &c.memory) {
+    if let (Some(bm), Some(cm)) = (b.and_then(|b| b.memory.as_ref()), &c.memory) {
         let bytes = crate::report::view::bytes;
         let mut grow = |name: &str, bv: u64, cv: u64, limit: f64| {
             let verdict = if bv > 0 && cv as f64 > bv as f64 * (1.0 + limit) { Verdict::Regression } else { Verdict::Pass };
