@@ -501,7 +501,7 @@ fn layernorm_fusion_fuses_every_layernorm_of_a_torch_opset14_export() {
     for (op, n) in [("LayerNormalization", 3), ("ReduceMean", 0), ("Pow", 0), ("Sqrt", 0), ("Sub", 0)] {
         assert_eq!(count_op(&m, op), n, "{op}: {:?}", r.log);
     }
-    assert!(m.proto.opset_import.iter().any(|o| o.domain.as_deref().unwrap_or("") == "" && o.version == Some(17)));
+    assert!(m.proto.opset_import.iter().any(|o| o.domain.as_deref().unwrap_or("").is_empty() && o.version == Some(17)));
     let dir = common::scratch("layernorm-fusion");
     let path = dir.path().join(format!("{name}.onnx"));
     m.save(&path, &SaveOptions::default()).unwrap();

@@ -87,7 +87,7 @@ mod tests {
     }
 
     fn s_rand() -> bool {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 2 == 0
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos().is_multiple_of(2)
     }
 
     #[test]

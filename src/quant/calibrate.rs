@@ -377,7 +377,7 @@ mod tests {
         v.push(100.0);
         c.update(&v);
         let (lo, hi) = c.range(Method::Percentile(99.0));
-        assert!(lo >= 0.0 && lo < 0.02, "{lo}");
+        assert!((0.0..0.02).contains(&lo), "{lo}");
         assert!(hi > 0.95 && hi < 1.1, "{hi}");
         assert_eq!(c.range(Method::MinMax), (0.0, 100.0));
     }

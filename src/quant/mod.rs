@@ -328,7 +328,7 @@ impl QuantizeOptions {
     /// Whether static calibration reads a text file (which needs a tokenizer).
     pub fn calibrates_on_text(&self) -> bool {
         self.mode == Mode::Static
-            && self.calibration.as_ref().is_some_and(|p| p.as_os_str() != "synthetic" && !p.extension().is_some_and(|e| e == "json"))
+            && self.calibration.as_ref().is_some_and(|p| p.as_os_str() != "synthetic" && p.extension().is_none_or(|e| e != "json"))
     }
 
     /// The calibration data of static mode, checked: a text file needs a tokenizer.

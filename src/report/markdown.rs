@@ -101,7 +101,7 @@ fn table_row(r: &Row) -> String {
 
 /// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.
 pub fn cosine(c: f64) -> String {
-    if c >= 0.99999 && c < 1.0 {
+    if (0.99999..1.0).contains(&c) {
         let nines = (-(1.0 - c).log10()).floor() as usize;
         format!("{:.*}", (nines + 1).min(9), c)
     } else {
