@@ -185,15 +185,11 @@ pub struct Summary {
     pub outliers: usize,
 }
 
-/// Summary of latency samples in run order (the intervals are block-bootstrapped, see the module).
-pub fn summarize(x: &[f64]) -> Summary {
-    summarize_rounds(x, &[])
-}
-
-/// Summary of latency samples in run order measured in rounds of `round_sizes` consecutive
-/// samples: as [`summarize`], with the median's interval widened to cover [`rounds_interval`]
-/// (see the module). The p99 keeps the block bootstrap: a round holds too few samples for a p99.
-pub fn summarize_rounds(x: &[f64], round_sizes: &[usize]) -> Summary {
+/// Summary of latency samples in run order, measured in rounds of `round_sizes` consecutive
+/// samples (empty, or one round: measured in one go). The intervals are block-bootstrapped, the
+/// median's widened to cover [`rounds_interval`] when there are several rounds (see the module);
+/// the p99 keeps the block bootstrap alone, as a round holds too few samples for a p99.
+pub fn summarize(x: &[f64], round_sizes: &[usize]) -> Summary {
     let mut sorted = x.to_vec();
     sorted.sort_by(f64::total_cmp);
     let (mean, std) = (mean(x), std_dev(x));
@@ -308,7 +304,7 @@ mod tests {
         let x = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
         assert_eq!(mean(&x), 5.0);
         assert!((std_dev(&x) - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
-        let s = summarize(&x);
+        let s = summarize(&x, &[]);
         assert_eq!((s.min, s.max, s.p50, s.n), (2.0, 9.0, 4.5, 8));
         assert!(s.p50_ci[0] <= s.p50 && s.p50 <= s.p50_ci[1]);
     }
@@ -359,17 +355,16 @@ mod tests {
         let speeds = [1.00, 1.04, 0.97, 1.02, 0.99, 1.05, 0.98, 1.01];
         let x: Vec<f64> = speeds.iter().flat_map(|s| (0..50).map(|_| s + rng.random_range(-0.005..0.005)).collect::<Vec<_>>()).collect();
         let sizes = [50; 8];
-        let medians: Vec<f64> = speeds.to_vec();
-        let p50 = summarize(&x).p50;
-        let half = t_975(7) * std_dev(&medians) / 8f64.sqrt();
+        let (plain, rounds) = (summarize(&x, &[]), summarize(&x, &sizes));
+        let p50 = plain.p50;
+        let half = t_975(7) * std_dev(&speeds) / 8f64.sqrt();
         let [lo, hi] = rounds_interval(&x, &sizes, p50).unwrap();
         assert!((hi - lo - 2.0 * half).abs() < 0.004, "{lo}..{hi} vs ±{half}");
-        let (plain, rounds) = (summarize(&x), summarize_rounds(&x, &sizes));
         assert!(rounds.p50_ci[0] <= lo && rounds.p50_ci[1] >= hi);
         assert!(rounds.p50_ci[1] - rounds.p50_ci[0] > plain.p50_ci[1] - plain.p50_ci[0]);
         assert_eq!((rounds.p50, rounds.p99_ci), (plain.p50, plain.p99_ci), "only the median's interval changes");
         // One round, or sizes that do not match the samples: the block bootstrap alone.
-        assert_eq!(summarize_rounds(&x, &[400]), plain);
+        assert_eq!(summarize(&x, &[400]), plain);
         assert_eq!(rounds_interval(&x, &[50; 7], p50), None);
     }
 
