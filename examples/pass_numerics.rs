@@ -14,7 +14,9 @@
 //! two models often run the very same kernels).
 
 use squeezebench::onnx::{shapes, Model, SaveOptions};
-use squeezebench::passes::{self, fidelity, Pipeline};
+use squeezebench::data::Inputs;
+use squeezebench::measure::compare;
+use squeezebench::passes::{self, Pipeline};
 use squeezebench::runtime::{OptimizationLevel, SessionOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -25,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     let fix = flag("--fix-shape").map(|s| shapes::parse_fixed_shapes(&s)).transpose()?;
-    let cases: u64 = flag("--cases").map(|c| c.parse()).transpose()?.unwrap_or(2);
+    let cases: usize = flag("--cases").map(|c| c.parse()).transpose()?.unwrap_or(2);
     let optimization_level = match flag("--ort-opt").as_deref() {
         Some("disable") => OptimizationLevel::Disable,
         Some("all") | None => OptimizationLevel::All,
@@ -49,7 +51,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = Pipeline::new(passes::parse_list(list)?).run(&mut m)?;
         let out = dir.path().join("rewritten.onnx");
         m.save(&out, &SaveOptions { force: true, ..Default::default() })?;
-        let f = fidelity::compare_sized(std::path::Path::new(path), &out, cases, 1, 128, &opts)?;
+        let data = Inputs::Synthetic { samples: cases, batch: 1, seq: 128 };
+        let f = compare::output_fidelity_with(std::path::Path::new(path), &out, &data, &opts)?;
         println!("{list:<34} patches {:>4}  nodes {:>5} -> {:<5}", r.steps, r.before.nodes, r.after.nodes);
         for o in &f {
             let (rel, top) = (o.max_rel_error.unwrap_or_default(), o.max_abs_output.unwrap_or_default());

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use squeezebench::gate::{self, Options, Verdict};
 use squeezebench::results::{CaseResult, Results, Status};
-use squeezebench::suite::Thresholds;
+use squeezebench::results::Thresholds;
 
 /// The sample without its crashed case (a baseline must be all ok).
 fn baseline() -> Results {

@@ -340,7 +340,7 @@ fn low_rank_at_full_energy_is_exact_on_a_low_rank_bert_tiny() {
     let path = dir.path().join("factored.onnx");
     m.save(&path, &SaveOptions::default()).unwrap();
     assert_same_outputs_as(&original, name, &path);
-    let f = passes::fidelity::compare(&original, &path, 2).unwrap();
+    let f = squeezebench::measure::compare::output_fidelity(&original, &path, 2).unwrap();
     assert!(f.iter().all(|o| o.cosine > 0.999999), "{f:?}");
 }
 
@@ -357,7 +357,7 @@ fn low_rank_is_lossy_but_sound_and_its_fidelity_is_measured() {
     let path = dir.path().join("r16.onnx");
     m.save(&path, &SaveOptions::default()).unwrap();
     let original = common::fixtures().join(format!("{name}.onnx"));
-    let f = passes::fidelity::compare(&original, &path, 2).unwrap();
+    let f = squeezebench::measure::compare::output_fidelity(&original, &path, 2).unwrap();
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(f[0].cosine < 0.999999 && f[0].cosine > 0.0 && f[0].max_abs_error > 0.0, "{f:?}");
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use squeezebench::onnx::{check, Model, SaveOptions};
-use squeezebench::quant::verify::{compare, CheckData, Fidelity};
+use squeezebench::data::Inputs;
+use squeezebench::measure::compare::{compare, Fidelity};
 use squeezebench::quant::{self, ConvStrategy, DynamicForm, Mode, QType, QuantReport, QuantizeOptions};
 
 fn fixture(name: &str) -> PathBuf {
@@ -24,7 +25,7 @@ fn run(name: &str, opts: &QuantizeOptions, dir: &Path, tag: &str) -> (Model, Qua
     assert!(problems.is_empty(), "{name} {tag}: {problems:?}");
     let out = dir.join(format!("{name}-{tag}.onnx"));
     q.save(&out, &SaveOptions::default()).unwrap();
-    let data = CheckData::File(common::fixtures().join(format!("{name}.reference.json")));
+    let data = Inputs::File(common::fixtures().join(format!("{name}.reference.json")));
     let f = compare(&fixture(name), &out, &data).unwrap_or_else(|e| panic!("{name} {tag}: {e}"));
     (q, report, f)
 }
@@ -264,7 +265,7 @@ fn static_calibration_ranges_and_activation_types() {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let data = |samples| CheckData::Synthetic { samples, batch: 1, seq: 64 };
+    let data = |samples| Inputs::Synthetic { samples, batch: 1, seq: 64 };
     let (few, _) = calibrate(&model, &acts, &data(4), Method::MinMax).unwrap();
     let (many, c) = calibrate(&model, &acts, &data(32), Method::MinMax).unwrap();
     assert_eq!((c.runs, c.activations), (32, acts.len()));
@@ -345,9 +346,9 @@ fn static_calibration_sources_and_refusals() {
 #[test]
 fn fallback_meets_a_fidelity_target_or_saves_the_best_model() {
     use squeezebench::quant::fallback::{search, Goal};
-    use squeezebench::quant::verify::Reference;
+    use squeezebench::measure::compare::Reference;
     let dir = common::scratch("quant-fallback");
-    let data = CheckData::File(common::fixtures().join("bert-tiny.reference.json"));
+    let data = Inputs::File(common::fixtures().join("bert-tiny.reference.json"));
     let reference = Reference::new(&fixture("bert-tiny"), &data).unwrap();
     let opts = QuantizeOptions { mode: Mode::Static, samples: 8, ..Default::default() };
     let prepared = quant::prepare(Model::load_mapped(fixture("bert-tiny")).unwrap(), &opts).unwrap();

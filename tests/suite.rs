@@ -272,7 +272,7 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
         let f = c.fidelity.as_ref().unwrap();
         assert!(f.cosine > 0.999 && f.cosine < 1.0 && f.max_abs_error > 0.0 && f.top1_agreement == Some(1.0), "{}: {f:?}", c.id);
         // Per output also the largest relative error and the largest |output| (the same type as
-        // `passes::fidelity` reports).
+        // `rewrite --report` reports).
         assert!(f.outputs.iter().all(|o| o.max_rel_error.is_some_and(|r| r > 0.0) && o.max_abs_output.is_some_and(|m| m >= o.max_abs_error / 2.0)), "{f:?}");
     }
     let variant = |r: &Results, m: &str, v: &str| r.variants.iter().find(|x| x.model == m && x.variant == v).unwrap().clone();

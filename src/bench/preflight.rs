@@ -20,7 +20,7 @@ use std::path::Path;
 
 use crate::data::{text, tokenize};
 use crate::onnx::{stats, Model};
-use crate::suite::validate::{synth_arch, DatasetKind, FileRef};
+use crate::suite::validate::{DatasetKind, FileRef};
 use crate::suite::{self, Plan, Problem, Source};
 use crate::synth;
 
@@ -133,8 +133,8 @@ pub fn problems(plan: &Plan) -> Vec<Problem> {
 /// The limits of a model without running it: from its config for `synth` and local `safetensors`
 /// models, from the file for a local ONNX model (none if it does not load: the run reports that).
 fn model_limits(source: &Source) -> stats::Limits {
-    let from_config = |arch: &str, config: Option<&Path>, weights: Option<&Path>, set: &[String], head: &str| {
-        let Ok(c) = synth::load_config(synth_arch(arch), config, weights, set) else { return stats::Limits::default() };
+    let from_config = |arch: &synth::Arch, config: Option<&Path>, weights: Option<&Path>, set: &[String], head: &str| {
+        let Ok(c) = synth::load_config(*arch, config, weights, set) else { return stats::Limits::default() };
         let classes = match head.parse::<synth::Head>() {
             Ok(synth::Head::Classification(n)) => Some(n.unwrap_or(c.num_labels)),
             _ => None,

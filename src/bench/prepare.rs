@@ -7,18 +7,16 @@
 //! SHA-256 and the steps), the SHA-256 of every input file (weights, config), and squeezebench's
 //! version and git revision (a changed pass or quantizer must not be served from an old cache).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use sha2::{Digest, Sha256};
 
 use crate::onnx::{stats, ExternalMode, Model, SaveOptions};
 use crate::passes;
 use crate::quant::{self, QuantizeOptions};
 use crate::results::{ModelInfo, VariantInfo};
-use crate::suite::validate::{synth_arch, FileRef};
+use crate::suite::validate::FileRef;
 use crate::suite::{PlanModel, PlanVariant, Source, StepPlan};
 use crate::synth;
 
@@ -39,17 +37,7 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// SHA-256 of a file, streamed.
 pub fn file_sha256(path: &Path) -> Result<String, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    crate::util::file_sha256(path).map_err(|e| e.to_string())
 }
 
 fn build_stamp() -> String {
@@ -57,12 +45,7 @@ fn build_stamp() -> String {
 }
 
 fn key(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    crate::util::sha256_parts_hex(parts, 12)
 }
 
 /// Resolves a file of the suite: a local path as is (it must exist), a `pypi:` member from the
@@ -153,7 +136,7 @@ pub fn obtain_model(model: &PlanModel, cache: &Path) -> Result<ModelInfo, String
             let spec = serde_json::to_string(&model.source).expect("serializes");
             let path = cache.join("models").join(format!("{}-{}.onnx", model.name, key(&[&spec, &build_stamp()])));
             if !path.is_file() {
-                let config = synth::load_config(synth_arch(arch), None, None, set).map_err(|e| e.to_string())?;
+                let config = synth::load_config(*arch, None, None, set).map_err(|e| e.to_string())?;
                 let head = head.parse().map_err(|e: String| e)?;
                 let m = synth::synthesize(&synth::Options { config, head, seed: *seed, weights: None }).map_err(|e| e.to_string())?;
                 save(&m, &path)?;
@@ -172,7 +155,7 @@ pub fn obtain_model(model: &PlanModel, cache: &Path) -> Result<ModelInfo, String
             let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
             let path = cache.join("models").join(format!("{}-{}.onnx", model.name, key(&refs)));
             if !path.is_file() {
-                let cfg = synth::load_config(synth_arch(arch), config.as_deref(), Some(&weights), set).map_err(|e| e.to_string())?;
+                let cfg = synth::load_config(*arch, config.as_deref(), Some(&weights), set).map_err(|e| e.to_string())?;
                 let head = head.parse().map_err(|e: String| e)?;
                 let m = synth::synthesize(&synth::Options { config: cfg, head, seed: 0, weights: Some(weights) }).map_err(|e| e.to_string())?;
                 save(&m, &path)?;
@@ -216,7 +199,8 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
     let mut data = String::new();
     for s in &variant.steps {
         if let StepPlan::Quantize(o) = s {
-            for p in [&o.calibration, &o.tokenizer].into_iter().flatten().filter(|p| p.is_file()) {
+            let calibration = o.calibration.as_ref().and_then(|c| c.file());
+            for p in [calibration, o.tokenizer.as_deref()].into_iter().flatten().filter(|p| p.is_file()) {
                 match file_sha256(p) {
                     Ok(h) => data.push_str(&h),
                     Err(e) => return failed_variant(&model.name, variant, e),

@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 use super::prepare::{self, default_cache_dir};
 use super::worker::{Job, Outcome};
 use crate::results::{CaseResult, DatasetInfo, Environment, ModelInfo, Params, Results, Status, SuiteInfo, VariantInfo, SCHEMA_VERSION};
-use crate::suite::spec::{Lengths, Metric};
-use crate::suite::validate::{sha256_hex, DatasetKind};
+use crate::data::Lengths;
+use crate::suite::spec::Metric;
+use crate::suite::validate::DatasetKind;
+use crate::util::sha256_hex;
 use crate::suite::{Case, Plan};
 
 /// How to run a suite.
@@ -64,7 +66,9 @@ fn now_rfc3339() -> String {
 }
 
 /// Runs every case of `plan` (as expanded in `cases`) and returns the results (also written to
-/// `<out_dir>/results.json` after every case).
+/// `<out_dir>/results.json` after every case). Three jobs, in order: prepare every model, dataset
+/// and variant ([`prepare_all`]); turn each case into a worker job ([`Jobs`]); schedule the workers
+/// and record each case as it ends ([`Schedule`]).
 pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Error> {
     let out = &opts.out_dir;
     let work = out.join(".work");
@@ -91,13 +95,65 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         variants: Vec::new(),
         cases: Vec::new(),
     };
-    let say = |msg: String| eprintln!("{msg}");
+    let prepared = prepare_all(plan, &opts.cache_dir, &mut results);
+    results.save(&results_path)?;
 
-    // Models, datasets and variants, in this process.
+    let mut jobs = Jobs { plan, cache_dir: &opts.cache_dir, env: &env, prepared: &prepared, inspected: HashMap::new() };
+    let rounds = plan.run.rounds.max(1);
+    let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
+    let bar = progress_bar(slots.len(), opts.progress);
+    let mut schedule = Schedule {
+        plan,
+        cases,
+        opts,
+        work: &work,
+        rounds,
+        slots,
+        next: 0,
+        running: Vec::new(),
+        partial: HashMap::new(),
+        failed: HashMap::new(),
+        finished: BTreeMap::new(),
+        progress: &bar,
+    };
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            schedule.kill_all();
+            results.interrupted = true;
+            bar.abandon_with_message("interrupted");
+            break;
+        }
+        schedule.start(&mut jobs)?;
+        schedule.collect(interrupted.load(Ordering::SeqCst));
+        schedule.record(&mut results, &results_path)?;
+        if schedule.done() {
+            bar.finish_and_clear();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !results.interrupted {
+        results.finished_at = Some(now_rfc3339());
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    results.save(&results_path)?;
+    Ok(results)
+}
+
+/// What preparing a suite's models, datasets and variants left for the jobs.
+struct Prepared {
+    variants: HashMap<(String, String), VariantInfo>,
+    dataset_files: HashMap<String, Result<PathBuf, String>>,
+}
+
+/// Prepares every model, dataset and variant of `plan` in this process (a failure is recorded in
+/// its info, not returned) and lists them in `results`.
+fn prepare_all(plan: &Plan, cache_dir: &Path, results: &mut Results) -> Prepared {
+    let say = |msg: String| eprintln!("{msg}");
     let mut model_infos: HashMap<String, ModelInfo> = HashMap::new();
     for m in &plan.models {
         say(format!("model    {} ({})", m.name, m.source));
-        let info = std::panic::catch_unwind(|| prepare::obtain_model(m, &opts.cache_dir))
+        let info = std::panic::catch_unwind(|| prepare::obtain_model(m, cache_dir))
             .unwrap_or_else(|_| Err("preparing the model panicked".into()))
             .unwrap_or_else(|e| ModelInfo {
                 name: m.name.clone(),
@@ -118,7 +174,7 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         let (file, sha) = match &d.kind {
             DatasetKind::Synthetic { .. } => (None, sha256_hex(serde_json::to_string(&d.kind).expect("serializes").as_bytes())),
             DatasetKind::Classification { file, .. } | DatasetKind::SentencePairs { file, .. } => {
-                let r = prepare::resolve(file, &opts.cache_dir);
+                let r = prepare::resolve(file, cache_dir);
                 let sha = r.as_ref().ok().and_then(|p| prepare::file_sha256(p).ok()).unwrap_or_default();
                 dataset_files.insert(d.name.clone(), r.clone());
                 (r.ok().map(|p| p.display().to_string()), sha)
@@ -135,14 +191,14 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         };
         results.datasets.push(DatasetInfo { name: d.name.clone(), kind: d.kind.name().into(), path: file, sha256: sha, examples, tokenizer_sha256: None });
     }
-    let mut variant_infos: HashMap<(String, String), VariantInfo> = HashMap::new();
+    let mut variants: HashMap<(String, String), VariantInfo> = HashMap::new();
     for m in &plan.models {
         for v in plan.variants.iter().filter(|v| v.models.contains(&m.name)) {
             let model = &model_infos[&m.name];
             let info = match &model.error {
                 Some(e) => prepare::failed_variant(&m.name, v, format!("model '{}': {e}", m.name)),
-                None => std::panic::catch_unwind(|| match prepare::with_model_tokenizer(v, m, &opts.cache_dir) {
-                    Ok(v) => prepare::prepare_variant(model, &v, &opts.cache_dir),
+                None => std::panic::catch_unwind(|| match prepare::with_model_tokenizer(v, m, cache_dir) {
+                    Ok(v) => prepare::prepare_variant(model, &v, cache_dir),
                     Err(e) => prepare::failed_variant(&m.name, v, e),
                 })
                     .unwrap_or_else(|_| prepare::failed_variant(&m.name, v, "preparing the variant panicked".into())),
@@ -151,49 +207,47 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
                 let how = if info.cached { "cached".to_string() } else { format!("{:.1} s", info.prepare_s) };
                 say(format!("variant  {}/{} ({how}){}", m.name, v.name, info.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()));
             }
-            variant_infos.insert((m.name.clone(), v.name.clone()), info.clone());
+            variants.insert((m.name.clone(), v.name.clone()), info.clone());
             results.variants.push(info);
         }
     }
-    results.save(&results_path)?;
+    Prepared { variants, dataset_files }
+}
 
-    // Inspect each variant once per batch × seq (params, MACs, vocabulary).
-    let mut inspected: HashMap<(String, String, usize, usize), Result<(Params, usize, u64), String>> = HashMap::new();
-    let mut jobs_of = |case: &Case| -> Result<(Job, Params), (String, Option<Params>)> {
-        let info = &variant_infos[&(case.model.clone(), case.variant.clone())];
+/// Turns cases into worker jobs, inspecting each variant once per batch × seq (params, MACs,
+/// vocabulary).
+struct Jobs<'a> {
+    plan: &'a Plan,
+    cache_dir: &'a Path,
+    env: &'a Environment,
+    prepared: &'a Prepared,
+    inspected: HashMap<(String, String, usize, usize), Result<(Params, usize, u64), String>>,
+}
+
+impl Jobs<'_> {
+    /// The job of `case` and its parameter counts, or why it cannot run (with the counts when known).
+    fn job(&mut self, case: &Case) -> Result<(Job, Params), (String, Option<Params>)> {
+        let plan = self.plan;
+        let variants = &self.prepared.variants;
+        let info = &variants[&(case.model.clone(), case.variant.clone())];
         if let Some(e) = &info.error {
             return Err((e.clone(), None));
         }
         let path = PathBuf::from(info.path.as_ref().expect("prepared"));
         let w = &case.workload;
         let key = (case.model.clone(), case.variant.clone(), w.batch, w.seq);
-        let inspected = inspected
-            .entry(key)
-            .or_insert_with(|| {
-                let (r, vocab) = prepare::inspect(&path, w.batch, w.seq)?;
-                let params = Params {
-                    parameters: r.parameters,
-                    parameters_by_dtype: r.parameters_by_dtype.clone(),
-                    parameters_by_op: r.parameters_by_op.clone(),
-                    weight_bytes: r.weight_bytes,
-                    weight_bytes_by_dtype: r.weight_bytes_by_dtype.clone(),
-                    macs: r.compute.macs,
-                    flops: r.flops,
-                };
-                Ok((params, vocab, r.size_bytes))
-            })
-            .clone();
+        let inspected = self.inspected.entry(key).or_insert_with(|| inspect(&path, w.batch, w.seq)).clone();
         let (params, vocab, size) = inspected.map_err(|e| (e, None))?;
-        let reference_path = case.fidelity_against.as_ref().and_then(|r| variant_infos.get(&(case.model.clone(), r.clone()))).and_then(|i| i.path.clone()).map(PathBuf::from);
+        let reference_path = case.fidelity_against.as_ref().and_then(|r| variants.get(&(case.model.clone(), r.clone()))).and_then(|i| i.path.clone()).map(PathBuf::from);
         let model = plan.model(&case.model).expect("planned model");
         let tokenizer = match &model.tokenizer {
-            Some(t) if !case.accuracy.is_empty() => Some(prepare::resolve(t, &opts.cache_dir).map_err(|e| (format!("tokenizer: {e}"), Some(params.clone())))?),
+            Some(t) if !case.accuracy.is_empty() => Some(prepare::resolve(t, self.cache_dir).map_err(|e| (format!("tokenizer: {e}"), Some(params.clone())))?),
             _ => None,
         };
         let mut datasets = Vec::new();
         for name in &case.accuracy {
             let d = plan.dataset(name).expect("validated dataset");
-            let file = match dataset_files.get(name) {
+            let file = match self.prepared.dataset_files.get(name) {
                 Some(Ok(p)) => Some(p.clone()),
                 Some(Err(e)) => return Err((format!("dataset '{name}': {e}"), Some(params.clone()))),
                 None => None,
@@ -205,7 +259,8 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             _ => (Lengths::Full, 0, 4),
         };
         let int8 = params.weight_bytes_by_dtype.iter().filter(|(k, _)| k.contains("int8")).map(|(_, v)| *v).sum::<u64>() * 2 > params.weight_bytes;
-        let peak = if int8 { env.cpu.peak_int8_ops_per_core } else { env.cpu.peak_fp32_flops_per_core };
+        let cpu = &self.env.cpu;
+        let peak = if int8 { cpu.peak_int8_ops_per_core } else { cpu.peak_fp32_flops_per_core };
         let job = Job {
             case: case.clone(),
             variant_path: path,
@@ -224,91 +279,157 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             metrics: plan.metrics.clone(),
         };
         Ok((job, params))
-    };
+    }
+}
 
-    // The schedule: every case's round 1, then every case's round 2, ... (one slot a case when
-    // rounds is 1). A case is finished, recorded and saved after its last round; one that fails in
-    // a round is recorded as that failure and skips its later rounds.
-    let rounds = plan.run.rounds.max(1);
-    let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
-    let mut partial: HashMap<usize, (CaseResult, Job)> = HashMap::new();
-    let mut failed: HashMap<usize, CaseResult> = HashMap::new();
-    let bar = progress_bar(slots.len(), opts.progress);
-    let mut running: Vec<Running> = Vec::new();
-    let mut next = 0;
-    let mut finished: BTreeMap<usize, CaseResult> = BTreeMap::new();
-    let limit = Duration::from_secs_f64(plan.run.time_limit_s);
-    let params_wanted = plan.metrics.contains(&Metric::Params);
-    loop {
-        if interrupted.load(Ordering::SeqCst) {
-            for mut r in running.drain(..) {
-                let _ = r.child.kill();
-                let _ = r.child.wait();
-            }
-            results.interrupted = true;
-            bar.abandon_with_message("interrupted");
-            break;
+/// The parameter counts, vocabulary and size of the model at `path` for `batch` × `seq`.
+fn inspect(path: &Path, batch: usize, seq: usize) -> Result<(Params, usize, u64), String> {
+    let (r, vocab) = prepare::inspect(path, batch, seq)?;
+    let params = Params {
+        parameters: r.parameters,
+        parameters_by_dtype: r.parameters_by_dtype.clone(),
+        parameters_by_op: r.parameters_by_op.clone(),
+        weight_bytes: r.weight_bytes,
+        weight_bytes_by_dtype: r.weight_bytes_by_dtype.clone(),
+        macs: r.compute.macs,
+        flops: r.flops,
+    };
+    Ok((params, vocab, r.size_bytes))
+}
+
+/// Where the runner reports progress (a progress bar, or nothing).
+trait Progress {
+    /// One more slot (a case's round) is done.
+    fn advance(&self);
+    /// What runs now.
+    fn running(&self, what: String);
+    /// A finished case's line for the log.
+    fn log(&self, line: String);
+}
+
+impl Progress for indicatif::ProgressBar {
+    fn advance(&self) {
+        self.inc(1);
+    }
+
+    fn running(&self, what: String) {
+        self.set_message(what);
+    }
+
+    fn log(&self, line: String) {
+        if self.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.println(line);
         }
-        while running.len() < opts.jobs.max(1) && next < slots.len() {
-            let (index, round) = slots[next];
-            let case = &cases[index];
+    }
+}
+
+/// The schedule: every case's round 1, then every case's round 2, ... (one slot a case when rounds
+/// is 1). A case is finished, recorded and saved after its last round; one that fails in a round
+/// is recorded as that failure and skips its later rounds.
+struct Schedule<'a> {
+    plan: &'a Plan,
+    cases: &'a [Case],
+    opts: &'a RunOptions,
+    work: &'a Path,
+    rounds: usize,
+    /// (case index, round) in the order they start.
+    slots: Vec<(usize, usize)>,
+    next: usize,
+    running: Vec<Running>,
+    /// Cases between rounds: the record so far and the job.
+    partial: HashMap<usize, (CaseResult, Job)>,
+    /// Cases that failed before their last round, waiting for its place.
+    failed: HashMap<usize, CaseResult>,
+    /// Cases ready to record, by index.
+    finished: BTreeMap<usize, CaseResult>,
+    progress: &'a dyn Progress,
+}
+
+impl Schedule<'_> {
+    fn done(&self) -> bool {
+        self.next >= self.slots.len() && self.running.is_empty()
+    }
+
+    fn kill_all(&mut self) {
+        for mut r in self.running.drain(..) {
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+    }
+
+    /// Starts workers until `jobs` run or no slot is left.
+    fn start(&mut self, jobs: &mut Jobs) -> Result<(), Error> {
+        let params_wanted = self.plan.metrics.contains(&Metric::Params);
+        while self.running.len() < self.opts.jobs.max(1) && self.next < self.slots.len() {
+            let (index, round) = self.slots[self.next];
+            self.next += 1;
+            let case = &self.cases[index];
             let started = Instant::now();
-            if let Some(rec) = failed.remove(&index) {
+            if let Some(rec) = self.failed.remove(&index) {
                 // Failed in an earlier round: recorded in its last round's place.
-                if round + 1 == rounds {
-                    finished.insert(index, rec);
-                } else {
-                    failed.insert(index, rec);
-                }
-                bar.inc(1);
-                next += 1;
+                self.settle(index, round, rec);
+                self.progress.advance();
                 continue;
             }
-            match jobs_of(case) {
+            match jobs.job(case) {
                 Err((e, params)) => {
                     let mut r = blank(case, Status::Failed, Some(e), 0.0);
                     r.params = params.filter(|_| params_wanted);
-                    if rounds > 1 {
-                        bar.inc(1);
+                    if self.rounds > 1 {
+                        self.progress.advance();
                     }
-                    settle(&mut finished, &mut failed, index, round, rounds, r);
+                    self.settle(index, round, r);
                 }
-                Ok((mut job, params)) => {
-                    if rounds > 1 {
-                        job.run = job.run.slice();
-                        if round > 0 {
-                            // Accuracy and fidelity do not depend on timing: measured once.
-                            job.datasets.clear();
-                            job.case.fidelity_against = None;
-                        }
-                    }
-                    let stem = work.join(format!("case-{index}-round-{round}"));
-                    let job_path = stem.with_extension("job.json");
-                    let result_path = stem.with_extension("result.json");
-                    let stderr_path = stem.with_extension("stderr.txt");
-                    let _ = std::fs::remove_file(&result_path);
-                    std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes"))
-                        .map_err(|source| Error::OutDir { path: job_path.clone(), source })?;
-                    let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::OutDir { path: stderr_path.clone(), source })?;
-                    let child = Command::new(&opts.worker_exe)
-                        .arg("__worker")
-                        .arg(&job_path)
-                        .arg(&result_path)
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(stderr)
-                        .spawn()
-                        .map_err(|source| Error::Spawn { exe: opts.worker_exe.clone(), source })?;
-                    bar.set_message(if rounds > 1 { format!("{} (round {}/{rounds})", case.id, round + 1) } else { case.id.clone() });
-                    running.push(Running { index, round, job, child, started, result_path, stderr_path, params: Some(params).filter(|_| params_wanted) });
+                Ok((job, params)) => {
+                    let running = self.spawn(index, round, started, job, Some(params).filter(|_| params_wanted))?;
+                    self.running.push(running);
                 }
             }
-            next += 1;
         }
-        // Collect finished workers.
+        Ok(())
+    }
+
+    /// Writes the job of `case` round `round` and starts its worker.
+    fn spawn(&self, index: usize, round: usize, started: Instant, mut job: Job, params: Option<Params>) -> Result<Running, Error> {
+        let case = &self.cases[index];
+        if self.rounds > 1 {
+            job.run = job.run.slice();
+            if round > 0 {
+                // Accuracy and fidelity do not depend on timing: measured once.
+                job.datasets.clear();
+                job.case.fidelity_against = None;
+            }
+        }
+        let stem = self.work.join(format!("case-{index}-round-{round}"));
+        let job_path = stem.with_extension("job.json");
+        let result_path = stem.with_extension("result.json");
+        let stderr_path = stem.with_extension("stderr.txt");
+        let _ = std::fs::remove_file(&result_path);
+        std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes")).map_err(|source| Error::OutDir { path: job_path.clone(), source })?;
+        let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::OutDir { path: stderr_path.clone(), source })?;
+        let exe = &self.opts.worker_exe;
+        let child = Command::new(exe)
+            .arg("__worker")
+            .arg(&job_path)
+            .arg(&result_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|source| Error::Spawn { exe: exe.clone(), source })?;
+        let rounds = self.rounds;
+        self.progress.running(if rounds > 1 { format!("{} (round {}/{rounds})", case.id, round + 1) } else { case.id.clone() });
+        Ok(Running { index, round, job, child, started, result_path, stderr_path, params })
+    }
+
+    /// Collects the workers that ended (or ran past the time limit) into records.
+    fn collect(&mut self, interrupted: bool) {
+        let limit = Duration::from_secs_f64(self.plan.run.time_limit_s);
         let mut k = 0;
-        while k < running.len() {
-            let r = &mut running[k];
+        while k < self.running.len() {
+            let r = &mut self.running[k];
             let elapsed = r.started.elapsed();
             let status = match r.child.try_wait() {
                 Ok(Some(s)) => Some(Ok(s)),
@@ -324,80 +445,73 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
                 k += 1;
                 continue;
             };
-            let r = running.remove(k);
-            if interrupted.load(Ordering::SeqCst) && !matches!(&status, Ok(s) if s.success()) {
+            let r = self.running.remove(k);
+            if interrupted && !matches!(&status, Ok(s) if s.success()) {
                 // Ctrl-C reaches the whole process group: a worker it killed did not crash, its
                 // case is unfinished and not recorded.
                 continue;
             }
-            let case = &cases[r.index];
-            let wall = elapsed.as_secs_f64();
-            let mut rec = match status {
-                Err(()) => blank(case, Status::Timeout, Some(format!("killed at the time limit of {} s{}", plan.run.time_limit_s, stderr_tail(&r.stderr_path))), wall),
-                Ok(s) => match std::fs::read_to_string(&r.result_path).ok().and_then(|t| serde_json::from_str::<Outcome>(&t).ok()) {
-                    Some(o) if s.success() => {
-                        let status = if o.error.is_some() { Status::Failed } else { Status::Ok };
-                        let mut rec = blank(case, status, o.error, wall);
-                        rec.latency = o.latency;
-                        rec.memory = o.memory;
-                        rec.accuracy = o.accuracy;
-                        rec.fidelity = o.fidelity;
-                        rec
-                    }
-                    _ => blank(case, Status::Crashed, Some(format!("worker {}{}", describe_exit(&s), stderr_tail(&r.stderr_path))), wall),
-                },
-            };
+            let mut rec = self.record_of(&r, status, elapsed.as_secs_f64());
             rec.params = r.params;
-            if rounds == 1 {
-                finished.insert(r.index, rec);
+            if self.rounds == 1 {
+                self.finished.insert(r.index, rec);
                 continue;
             }
-            bar.inc(1);
-            let merged = match partial.remove(&r.index) {
+            self.progress.advance();
+            let merged = match self.partial.remove(&r.index) {
                 None => (rec, r.job),
                 Some((so_far, job)) if rec.status == Status::Ok => (join_rounds(so_far, rec, &job), job),
                 Some((_, job)) => (rec, job),
             };
-            if merged.0.status != Status::Ok || r.round + 1 == rounds {
-                settle(&mut finished, &mut failed, r.index, r.round, rounds, merged.0);
+            if merged.0.status != Status::Ok || r.round + 1 == self.rounds {
+                self.settle(r.index, r.round, merged.0);
             } else {
-                partial.insert(r.index, merged);
+                self.partial.insert(r.index, merged);
             }
         }
-        // Record everything finished so far, in case order.
-        for (_, rec) in std::mem::take(&mut finished) {
-            if rounds == 1 {
-                bar.inc(1);
-            }
-            if bar.is_hidden() {
-                eprintln!("{}", line(&rec));
-            } else {
-                bar.println(line(&rec));
-            }
-            results.cases.push(rec);
-            results.save(&results_path)?;
-        }
-        if next >= slots.len() && running.is_empty() {
-            bar.finish_and_clear();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
     }
-    if !results.interrupted {
-        results.finished_at = Some(now_rfc3339());
-        let _ = std::fs::remove_dir_all(&work);
-    }
-    results.save(&results_path)?;
-    Ok(results)
-}
 
-/// A case's record once a round ended it: finished in its last round, else kept until then (so
-/// cases are recorded in suite order).
-fn settle(finished: &mut BTreeMap<usize, CaseResult>, failed: &mut HashMap<usize, CaseResult>, index: usize, round: usize, rounds: usize, rec: CaseResult) {
-    if round + 1 == rounds {
-        finished.insert(index, rec);
-    } else {
-        failed.insert(index, rec);
+    /// The record of a worker that ended with `status` (`Err` when killed at the time limit).
+    fn record_of(&self, r: &Running, status: Result<std::process::ExitStatus, ()>, wall: f64) -> CaseResult {
+        let case = &self.cases[r.index];
+        match status {
+            Err(()) => blank(case, Status::Timeout, Some(format!("killed at the time limit of {} s{}", self.plan.run.time_limit_s, stderr_tail(&r.stderr_path))), wall),
+            Ok(s) => match std::fs::read_to_string(&r.result_path).ok().and_then(|t| serde_json::from_str::<Outcome>(&t).ok()) {
+                Some(o) if s.success() => {
+                    let status = if o.error.is_some() { Status::Failed } else { Status::Ok };
+                    let mut rec = blank(case, status, o.error, wall);
+                    rec.latency = o.latency;
+                    rec.memory = o.memory;
+                    rec.accuracy = o.accuracy;
+                    rec.fidelity = o.fidelity;
+                    rec
+                }
+                _ => blank(case, Status::Crashed, Some(format!("worker {}{}", describe_exit(&s), stderr_tail(&r.stderr_path))), wall),
+            },
+        }
+    }
+
+    /// Records everything finished so far, in case order, saving `results` after each.
+    fn record(&mut self, results: &mut Results, path: &Path) -> Result<(), Error> {
+        for (_, rec) in std::mem::take(&mut self.finished) {
+            if self.rounds == 1 {
+                self.progress.advance();
+            }
+            self.progress.log(line(&rec));
+            results.cases.push(rec);
+            results.save(path)?;
+        }
+        Ok(())
+    }
+
+    /// A case's record once a round ended it: finished in its last round, else kept until then (so
+    /// cases are recorded in suite order).
+    fn settle(&mut self, index: usize, round: usize, rec: CaseResult) {
+        if round + 1 == self.rounds {
+            self.finished.insert(index, rec);
+        } else {
+            self.failed.insert(index, rec);
+        }
     }
 }
 

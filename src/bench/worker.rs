@@ -14,10 +14,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{synthetic, text, tokenize};
-use crate::measure::{accuracy::Agreement, latency, memory, stats};
+use crate::measure::{accuracy, compare, latency, memory, stats};
 use crate::results::{Accuracy, Fidelity, Latency, Memory};
 use crate::runtime::{Session, SessionOptions, Tensor};
-use crate::suite::spec::{Lengths, Metric, RunSettings};
+use crate::data::Lengths;
+use crate::suite::spec::{Metric, RunSettings};
 use crate::suite::validate::DatasetKind;
 use crate::suite::Case;
 
@@ -157,35 +158,16 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
     if let Some(reference) = &job.case.fidelity_against {
         let path = job.reference_path.as_deref().ok_or_else(|| format!("the reference variant '{reference}' was not prepared"))?;
         let mut refs_session = Session::from_file(path, &session_options(w.threads)).map_err(|e| e.to_string())?;
-        let mut per_output: Vec<(String, Agreement)> = Vec::new();
-        for k in 0..job.fidelity_batches as u64 {
-            let inputs = synthetic::token_batch(session.inputs(), w.batch, w.seq, &job.lengths, job.vocab, job.seed + 1 + k);
-            let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-            let xs = refs_session.run(&refs).map_err(|e| e.to_string())?;
-            let ys = session.run(&refs).map_err(|e| e.to_string())?;
-            for ((name, x), (_, y)) in xs.iter().zip(&ys) {
-                let (Some(x), Some(y)) = (x.as_f32(), y.as_f32()) else { continue };
-                if x.shape() != y.shape() {
-                    return Err(format!("output '{name}': shape {:?} vs the reference's {:?}", y.shape(), x.shape()));
-                }
-                let k = match per_output.iter().position(|(n, _)| n == name) {
-                    Some(k) => k,
-                    None => {
-                        per_output.push((name.clone(), Agreement::default()));
-                        per_output.len() - 1
-                    }
-                };
-                per_output[k].1.add(x.view(), y.view());
-            }
-        }
-        let top = per_output.iter().find(|(n, _)| n == "logits").or(per_output.first());
+        let infos = session.inputs().to_vec();
+        let sets = (0..job.fidelity_batches as u64).map(|k| synthetic::token_batch(&infos, w.batch, w.seq, &job.lengths, job.vocab, job.seed + 1 + k));
+        let c = compare::compare_sessions(&mut refs_session, &mut session, sets).map_err(|e| e.to_string())?;
         out.fidelity = Some(Fidelity {
             reference: reference.clone(),
             inputs: format!("synthetic: {} × {}×{} tokens", job.fidelity_batches, w.batch, w.seq),
-            cosine: per_output.iter().map(|(_, a)| a.cosine()).fold(1.0, f64::min),
-            max_abs_error: per_output.iter().map(|(_, a)| a.max_abs_error).fold(0.0, f64::max),
-            top1_agreement: top.filter(|(n, _)| n == "logits").and_then(|(_, a)| a.top1()),
-            outputs: per_output.iter().map(|(n, a)| a.fidelity(n)).collect(),
+            cosine: c.min_cosine(),
+            max_abs_error: c.max_abs_error(),
+            top1_agreement: c.logits_top1(),
+            outputs: c.fidelity(),
         });
     }
     Ok(())
@@ -242,8 +224,7 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
             for chunk in rows.chunks(*batch) {
                 let texts: Vec<String> = chunk.iter().map(|e| e.text.clone()).collect();
                 let (inputs, _) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
-                let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-                let outs = session.run(&refs).map_err(|e| e.to_string())?;
+                let outs = session.run_set(&inputs).map_err(|e| e.to_string())?;
                 let logits = outs
                     .iter()
                     .find(|(n, _)| n == "logits")
@@ -254,7 +235,7 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
                 let view = logits.view().into_dimensionality::<ndarray::Ix2>().expect("2-D");
                 // A label the model cannot predict is a bad dataset (or the wrong model), not a score.
                 text::check_labels(file, chunk, view.ncols()).map_err(|e| format!("dataset '{name}': {e}"))?;
-                pred.extend(crate::measure::accuracy::argmax_rows(view));
+                pred.extend(accuracy::argmax_rows(view));
                 truth.extend(chunk.iter().map(|e| e.label));
             }
             let s = stats::classification_scores(&pred, &truth);
@@ -272,8 +253,7 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
                 let mut out = Vec::with_capacity(sentences.len());
                 for chunk in sentences.chunks(*batch) {
                     let (inputs, mask) = tokenize::encode(tok, tok_path, &infos, chunk).map_err(|e| e.to_string())?;
-                    let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-                    let outs = session.run(&refs).map_err(|e| e.to_string())?;
+                    let outs = session.run_set(&inputs).map_err(|e| e.to_string())?;
                     let hidden = outs
                         .iter()
                         .find(|(n, _)| n == "last_hidden_state")
@@ -281,13 +261,13 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
                         .and_then(|(_, t)| t.as_f32())
                         .filter(|t| t.ndim() == 3)
                         .ok_or_else(|| format!("dataset '{name}': the model has no 3-D float `last_hidden_state` output to pool"))?;
-                    out.extend(crate::measure::accuracy::masked_mean_unit(hidden.view(), mask.view()));
+                    out.extend(accuracy::masked_mean_unit(hidden.view(), mask.view()));
                 }
                 Ok(out)
             };
             let a = embed(rows.iter().map(|r| r.0.clone()).collect())?;
             let b = embed(rows.iter().map(|r| r.1.clone()).collect())?;
-            let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| crate::measure::accuracy::dot(x, y)).collect();
+            let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| accuracy::dot(x, y)).collect();
             let gold: Vec<f64> = rows.iter().map(|r| r.2).collect();
             Ok(Accuracy {
                 dataset: name.into(),

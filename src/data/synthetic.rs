@@ -7,7 +7,21 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
 use crate::runtime::{DType, Tensor, TensorInfo};
-use crate::suite::spec::Lengths;
+
+/// Distribution of the real (unpadded) length of a synthetic row.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Lengths {
+    /// Every row fills the sequence.
+    #[default]
+    Full,
+    /// Every row has this many tokens.
+    Fixed(usize),
+    /// Uniform over `[min, max]`.
+    Uniform { min: usize, max: usize },
+    /// Normal, rounded and clamped to `[1, seq]`.
+    Normal { mean: f64, std: f64 },
+}
 
 /// The token length of each of `batch` rows.
 pub fn row_lengths(lengths: &Lengths, batch: usize, seq: usize, rng: &mut impl Rng) -> Vec<usize> {
@@ -53,6 +67,40 @@ pub fn token_batch(inputs: &[TensorInfo], batch: usize, seq: usize, lengths: &Le
             (info.name.clone(), int_tensor(&info.dtype, &[batch, seq], values))
         })
         .collect()
+}
+
+/// Seeded token inputs for a model with the declared `inputs`, every position a token: ids uniform
+/// below the vocabulary (the rows of the embedding table `model` gathers them from; 100 when not
+/// found), an all-ones attention mask, zeros for anything else. Fixed dimensions are kept; dynamic
+/// ones are `batch` then `seq`, so a model with fixed input shapes gets inputs of those shapes.
+pub fn uniform_batch(model: &crate::onnx::Model, inputs: &[TensorInfo], seed: u64, batch: usize, seq: usize) -> Vec<(String, Tensor)> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    for info in inputs {
+        let mut dynamic = 0;
+        let shape: Vec<usize> = info
+            .shape
+            .iter()
+            .map(|d| match d {
+                crate::runtime::Dim::Fixed(n) => *n as usize,
+                _ => {
+                    dynamic += 1;
+                    if dynamic == 1 { batch } else { seq }
+                }
+            })
+            .collect();
+        let vocab = crate::onnx::stats::vocab_size(model, &info.name).unwrap_or(100) as i64;
+        let n: usize = shape.iter().product();
+        let values: Vec<i64> = if info.name.contains("mask") {
+            vec![1; n]
+        } else if info.name.contains("input_ids") {
+            (0..n).map(|_| rng.random_range(0..vocab)).collect()
+        } else {
+            vec![0; n]
+        };
+        out.push((info.name.clone(), int_tensor(&info.dtype, &shape, values)));
+    }
+    out
 }
 
 /// An int64 (or int32, if the model wants it) tensor.

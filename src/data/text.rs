@@ -8,7 +8,27 @@
 use std::path::Path;
 
 use super::Error;
-use crate::suite::spec::TextFormat;
+
+/// How the fields of a line are separated: tabs, commas (with quoting) or, for `space`, a label, a
+/// space, then the text (the SST-2 layout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextFormat {
+    Tsv,
+    Csv,
+    Space,
+}
+
+impl TextFormat {
+    /// The format a file name suggests: `.tsv`, `.csv`, otherwise `space` (label, a space, the text).
+    pub fn of_path(path: &Path) -> TextFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("tsv") => TextFormat::Tsv,
+            Some("csv") => TextFormat::Csv,
+            _ => TextFormat::Space,
+        }
+    }
+}
 
 /// Fields of one line in `format` (`space` splits once).
 pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
@@ -42,7 +62,7 @@ pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
 pub fn read_utf8(path: &Path) -> Result<String, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     String::from_utf8(bytes).map_err(|e| {
-        let (line, column, byte) = crate::suite::utf8_error_place(e.as_bytes(), &e.utf8_error());
+        let (line, column, byte) = utf8_error_place(e.as_bytes(), &e.utf8_error());
         Error::Line { path: path.into(), line: line as usize, reason: format!("column {column}: not UTF-8 text (byte 0x{byte:02x})") }
     })
 }
@@ -168,6 +188,15 @@ pub fn sentence_pairs(
             Ok((field(path, line, &f, columns[0])?.to_string(), field(path, line, &f, columns[1])?.to_string(), score))
         })
         .collect()
+}
+
+/// The 1-based line and column (in characters) of the first invalid byte of `bytes`, and the byte.
+pub fn utf8_error_place(bytes: &[u8], e: &std::str::Utf8Error) -> (u64, u64, u8) {
+    let good = &bytes[..e.valid_up_to()];
+    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let column = std::str::from_utf8(&good[line_start..]).map_or(0, |t| t.chars().count()) as u64 + 1;
+    (line, column, bytes.get(e.valid_up_to()).copied().unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@
 use std::fmt::Write;
 
 use crate::results::{CaseResult, Results, Status};
-use crate::suite::Thresholds;
+use crate::results::Thresholds;
 
 /// How the gate treats things that are not measurements.
 #[derive(Clone, Debug, Default)]

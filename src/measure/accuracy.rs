@@ -3,7 +3,8 @@
 
 use ndarray::{ArrayView2, ArrayViewD, Axis};
 
-/// Index of the largest value of each row of a `[rows, classes]` matrix.
+/// Index of the largest value of each row of a `[rows, classes]` matrix. The one arg-max of the
+/// crate: on a tie the first maximum wins, and NaN never does (a row of NaN gives 0).
 pub fn argmax_rows(logits: ArrayView2<'_, f32>) -> Vec<usize> {
     logits
         .axis_iter(Axis(0))
@@ -41,7 +42,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f64 {
 
 /// How far one output of a model is from the same output of a reference model, over every value
 /// compared. One type for `results.json` (each case's fidelity per output) and for the rewrite
-/// check (`passes::fidelity`).
+/// check (`rewrite --report`, [`super::compare::output_fidelity`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutputFidelity {
     pub output: String,
@@ -57,7 +58,8 @@ pub struct OutputFidelity {
 }
 
 /// Running comparison of one output of two models over several batches: cosine over all values
-/// (flattened), max absolute and relative error, and top-1 agreement of the rows over the last axis.
+/// (flattened), max absolute and relative error, and top-1 agreement of the rows over the last axis
+/// (by [`argmax_rows`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Agreement {
     dot: f64,
@@ -83,7 +85,7 @@ impl Agreement {
             self.max_rel_error = self.max_rel_error.max((p - q).abs() / p.abs().max(q.abs()).max(1e-6));
             self.max_abs_x = self.max_abs_x.max(p.abs());
         }
-        if let (Some(&last), true) = (x.shape().last(), x.ndim() >= 2) {
+        if let (Some(&last), true) = (x.shape().last(), x.ndim() >= 1) {
             let rows = x.len() / last.max(1);
             let xs = x.to_shape((rows, last)).expect("contiguous rows");
             let ys = y.to_shape((rows, last)).expect("contiguous rows");

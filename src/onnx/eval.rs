@@ -216,15 +216,51 @@ pub const OPS: &[&str] = &[
 /// exactly, or when an output would hold more than `max_elements` elements.
 pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<Vec<Value>> {
     let op = node.op_type.as_deref()?;
-    let val = |i: usize| inputs.get(i).and_then(|x| x.value);
-    let ints = |i: usize| val(i).and_then(Value::as_ints);
-    let within = |dims: &[usize]| numel(dims).filter(|&n| n <= max_elements).is_some();
+    let c = Ctx { node, inputs, max_elements };
     let out = match op {
-        "Identity" => val(0)?.clone(),
+        "Identity" | "Reshape" | "Unsqueeze" | "Squeeze" | "Flatten" | "Transpose" => layout(op, &c)?,
+        "Gather" | "Slice" | "Concat" | "Expand" | "Tile" => indexing(op, &c)?,
+        "ConstantOfShape" | "Shape" | "Size" | "Range" => generator(op, &c)?,
+        "Cast" | "CastLike" | "Neg" | "Abs" | "Not" | "Sqrt" | "Reciprocal" | "Floor" | "Ceil" | "Add" | "Sub" | "Mul"
+        | "Div" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Max"
+        | "Min" | "Where" => arithmetic(op, &c)?,
+        _ => return None,
+    };
+    (out.numel() <= max_elements && node.output.len() == 1).then(|| vec![out])
+}
+
+/// What every op family reads: the node, its inputs and the size limit.
+struct Ctx<'a> {
+    node: &'a NodeProto,
+    inputs: &'a [Input<'a>],
+    max_elements: usize,
+}
+
+impl<'a> Ctx<'a> {
+    /// The value of input `i`, if known.
+    fn val(&self, i: usize) -> Option<&'a Value> {
+        self.inputs.get(i).and_then(|x| x.value)
+    }
+
+    /// The integer values of input `i`, if known.
+    fn ints(&self, i: usize) -> Option<&'a [i64]> {
+        self.val(i).and_then(Value::as_ints)
+    }
+
+    /// Whether a tensor of `dims` stays within the size limit.
+    fn within(&self, dims: &[usize]) -> bool {
+        numel(dims).filter(|&n| n <= self.max_elements).is_some()
+    }
+}
+
+/// Ops that only reshape or reorder: Identity, Reshape, Unsqueeze, Squeeze, Flatten, Transpose.
+fn layout(op: &str, c: &Ctx) -> Option<Value> {
+    Some(match op {
+        "Identity" => c.val(0)?.clone(),
         "Reshape" => {
-            let x = val(0)?;
-            let target = ints(1)?;
-            let allow_zero = attr_i(node, "allowzero") == Some(1);
+            let x = c.val(0)?;
+            let target = c.ints(1)?;
+            let allow_zero = attr_i(c.node, "allowzero") == Some(1);
             let mut dims = Vec::with_capacity(target.len());
             let mut infer = None;
             for (i, &t) in target.iter().enumerate() {
@@ -247,8 +283,8 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             (numel(&dims)? == x.numel()).then(|| x.with(dims, x.data.clone()))?
         }
         "Unsqueeze" => {
-            let x = val(0)?;
-            let axes = attr_ints(node, "axes").map(<[i64]>::to_vec).or_else(|| ints(1).map(<[i64]>::to_vec))?;
+            let x = c.val(0)?;
+            let axes = attr_ints(c.node, "axes").map(<[i64]>::to_vec).or_else(|| c.ints(1).map(<[i64]>::to_vec))?;
             let rank = x.dims.len() + axes.len();
             let mut axes: Vec<usize> = axes.iter().map(|&a| normalize_axis(a, rank)).collect::<Option<_>>()?;
             axes.sort_unstable();
@@ -265,8 +301,8 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             x.with(dims, x.data.clone())
         }
         "Squeeze" => {
-            let x = val(0)?;
-            let axes = attr_ints(node, "axes").map(<[i64]>::to_vec).or_else(|| ints(1).map(<[i64]>::to_vec));
+            let x = c.val(0)?;
+            let axes = attr_ints(c.node, "axes").map(<[i64]>::to_vec).or_else(|| c.ints(1).map(<[i64]>::to_vec));
             let rank = x.dims.len();
             let drop: Vec<usize> = match axes {
                 Some(a) => a.iter().map(|&a| normalize_axis(a, rank)).collect::<Option<_>>()?,
@@ -279,17 +315,17 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             x.with(dims, x.data.clone())
         }
         "Flatten" => {
-            let x = val(0)?;
-            let axis = attr_i(node, "axis").unwrap_or(1);
+            let x = c.val(0)?;
+            let axis = attr_i(c.node, "axis").unwrap_or(1);
             let rank = x.dims.len() as i64;
             let axis = if axis < 0 { axis + rank } else { axis };
             let axis = usize::try_from(axis).ok().filter(|&a| a <= x.dims.len())?;
             x.with(vec![numel(&x.dims[..axis])?, numel(&x.dims[axis..])?], x.data.clone())
         }
         "Transpose" => {
-            let x = val(0)?;
+            let x = c.val(0)?;
             let rank = x.dims.len();
-            let perm: Vec<usize> = match attr_ints(node, "perm") {
+            let perm: Vec<usize> = match attr_ints(c.node, "perm") {
                 Some(p) => p.iter().map(|&a| usize::try_from(a).ok().filter(|&a| a < rank)).collect::<Option<_>>()?,
                 None => (0..rank).rev().collect(),
             };
@@ -303,17 +339,24 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             let idx = odometer(&dims, |coord| coord.iter().zip(&out_strides).map(|(c, s)| c * s).sum());
             x.with(dims, x.data.select(&idx))
         }
+        _ => return None,
+    })
+}
+
+/// Ops that select or repeat elements: Gather, Slice, Concat, Expand, Tile.
+fn indexing(op: &str, c: &Ctx) -> Option<Value> {
+    Some(match op {
         "Gather" => {
-            let (x, indices) = (val(0)?, val(1)?);
+            let (x, indices) = (c.val(0)?, c.val(1)?);
             let idx_vals = indices.as_ints()?;
-            let a = normalize_axis(attr_i(node, "axis").unwrap_or(0), x.dims.len())?;
+            let a = normalize_axis(attr_i(c.node, "axis").unwrap_or(0), x.dims.len())?;
             let n = x.dims[a] as i64;
             let idx: Vec<usize> = idx_vals
                 .iter()
                 .map(|&i| usize::try_from(if i < 0 { i + n } else { i }).ok().filter(|&i| (i as i64) < n))
                 .collect::<Option<_>>()?;
             let dims: Vec<usize> = x.dims[..a].iter().chain(&indices.dims).chain(&x.dims[a + 1..]).copied().collect();
-            if !within(&dims) {
+            if !c.within(&dims) {
                 return None;
             }
             let (outer, inner) = (numel(&x.dims[..a])?, numel(&x.dims[a + 1..])?);
@@ -325,11 +368,11 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             }
             x.with(dims, x.data.select(&map))
         }
-        "Slice" => slice(node, inputs)?,
+        "Slice" => slice(c.node, c.inputs)?,
         "Concat" => {
-            let xs: Vec<&Value> = (0..inputs.len()).map(val).collect::<Option<_>>()?;
+            let xs: Vec<&Value> = (0..c.inputs.len()).map(|i| c.val(i)).collect::<Option<_>>()?;
             let first = *xs.first()?;
-            let a = normalize_axis(attr_i(node, "axis")?, first.dims.len())?;
+            let a = normalize_axis(attr_i(c.node, "axis")?, first.dims.len())?;
             let mut dims = first.dims.clone();
             dims[a] = 0;
             for x in &xs {
@@ -338,7 +381,7 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
                 }
                 dims[a] += x.dims[a];
             }
-            if !within(&dims) {
+            if !c.within(&dims) {
                 return None;
             }
             let outer = numel(&dims[..a])?;
@@ -354,39 +397,46 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             first.with(dims, data)
         }
         "Expand" => {
-            let x = val(0)?;
-            let shape: Vec<usize> = ints(1)?.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+            let x = c.val(0)?;
+            let shape: Vec<usize> = c.ints(1)?.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
             let dims = broadcast(&x.dims, &shape)?;
-            if !within(&dims) {
+            if !c.within(&dims) {
                 return None;
             }
             x.with(dims.clone(), x.data.select(&broadcast_map(&dims, &x.dims)))
         }
         "Tile" => {
-            let x = val(0)?;
-            let reps = ints(1)?;
+            let x = c.val(0)?;
+            let reps = c.ints(1)?;
             if reps.len() != x.dims.len() {
                 return None;
             }
             let dims: Vec<usize> =
                 x.dims.iter().zip(reps).map(|(&d, &r)| usize::try_from(r).ok().and_then(|r| d.checked_mul(r))).collect::<Option<_>>()?;
-            if !within(&dims) {
+            if !c.within(&dims) {
                 return None;
             }
             let s = strides(&x.dims);
             let idx = odometer(&dims, |coord| coord.iter().zip(&x.dims).zip(&s).map(|((c, d), s)| (c % d) * s).sum());
             x.with(dims, x.data.select(&idx))
         }
+        _ => return None,
+    })
+}
+
+/// Ops that make a tensor from a shape or a range: ConstantOfShape, Shape, Size, Range.
+fn generator(op: &str, c: &Ctx) -> Option<Value> {
+    Some(match op {
         "ConstantOfShape" => {
-            let shape = val(0)?;
+            let shape = c.val(0)?;
             if shape.dims.len() != 1 {
                 return None;
             }
             let dims: Vec<usize> = shape.as_ints()?.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
-            if !within(&dims) {
+            if !c.within(&dims) {
                 return None;
             }
-            let fill = match attr(node, "value").and_then(|a| a.t.as_ref()) {
+            let fill = match attr(c.node, "value").and_then(|a| a.t.as_ref()) {
                 Some(t) => Value::from_tensor(t, &tensor::inline_bytes(t).ok()?)?,
                 None => Value { dtype: DataType::Float, dims: vec![1], data: Data::F32(vec![0.0]) },
             };
@@ -397,10 +447,10 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             fill.with(dims, fill.data.select(&vec![0; n]))
         }
         "Shape" => {
-            let shape = inputs.first().and_then(|x| x.shape)?;
+            let shape = c.inputs.first().and_then(|x| x.shape)?;
             let r = shape.len() as i64;
             let clamp = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
-            let (s, e) = (clamp(attr_i(node, "start").unwrap_or(0)), clamp(attr_i(node, "end").unwrap_or(r)));
+            let (s, e) = (clamp(attr_i(c.node, "start").unwrap_or(0)), clamp(attr_i(c.node, "end").unwrap_or(r)));
             let v = shape[s..e.max(s)].to_vec();
             if v.iter().any(|&d| d < 0) {
                 return None;
@@ -408,12 +458,12 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             Value::ints(DataType::Int64, &[v.len()], v)
         }
         "Size" => {
-            let shape = inputs.first().and_then(|x| x.shape)?;
+            let shape = c.inputs.first().and_then(|x| x.shape)?;
             let n = shape.iter().try_fold(1i64, |a, &d| if d < 0 { None } else { a.checked_mul(d) })?;
             Value::ints(DataType::Int64, &[], vec![n])
         }
         "Range" => {
-            let (s, l, d) = (val(0)?, val(1)?, val(2)?);
+            let (s, l, d) = (c.val(0)?, c.val(1)?, c.val(2)?);
             let scalar = |v: &Value| (v.numel() == 1 && v.dims.len() <= 1).then(|| v.as_ints().map(|x| x[0])).flatten();
             let (start, limit, delta) = (scalar(s)?, scalar(l)?, scalar(d)?);
             if delta == 0 || s.dtype != l.dtype || s.dtype != d.dtype {
@@ -422,43 +472,50 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             let span = i128::from(limit) - i128::from(start);
             let delta128 = i128::from(delta);
             let n = ((span + delta128 - delta128.signum()) / delta128).max(0);
-            let n = usize::try_from(n).ok().filter(|&n| n <= max_elements)?;
+            let n = usize::try_from(n).ok().filter(|&n| n <= c.max_elements)?;
             let (lo, hi) = int_range(s.dtype)?;
             let v: Vec<i64> = (0..n as i128).map(|k| i64::try_from(i128::from(start) + k * delta128).ok().filter(|x| (lo..=hi).contains(x))).collect::<Option<_>>()?;
             Value::ints(s.dtype, &[n], v)
         }
+        _ => return None,
+    })
+}
+
+/// Casts and element-wise arithmetic and logic: Cast(Like), unary and binary ops, Max/Min, Where.
+fn arithmetic(op: &str, c: &Ctx) -> Option<Value> {
+    Some(match op {
         "Cast" | "CastLike" => {
-            let x = val(0)?;
-            let to = if op == "Cast" { DataType::from_code(attr_i(node, "to")? as i32)? } else { val(1)?.dtype };
+            let x = c.val(0)?;
+            let to = if op == "Cast" { DataType::from_code(attr_i(c.node, "to")? as i32)? } else { c.val(1)?.dtype };
             cast(x, to)?
         }
-        "Neg" | "Abs" | "Not" | "Sqrt" | "Reciprocal" | "Floor" | "Ceil" => unary(op, val(0)?)?,
+        "Neg" | "Abs" | "Not" | "Sqrt" | "Reciprocal" | "Floor" | "Ceil" => unary(op, c.val(0)?)?,
         "Add" | "Sub" | "Mul" | "Div" | "Mod" | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And"
         | "Or" | "Xor" => {
-            if inputs.len() != 2 {
+            if c.inputs.len() != 2 {
                 return None;
             }
-            let fmod = attr_i(node, "fmod") == Some(1);
-            binary(op, val(0)?, val(1)?, fmod, max_elements)?
+            let fmod = attr_i(c.node, "fmod") == Some(1);
+            binary(op, c.val(0)?, c.val(1)?, fmod, c.max_elements)?
         }
         "Max" | "Min" => {
-            let mut acc = val(0)?.clone();
-            for i in 1..inputs.len() {
-                acc = binary(op, &acc, val(i)?, false, max_elements)?;
+            let mut acc = c.val(0)?.clone();
+            for i in 1..c.inputs.len() {
+                acc = binary(op, &acc, c.val(i)?, false, c.max_elements)?;
             }
             acc
         }
         "Where" => {
-            let (c, x, y) = (val(0)?, val(1)?, val(2)?);
-            let Data::Bool(cv) = &c.data else { return None };
+            let (cond, x, y) = (c.val(0)?, c.val(1)?, c.val(2)?);
+            let Data::Bool(cv) = &cond.data else { return None };
             if x.dtype != y.dtype {
                 return None;
             }
-            let dims = broadcast(&broadcast(&c.dims, &x.dims)?, &y.dims)?;
-            if !within(&dims) {
+            let dims = broadcast(&broadcast(&cond.dims, &x.dims)?, &y.dims)?;
+            if !c.within(&dims) {
                 return None;
             }
-            let (ic, ix, iy) = (broadcast_map(&dims, &c.dims), broadcast_map(&dims, &x.dims), broadcast_map(&dims, &y.dims));
+            let (ic, ix, iy) = (broadcast_map(&dims, &cond.dims), broadcast_map(&dims, &x.dims), broadcast_map(&dims, &y.dims));
             let xs = x.data.select(&ix);
             let ys = y.data.select(&iy);
             let pick: Vec<bool> = ic.iter().map(|&i| cv[i]).collect();
@@ -472,8 +529,7 @@ pub fn eval(node: &NodeProto, inputs: &[Input], max_elements: usize) -> Option<V
             x.with(dims, data)
         }
         _ => return None,
-    };
-    (out.numel() <= max_elements && node.output.len() == 1).then(|| vec![out])
+    })
 }
 
 fn choose<T: Copy>(pick: &[bool], a: Vec<T>, b: Vec<T>) -> Vec<T> {

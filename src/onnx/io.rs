@@ -21,6 +21,7 @@ use prost::Message;
 use super::proto::{tensor_proto::DataLocation, GraphProto, ModelProto, StringStringEntryProto, TensorProto};
 use super::tensor::{self, for_each_tensor, for_each_tensor_mut};
 use super::{Error, Result};
+use crate::util::write_atomic;
 
 /// The largest message protobuf implementations accept (2 GiB − 1).
 pub const PROTOBUF_LIMIT: u64 = i32::MAX as u64;
@@ -475,34 +476,6 @@ fn write_model(proto: &ModelProto, out: &Path, opts: &SaveOptions) -> Result<Sav
         sink.finish().map_err(|e| Error::io("write", out, e))
     })?;
     Ok(SaveSummary { path: out.into(), bytes, external: None, external_tensors: 0 })
-}
-
-/// Writes through `fill` into a temporary file beside `path`, syncs it and renames it into place.
-/// Returns the number of bytes written. On any error the temporary file is removed.
-pub fn write_atomic(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<u64> {
-    if path.exists() && !force {
-        return Err(Error::Refused { path: path.into(), reason: "the file exists (pass --force to replace it)".into() });
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::Refused { path: path.into(), reason: "no file name".into() })?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
-        let len = file.metadata().map_err(|e| Error::io("write", &tmp, e))?.len();
-        fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
-        Ok(len)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// A `BufMut` that streams into a writer through a fixed buffer, so encoding a model needs no

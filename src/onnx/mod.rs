@@ -35,6 +35,8 @@ pub enum Error {
     Invalid { path: PathBuf, reason: String },
     #[error("refusing to write '{}': {reason}", path.display())]
     Refused { path: PathBuf, reason: String },
+    #[error(transparent)]
+    File(#[from] crate::util::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

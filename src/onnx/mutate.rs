@@ -72,6 +72,8 @@ fn names(g: &GraphProto) -> Vec<String> {
         .collect()
 }
 
+/// One random edit of `m`: its opset, a tensor, or a node's wiring and op type here; attributes,
+/// node order, input shapes, initializers, outputs and subgraphs in [`structure_edit`].
 fn edit(m: &mut ModelProto, rng: &mut dyn RngCore) {
     let choice = rng.random_range(0..16);
     if choice == 0 {
@@ -116,6 +118,14 @@ fn edit(m: &mut ModelProto, rng: &mut dyn RngCore) {
                 n.op_type = Some(op);
             }
         }
+        _ => structure_edit(choice, g, rng, &all),
+    }
+}
+
+/// The edits of [`edit`] from `choice` 7 on: attributes, node order, input shapes, duplicate and
+/// hostile initializers, graph outputs, subgraphs and sparse initializers. `all` is every value name.
+fn structure_edit(choice: u32, g: &mut GraphProto, rng: &mut dyn RngCore, all: &[String]) {
+    match choice {
         7 | 8 => {
             let Some(n) = pick_node(g, rng) else { return };
             let name = pick(rng, ATTRS).unwrap().to_string();
@@ -228,7 +238,7 @@ fn edit(m: &mut ModelProto, rng: &mut dyn RngCore) {
         13 => {
             // Rename or drop a graph output.
             if let Some(v) = pick_mut(&mut g.output, rng) {
-                v.name = pick(rng, &all).cloned().filter(|_| rng.random_bool(0.7)).or(Some("nowhere".into()));
+                v.name = pick(rng, all).cloned().filter(|_| rng.random_bool(0.7)).or(Some("nowhere".into()));
             }
         }
         14 => {
@@ -237,7 +247,7 @@ fn edit(m: &mut ModelProto, rng: &mut dyn RngCore) {
             let sub = GraphProto {
                 node: vec![NodeProto {
                     op_type: Some(pick(rng, OPS).unwrap().to_string()),
-                    input: vec![pick(rng, &all).cloned().unwrap_or_default()],
+                    input: vec![pick(rng, all).cloned().unwrap_or_default()],
                     output: vec!["sub_out".into()],
                     ..Default::default()
                 }],

@@ -196,119 +196,166 @@ fn numel(shape: &[Dim]) -> Option<i64> {
 /// Output infos of one node from its input infos (`None` for omitted or unknown inputs).
 pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
     let op = node.op_type.as_deref().unwrap_or("");
-    let n_out = node.output.len();
-    let input = |i: usize| inputs.get(i).copied().flatten();
-    let shape = |i: usize| input(i).and_then(|x| x.shape.clone());
-    let value = |i: usize| input(i).and_then(|x| x.value.clone());
-    let dtype = |i: usize| input(i).and_then(|x| x.dtype);
-    let one = |dtype: Option<DataType>, shape: Option<Vec<Dim>>, value: Option<Vec<i64>>| {
+    let c = Ctx { node, inputs, n_out: node.output.len() };
+    match op {
+        "Identity" | "Relu" | "Erf" | "Sqrt" | "Tanh" | "Sigmoid" | "Neg" | "Abs" | "Exp" | "Log"
+        | "Reciprocal" | "Softmax" | "LogSoftmax" | "Floor" | "Ceil" | "Round" | "Clip" | "LeakyRelu"
+        | "HardSigmoid" | "Softplus" | "Sign" | "Mish" | "Gelu" | "FastGelu" | "BiasGelu" | "QuickGelu"
+        | "Dropout" | "LayerNormalization" | "SkipLayerNormalization" | "SimplifiedLayerNormalization"
+        | "BatchNormalization" | "Trilu" | "CumSum" | "Sin" | "Cos" | "Elu" | "Selu" | "HardSwish" | "Not"
+        | "IsNaN" | "IsInf" | "Cast" | "CastLike" | "QuantizeLinear" | "DequantizeLinear"
+        | "DynamicQuantizeLinear" | "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Mod" | "PRelu"
+        | "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Where"
+        | "BitShift" => elementwise(op, &c),
+        "MatMul" | "MatMulInteger" | "FusedMatMul" | "MatMulIntegerToFloat" | "DynamicQuantizeMatMul"
+        | "QLinearMatMul" | "Gemm" | "Conv" | "ConvInteger" | "QLinearConv" => linear(op, &c),
+        "Transpose" | "Reshape" | "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Expand"
+        | "Flatten" | "Split" | "Tile" => layout(op, &c),
+        "Shape" | "Size" | "ConstantOfShape" | "Range" | "Constant" => shape_ops(op, &c),
+        "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ArgMax" | "ArgMin" => reduction(op, &c),
+        _ => vec![Info::default(); c.n_out],
+    }
+}
+
+/// What every op family reads: the node, its inputs' infos and its number of outputs.
+struct Ctx<'a> {
+    node: &'a NodeProto,
+    inputs: &'a [Option<&'a Info>],
+    n_out: usize,
+}
+
+impl Ctx<'_> {
+    fn input(&self, i: usize) -> Option<&Info> {
+        self.inputs.get(i).copied().flatten()
+    }
+
+    fn shape(&self, i: usize) -> Option<Vec<Dim>> {
+        self.input(i).and_then(|x| x.shape.clone())
+    }
+
+    fn value(&self, i: usize) -> Option<Vec<i64>> {
+        self.input(i).and_then(|x| x.value.clone())
+    }
+
+    fn dtype(&self, i: usize) -> Option<DataType> {
+        self.input(i).and_then(|x| x.dtype)
+    }
+
+    /// One output with these facts, and unknown infos for any further outputs.
+    fn one(&self, dtype: Option<DataType>, shape: Option<Vec<Dim>>, value: Option<Vec<i64>>) -> Vec<Info> {
         let mut v = vec![Info { dtype, shape, value }];
-        v.resize(n_out.max(1), Info::default());
+        v.resize(self.n_out.max(1), Info::default());
         v
-    };
+    }
+}
+
+/// Element-wise ops (the output has the broadcast shape of the inputs) and (de)quantization.
+fn elementwise(op: &str, c: &Ctx) -> Vec<Info> {
     match op {
         "Identity" | "Relu" | "Erf" | "Sqrt" | "Tanh" | "Sigmoid" | "Neg" | "Abs" | "Exp" | "Log" | "Reciprocal"
         | "Softmax" | "LogSoftmax" | "Floor" | "Ceil" | "Round" | "Clip" | "LeakyRelu" | "HardSigmoid" | "Softplus"
         | "Sign" | "Mish" | "Gelu" | "FastGelu" | "BiasGelu" | "QuickGelu" | "Dropout" | "LayerNormalization"
         | "SkipLayerNormalization" | "SimplifiedLayerNormalization" | "BatchNormalization" | "Trilu" | "CumSum"
         | "Sin" | "Cos" | "Elu" | "Selu" | "HardSwish" => {
-            let v = if matches!(op, "Identity") { value(0) } else if op == "Neg" { value(0).map(|v| v.iter().map(|x| -x).collect()) } else { None };
-            one(dtype(0), shape(0), v)
+            let v = if matches!(op, "Identity") { c.value(0) } else if op == "Neg" { c.value(0).map(|v| v.iter().map(|x| -x).collect()) } else { None };
+            c.one(c.dtype(0), c.shape(0), v)
         }
-        "Not" | "IsNaN" | "IsInf" => one(Some(DataType::Bool), shape(0), None),
+        "Not" | "IsNaN" | "IsInf" => c.one(Some(DataType::Bool), c.shape(0), None),
         "Cast" | "CastLike" => {
-            let to = if op == "Cast" { attr_i(node, "to").and_then(|c| DataType::from_code(c as i32)) } else { dtype(1) };
-            let v = value(0).filter(|_| matches!(to, Some(DataType::Int64 | DataType::Int32)));
-            one(to, shape(0), v)
+            let to = if op == "Cast" { attr_i(c.node, "to").and_then(|c| DataType::from_code(c as i32)) } else { c.dtype(1) };
+            let v = c.value(0).filter(|_| matches!(to, Some(DataType::Int64 | DataType::Int32)));
+            c.one(to, c.shape(0), v)
         }
         "QuantizeLinear" => {
-            let dt = dtype(2).or(Some(DataType::Uint8));
-            one(dt, shape(0), None)
+            let dt = c.dtype(2).or(Some(DataType::Uint8));
+            c.one(dt, c.shape(0), None)
         }
-        "DequantizeLinear" => one(dtype(1).or(Some(DataType::Float)), shape(0), None),
+        "DequantizeLinear" => c.one(c.dtype(1).or(Some(DataType::Float)), c.shape(0), None),
         "DynamicQuantizeLinear" => vec![
-            Info { dtype: Some(DataType::Uint8), shape: shape(0), value: None },
+            Info { dtype: Some(DataType::Uint8), shape: c.shape(0), value: None },
             Info { dtype: Some(DataType::Float), shape: Some(vec![]), value: None },
             Info { dtype: Some(DataType::Uint8), shape: Some(vec![]), value: None },
         ],
         "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Max" | "Min" | "Mod" | "PRelu" | "Equal" | "Less" | "Greater"
         | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" | "Where" | "BitShift" => {
-            let shapes: Option<Vec<Vec<Dim>>> = (0..inputs.len()).map(shape).collect();
+            let shapes: Option<Vec<Vec<Dim>>> = (0..c.inputs.len()).map(|i| c.shape(i)).collect();
             let out_shape = shapes.map(|s| broadcast(&s.iter().map(Vec::as_slice).collect::<Vec<_>>()));
             let out_dtype = match op {
                 "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => Some(DataType::Bool),
-                "Where" => dtype(1),
-                _ => dtype(0),
+                "Where" => c.dtype(1),
+                _ => c.dtype(0),
             };
-            one(out_dtype, out_shape, elementwise_value(op, inputs))
+            c.one(out_dtype, out_shape, elementwise_value(op, c.inputs))
         }
+        _ => vec![Info::default(); c.n_out],
+    }
+}
+
+/// MatMul, Gemm and Conv in their float, integer and quantized forms.
+fn linear(op: &str, c: &Ctx) -> Vec<Info> {
+    match op {
         "MatMul" | "MatMulInteger" | "FusedMatMul" | "MatMulIntegerToFloat" | "DynamicQuantizeMatMul" => {
             let out_dtype = if op == "MatMulInteger" { Some(DataType::Int32) } else { Some(DataType::Float) };
-            one(out_dtype, matmul_shape(shape(0), shape(1)), None)
+            c.one(out_dtype, matmul_shape(c.shape(0), c.shape(1)), None)
         }
-        "QLinearMatMul" => one(dtype(7), matmul_shape(shape(0), shape(3)), None),
+        "QLinearMatMul" => c.one(c.dtype(7), matmul_shape(c.shape(0), c.shape(3)), None),
         "Gemm" => {
-            let (a, b) = (shape(0), shape(1));
+            let (a, b) = (c.shape(0), c.shape(1));
             let s = a.zip(b).and_then(|(a, b)| {
                 if a.len() != 2 || b.len() != 2 {
                     return None;
                 }
-                let m = if attr_i(node, "transA") == Some(1) { a[1].clone() } else { a[0].clone() };
-                let n = if attr_i(node, "transB") == Some(1) { b[0].clone() } else { b[1].clone() };
+                let m = if attr_i(c.node, "transA") == Some(1) { a[1].clone() } else { a[0].clone() };
+                let n = if attr_i(c.node, "transB") == Some(1) { b[0].clone() } else { b[1].clone() };
                 Some(vec![m, n])
             });
-            one(dtype(0), s, None)
+            c.one(c.dtype(0), s, None)
         }
         "Conv" | "ConvInteger" => {
-            let out_dtype = if op == "ConvInteger" { Some(DataType::Int32) } else { dtype(0) };
-            one(out_dtype, conv_shape(node, shape(0), shape(1)), None)
+            let out_dtype = if op == "ConvInteger" { Some(DataType::Int32) } else { c.dtype(0) };
+            c.one(out_dtype, conv_shape(c.node, c.shape(0), c.shape(1)), None)
         }
-        "QLinearConv" => one(dtype(7), conv_shape(node, shape(0), shape(3)), None),
+        "QLinearConv" => c.one(c.dtype(7), conv_shape(c.node, c.shape(0), c.shape(3)), None),
+        _ => vec![Info::default(); c.n_out],
+    }
+}
+
+/// Ops that move, select or repeat elements: Transpose, Reshape, (Un)Squeeze, Flatten, Split, Concat, Expand, Tile, Gather, Slice.
+fn layout(op: &str, c: &Ctx) -> Vec<Info> {
+    match op {
         "Transpose" => {
-            let s = shape(0).map(|s| {
-                let perm = attr_ints(node, "perm").map(<[i64]>::to_vec).unwrap_or_else(|| (0..s.len() as i64).rev().collect());
+            let s = c.shape(0).map(|s| {
+                let perm = attr_ints(c.node, "perm").map(<[i64]>::to_vec).unwrap_or_else(|| (0..s.len() as i64).rev().collect());
                 perm.iter().filter_map(|&p| s.get(p as usize).cloned()).collect()
             });
-            one(dtype(0), s, None)
+            c.one(c.dtype(0), s, None)
         }
         "Reshape" => {
             // With the target's values unknown, its length still gives the rank.
-            let rank_only = || match shape(1)?.as_slice() {
+            let rank_only = || match c.shape(1)?.as_slice() {
                 [Dim::Known(k)] => Some(vec![Dim::Sym("reshape".into()); usize::try_from(*k).ok().filter(|&k| k <= 64)?]),
                 _ => None,
             };
-            one(dtype(0), reshape_shape(node, shape(0), value(1)).or_else(rank_only), value(0))
+            c.one(c.dtype(0), reshape_shape(c.node, c.shape(0), c.value(1)).or_else(rank_only), c.value(0))
         }
-        "Shape" => {
-            let rank = shape(0).map(|s| s.len() as i64);
-            let (start, end) = (attr_i(node, "start").unwrap_or(0), attr_i(node, "end"));
-            let range = rank.map(|r| {
-                let clamp = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
-                (clamp(start), clamp(end.unwrap_or(r)))
-            });
-            let v = shape(0).zip(range).and_then(|(s, (a, b))| s[a..b.max(a)].iter().map(Dim::known).collect());
-            let len = range.map(|(a, b)| b.saturating_sub(a) as i64);
-            one(Some(DataType::Int64), len.map(|l| vec![Dim::Known(l)]), v)
-        }
-        "Size" => one(Some(DataType::Int64), Some(vec![]), shape(0).and_then(|s| numel(&s)).map(|n| vec![n])),
         "Gather" => {
-            let axis = attr_i(node, "axis").unwrap_or(0);
-            let s = shape(0).zip(shape(1)).and_then(|(d, i)| {
+            let axis = attr_i(c.node, "axis").unwrap_or(0);
+            let s = c.shape(0).zip(c.shape(1)).and_then(|(d, i)| {
                 let a = normalize_axis(axis, d.len())?;
                 Some(d[..a].iter().chain(&i).chain(&d[a + 1..]).cloned().collect())
             });
-            let v = match (value(0), value(1), shape(0)) {
+            let v = match (c.value(0), c.value(1), c.shape(0)) {
                 (Some(data), Some(idx), Some(ds)) if ds.len() == 1 => {
                     let n = data.len() as i64;
                     idx.iter().map(|&i| data.get((if i < 0 { i + n } else { i }) as usize).copied()).collect()
                 }
                 _ => None,
             };
-            one(dtype(0), s, v)
+            c.one(c.dtype(0), s, v)
         }
         "Unsqueeze" => {
-            let axes = value(1).or_else(|| attr_ints(node, "axes").map(<[i64]>::to_vec));
-            let s = shape(0).zip(axes).map(|(mut s, axes)| {
+            let axes = c.value(1).or_else(|| attr_ints(c.node, "axes").map(<[i64]>::to_vec));
+            let s = c.shape(0).zip(axes).map(|(mut s, axes)| {
                 let rank = s.len() + axes.len();
                 let mut axes: Vec<usize> = axes.iter().filter_map(|&a| normalize_axis(a, rank)).collect();
                 axes.sort_unstable();
@@ -317,11 +364,11 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                 }
                 s
             });
-            one(dtype(0), s, value(0))
+            c.one(c.dtype(0), s, c.value(0))
         }
         "Squeeze" => {
-            let axes = value(1).or_else(|| attr_ints(node, "axes").map(<[i64]>::to_vec));
-            let s = shape(0).map(|s| {
+            let axes = c.value(1).or_else(|| attr_ints(c.node, "axes").map(<[i64]>::to_vec));
+            let s = c.shape(0).map(|s| {
                 let rank = s.len();
                 let drop: Vec<usize> = match &axes {
                     Some(a) => a.iter().filter_map(|&x| normalize_axis(x, rank)).collect(),
@@ -329,41 +376,98 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                 };
                 s.iter().enumerate().filter(|(i, _)| !drop.contains(i)).map(|(_, d)| d.clone()).collect()
             });
-            one(dtype(0), s, value(0))
+            c.one(c.dtype(0), s, c.value(0))
         }
         "Concat" => {
-            let axis = attr_i(node, "axis").unwrap_or(0);
-            let shapes: Option<Vec<Vec<Dim>>> = (0..inputs.len()).map(shape).collect();
+            let axis = attr_i(c.node, "axis").unwrap_or(0);
+            let shapes: Option<Vec<Vec<Dim>>> = (0..c.inputs.len()).map(|i| c.shape(i)).collect();
             let s = shapes.and_then(|ss| {
                 let first = ss.first()?.clone();
                 let a = normalize_axis(axis, first.len())?;
                 let mut out = first;
                 out[a] = ss.iter().try_fold(Dim::Known(0), |acc, s| match (acc, s.get(a)?) {
                     (Dim::Known(x), Dim::Known(y)) => x.checked_add(*y).map(Dim::Known),
-                    _ => Some(Dim::Sym(format!("concat_{}", node.output.first().map_or("", |s| s.as_str())))),
+                    _ => Some(Dim::Sym(format!("concat_{}", c.node.output.first().map_or("", |s| s.as_str())))),
                 })?;
                 Some(out)
             });
-            let v: Option<Vec<i64>> = (0..inputs.len()).map(value).collect::<Option<Vec<_>>>().map(|vs| vs.concat());
-            one(dtype(0), s, v)
+            let v: Option<Vec<i64>> = (0..c.inputs.len()).map(|i| c.value(i)).collect::<Option<Vec<_>>>().map(|vs| vs.concat());
+            c.one(c.dtype(0), s, v)
         }
-        "Slice" => slice_info(node, inputs),
+        "Slice" => slice_info(c.node, c.inputs),
         "Expand" => {
-            let s = shape(0).zip(value(1)).map(|(a, b)| broadcast(&[&a, &known_dims(&b)]));
-            one(dtype(0), s, None)
+            let s = c.shape(0).zip(c.value(1)).map(|(a, b)| broadcast(&[&a, &known_dims(&b)]));
+            c.one(c.dtype(0), s, None)
         }
+        "Flatten" => {
+            let s = c.shape(0).and_then(|s| {
+                let axis = attr_i(c.node, "axis").unwrap_or(1);
+                let axis = if axis < 0 { axis + s.len() as i64 } else { axis };
+                let axis = usize::try_from(axis).ok().filter(|&a| a <= s.len())?;
+                let prod = |d: &[Dim]| numel(d).map(Dim::Known).unwrap_or_else(|| Dim::Sym("flatten".into()));
+                Some(vec![prod(&s[..axis]), prod(&s[axis..])])
+            });
+            c.one(c.dtype(0), s, None)
+        }
+        "Split" => {
+            let axis = attr_i(c.node, "axis").unwrap_or(0);
+            let sizes = c.value(1).or_else(|| attr_ints(c.node, "split").map(<[i64]>::to_vec));
+            let Some(s) = c.shape(0) else { return vec![Info::default(); c.n_out] };
+            let Some(a) = normalize_axis(axis, s.len()) else { return vec![Info::default(); c.n_out] };
+            (0..c.n_out)
+                .map(|k| {
+                    let d = match (&sizes, &s[a]) {
+                        (Some(sz), _) => sz.get(k).map(|&x| Dim::Known(x)),
+                        (None, Dim::Known(total)) if c.n_out > 0 => Some(Dim::Known(total / c.n_out as i64)),
+                        _ => None,
+                    };
+                    let mut out = s.clone();
+                    out[a] = d.unwrap_or_else(|| Dim::Sym("split".into()));
+                    Info { dtype: c.dtype(0), shape: Some(out), value: None }
+                })
+                .collect()
+        }
+        "Tile" => {
+            let s = c.shape(0).zip(c.value(1)).map(|(s, r)| {
+                s.iter().zip(r.iter().chain(std::iter::repeat(&1))).map(|(d, &k)| match d {
+                    Dim::Known(x) => x.checked_mul(k).map_or_else(|| Dim::Sym("tile".into()), Dim::Known),
+                    other if k == 1 => other.clone(),
+                    _ => Dim::Sym("tile".into()),
+                }).collect()
+            });
+            c.one(c.dtype(0), s, None)
+        }
+        _ => vec![Info::default(); c.n_out],
+    }
+}
+
+/// Ops whose output is a shape or made from one (with small values propagated): Shape, Size, ConstantOfShape, Range, Constant.
+fn shape_ops(op: &str, c: &Ctx) -> Vec<Info> {
+    match op {
+        "Shape" => {
+            let rank = c.shape(0).map(|s| s.len() as i64);
+            let (start, end) = (attr_i(c.node, "start").unwrap_or(0), attr_i(c.node, "end"));
+            let range = rank.map(|r| {
+                let clamp = |x: i64| (if x < 0 { x + r } else { x }).clamp(0, r) as usize;
+                (clamp(start), clamp(end.unwrap_or(r)))
+            });
+            let v = c.shape(0).zip(range).and_then(|(s, (a, b))| s[a..b.max(a)].iter().map(Dim::known).collect());
+            let len = range.map(|(a, b)| b.saturating_sub(a) as i64);
+            c.one(Some(DataType::Int64), len.map(|l| vec![Dim::Known(l)]), v)
+        }
+        "Size" => c.one(Some(DataType::Int64), Some(vec![]), c.shape(0).and_then(|s| numel(&s)).map(|n| vec![n])),
         "ConstantOfShape" => {
-            let dt = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::data_type(t).ok()).or(Some(DataType::Float));
-            let fill = attr(node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::inline_bytes(t).ok());
-            let v = value(0).and_then(|dims| {
+            let dt = attr(c.node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::data_type(t).ok()).or(Some(DataType::Float));
+            let fill = attr(c.node, "value").and_then(|a| a.t.as_ref()).and_then(|t| tensor::inline_bytes(t).ok());
+            let v = c.value(0).and_then(|dims| {
                 let n = dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d.max(0)))?;
                 let fill = fill.as_ref().filter(|_| dt == Some(DataType::Int64)).and_then(|b| tensor::int_values(DataType::Int64, b)?.first().copied());
                 (n <= MAX_VALUE_ELEMENTS as i64 && dt == Some(DataType::Int64)).then(|| vec![fill.unwrap_or(0); n.max(0) as usize])
             });
-            one(dt, value(0).map(|v| known_dims(&v)), v)
+            c.one(dt, c.value(0).map(|v| known_dims(&v)), v)
         }
         "Range" => {
-            let v = match (value(0), value(1), value(2)) {
+            let v = match (c.value(0), c.value(1), c.value(2)) {
                 (Some(s), Some(l), Some(d)) if s.len() == 1 && l.len() == 1 && d.len() == 1 && d[0] != 0 => {
                     let n = ((l[0] as f64 - s[0] as f64) / d[0] as f64).ceil().max(0.0);
                     (n <= MAX_VALUE_ELEMENTS as f64).then(|| (0..n as i64).map(|k| s[0].saturating_add(k.saturating_mul(d[0]))).collect::<Vec<_>>())
@@ -371,13 +475,21 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                 _ => None,
             };
             let len = v.as_ref().map(|v| Dim::Known(v.len() as i64)).unwrap_or_else(|| Dim::Sym("range".into()));
-            one(dtype(0), Some(vec![len]), v)
+            c.one(c.dtype(0), Some(vec![len]), v)
         }
+        "Constant" => constant_info(c.node),
+        _ => vec![Info::default(); c.n_out],
+    }
+}
+
+/// Reductions over axes (ReduceMean, ReduceSum, ...).
+fn reduction(op: &str, c: &Ctx) -> Vec<Info> {
+    match op {
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL2" | "ReduceL1" | "ArgMax"
         | "ArgMin" => {
-            let keep = attr_i(node, "keepdims").unwrap_or(1) == 1;
-            let axes = if op.starts_with("Arg") { Some(vec![attr_i(node, "axis").unwrap_or(0)]) } else { attr_ints(node, "axes").map(<[i64]>::to_vec).or_else(|| value(1)) };
-            let s = shape(0).map(|s| {
+            let keep = attr_i(c.node, "keepdims").unwrap_or(1) == 1;
+            let axes = if op.starts_with("Arg") { Some(vec![attr_i(c.node, "axis").unwrap_or(0)]) } else { attr_ints(c.node, "axes").map(<[i64]>::to_vec).or_else(|| c.value(1)) };
+            let s = c.shape(0).map(|s| {
                 let rank = s.len();
                 let axes: Vec<usize> = match &axes {
                     Some(a) if !a.is_empty() => a.iter().filter_map(|&x| normalize_axis(x, rank)).collect(),
@@ -392,49 +504,10 @@ pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
                     })
                     .collect()
             });
-            let dt = if op.starts_with("Arg") { Some(DataType::Int64) } else { dtype(0) };
-            one(dt, s, None)
+            let dt = if op.starts_with("Arg") { Some(DataType::Int64) } else { c.dtype(0) };
+            c.one(dt, s, None)
         }
-        "Flatten" => {
-            let s = shape(0).and_then(|s| {
-                let axis = attr_i(node, "axis").unwrap_or(1);
-                let axis = if axis < 0 { axis + s.len() as i64 } else { axis };
-                let axis = usize::try_from(axis).ok().filter(|&a| a <= s.len())?;
-                let prod = |d: &[Dim]| numel(d).map(Dim::Known).unwrap_or_else(|| Dim::Sym("flatten".into()));
-                Some(vec![prod(&s[..axis]), prod(&s[axis..])])
-            });
-            one(dtype(0), s, None)
-        }
-        "Split" => {
-            let axis = attr_i(node, "axis").unwrap_or(0);
-            let sizes = value(1).or_else(|| attr_ints(node, "split").map(<[i64]>::to_vec));
-            let Some(s) = shape(0) else { return vec![Info::default(); n_out] };
-            let Some(a) = normalize_axis(axis, s.len()) else { return vec![Info::default(); n_out] };
-            (0..n_out)
-                .map(|k| {
-                    let d = match (&sizes, &s[a]) {
-                        (Some(sz), _) => sz.get(k).map(|&x| Dim::Known(x)),
-                        (None, Dim::Known(total)) if n_out > 0 => Some(Dim::Known(total / n_out as i64)),
-                        _ => None,
-                    };
-                    let mut out = s.clone();
-                    out[a] = d.unwrap_or_else(|| Dim::Sym("split".into()));
-                    Info { dtype: dtype(0), shape: Some(out), value: None }
-                })
-                .collect()
-        }
-        "Tile" => {
-            let s = shape(0).zip(value(1)).map(|(s, r)| {
-                s.iter().zip(r.iter().chain(std::iter::repeat(&1))).map(|(d, &k)| match d {
-                    Dim::Known(x) => x.checked_mul(k).map_or_else(|| Dim::Sym("tile".into()), Dim::Known),
-                    other if k == 1 => other.clone(),
-                    _ => Dim::Sym("tile".into()),
-                }).collect()
-            });
-            one(dtype(0), s, None)
-        }
-        "Constant" => constant_info(node),
-        _ => vec![Info::default(); n_out],
+        _ => vec![Info::default(); c.n_out],
     }
 }
 

@@ -16,6 +16,7 @@ use super::proto::{Dim as ProtoDim, ValueInfoProto};
 use super::shapes::{self, Bindings, Info};
 use super::tensor;
 use super::Result;
+use crate::util::{group, human_bytes};
 
 /// Everything `inspect` reports.
 #[derive(Clone, Debug, Serialize)]
@@ -390,32 +391,6 @@ pub fn render_text(r: &Inspect) -> String {
     s
 }
 
-/// 1234567 → "1,234,567".
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Bytes in binary units with one decimal.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
-}
-
-
 #[cfg(test)]
 mod tests {
     use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
@@ -432,12 +407,5 @@ mod tests {
         let m = Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "hostile.onnx", ".");
         let r = super::inspect(&m, 1, 128).unwrap();
         assert_eq!(r.parameters, u64::MAX);
-    }
-
-    #[test]
-    fn numbers_are_grouped_by_thousands() {
-        assert_eq!(super::group(109366274), "109,366,274");
-        assert_eq!(super::group(12), "12");
-        assert_eq!(super::human_bytes(438 * 1024 * 1024), "438.0 MiB");
     }
 }

@@ -21,7 +21,6 @@ pub mod constant_folding;
 pub mod conv_matmul;
 pub mod dead_code;
 pub mod dedup_initializers;
-pub mod fidelity;
 pub mod gelu_fusion;
 pub mod identity;
 pub mod layernorm_fusion;

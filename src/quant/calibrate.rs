@@ -36,7 +36,7 @@ use crate::onnx::{ExternalMode, Model, SaveOptions};
 use crate::runtime::{Session, SessionOptions};
 
 use super::params::MinMax;
-use super::verify::{self, CheckData};
+use crate::data::{inputs::as_declared, Inputs};
 use super::{Error, Result};
 
 /// How a range is read from the calibration statistics.
@@ -290,18 +290,18 @@ pub struct Calibration {
 
 /// Ranges of `activations` of `model` (names of values the graph computes) over `data`, by `method`.
 /// The model's float pages are released afterwards (they are read back when needed).
-pub fn calibrate(model: &Model, activations: &[String], data: &CheckData, method: Method) -> Result<(HashMap<String, (f32, f32)>, Calibration)> {
+pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: Method) -> Result<(HashMap<String, (f32, f32)>, Calibration)> {
     let start = std::time::Instant::now();
     let scratch = tempfile::Builder::new().prefix("squeezebench-calibrate").tempdir().map_err(|e| Error::Verify(format!("scratch folder for calibration: {e}")))?;
     let path = augmented(model, activations, scratch.path())?;
     let options = SessionOptions { prepacking: false, ..SessionOptions::default() };
     let mut session = Session::from_file(&path, &options)?;
-    let sets = verify::inputs(model, &session, data)?;
+    let sets = data.sets(model, session.inputs())?;
     let mut collectors: HashMap<String, Collector> = activations.iter().map(|a| (a.clone(), Collector::new(method))).collect();
     let runs = sets.len();
     for set in sets {
-        let set = verify::as_declared(&session, &set);
-        for (name, value) in verify::run(&mut session, &set)? {
+        let set = as_declared(session.inputs(), &set);
+        for (name, value) in session.run_set(&set)? {
             let Some(c) = collectors.get_mut(&name) else { continue };
             let Some(x) = value.as_f32() else {
                 return Err(Error::Verify(format!("calibration: activation '{name}' is not float32")));
@@ -323,7 +323,7 @@ pub fn calibrate(model: &Model, activations: &[String], data: &CheckData, method
             Ok((name.clone(), (lo, hi)))
         })
         .collect::<Result<HashMap<_, _>>>()?;
-    let described = verify::describe(data);
+    let described = data.describe();
     Ok((ranges, Calibration { method, data: described, runs, activations: activations.len(), seconds: start.elapsed().as_secs_f64() }))
 }
 

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::onnx::{Model, SaveOptions};
 
-use super::verify::{Fidelity, Reference};
+use crate::measure::compare::{Fidelity, Reference};
 use super::{Error, Prepared, QuantReport, Result};
 
 /// What the quantized model must achieve.

@@ -13,10 +13,10 @@
 //! let model = Model::load_mapped("fixtures/bert-tiny.onnx")?;
 //! let (int8, report) = quant::quantize(model, &QuantizeOptions::default())?;
 //! int8.save("/tmp/bert-tiny-int8.onnx", &SaveOptions { force: true, ..Default::default() })?;
-//! let check = quant::verify::compare(
+//! let check = squeezebench::measure::compare::compare(
 //!     "fixtures/bert-tiny.onnx".as_ref(),
 //!     "/tmp/bert-tiny-int8.onnx".as_ref(),
-//!     &quant::verify::CheckData::synthetic(3),
+//!     &squeezebench::data::Inputs::synthetic(3),
 //! )?;
 //! println!("{}", report.render_text());
 //! # let _ = check; Ok(()) }
@@ -27,8 +27,8 @@
 //! [`quantize`] works on a model in memory and returns the rewritten model and a serializable
 //! [`QuantReport`]; [`prepare`] does the expensive part once (rewrite, plan, calibration, 8-bit
 //! weights) and [`Prepared::emit`] writes models from it with any nodes kept in float;
-//! [`verify::compare`] runs a reference and a quantized model *file* through ONNX Runtime (it needs
-//! files because sessions load from files, external data included).
+//! [`crate::measure::compare::compare`] runs a reference and a quantized model *file* through ONNX
+//! Runtime (it needs files because sessions load from files, external data included).
 //!
 //! # Design
 //!
@@ -50,7 +50,6 @@ pub mod calibrate;
 pub mod fallback;
 pub mod ops;
 pub mod params;
-pub mod verify;
 
 mod dynamic;
 mod static_qdq;
@@ -62,6 +61,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::{Inputs, TextOptions};
 use crate::onnx::{self, Model};
 use crate::passes::{self, conv_matmul, Pass, Patch};
 pub use params::QType;
@@ -81,6 +81,10 @@ pub enum Error {
     Passes(#[from] passes::Error),
     #[error(transparent)]
     Runtime(#[from] crate::runtime::Error),
+    #[error(transparent)]
+    Compare(#[from] crate::measure::compare::Error),
+    #[error(transparent)]
+    Data(#[from] crate::data::Error),
     #[error("{0}")]
     Verify(String),
 }
@@ -186,7 +190,7 @@ pub struct QuantizeOptions {
     /// Static mode: the calibration data, `synthetic` (seeded token batches, the default) or a
     /// file: `.json` cases (the fixtures' reference format) or a text file (`.tsv`, `.csv`, or
     /// `label text` lines) tokenized with `tokenizer`.
-    pub calibration: Option<PathBuf>,
+    pub calibration: Option<CalibrationData>,
     /// tokenizer.json for a text calibration file.
     pub tokenizer: Option<PathBuf>,
     /// Column of the text in a `.tsv`/`.csv` calibration file (0-based).
@@ -283,6 +287,50 @@ pub struct Resolved {
     pub method: Option<calibrate::Method>,
 }
 
+/// Where static mode's calibration data comes from: `synthetic` (seeded token batches) or a file.
+/// Spelled as a path on the command line and in suites; the word `synthetic` is the first variant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "PathBuf", into = "PathBuf")]
+pub enum CalibrationData {
+    Synthetic,
+    File(PathBuf),
+}
+
+impl CalibrationData {
+    const SYNTHETIC: &'static str = "synthetic";
+
+    /// The calibration file, if the data is one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            CalibrationData::Synthetic => None,
+            CalibrationData::File(p) => Some(p),
+        }
+    }
+}
+
+impl From<PathBuf> for CalibrationData {
+    fn from(p: PathBuf) -> CalibrationData {
+        if p.as_os_str() == CalibrationData::SYNTHETIC { CalibrationData::Synthetic } else { CalibrationData::File(p) }
+    }
+}
+
+impl From<CalibrationData> for PathBuf {
+    fn from(c: CalibrationData) -> PathBuf {
+        match c {
+            CalibrationData::Synthetic => PathBuf::from(CalibrationData::SYNTHETIC),
+            CalibrationData::File(p) => p,
+        }
+    }
+}
+
+impl std::str::FromStr for CalibrationData {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<CalibrationData, Self::Err> {
+        Ok(PathBuf::from(s).into())
+    }
+}
+
 impl QuantizeOptions {
     /// Fills open choices from `defaults` and refuses combinations that cannot run.
     pub fn resolve(&self, defaults: &Defaults) -> Result<Resolved> {
@@ -328,35 +376,16 @@ impl QuantizeOptions {
     /// Whether static calibration reads a text file (which needs a tokenizer).
     pub fn calibrates_on_text(&self) -> bool {
         self.mode == Mode::Static
-            && self.calibration.as_ref().is_some_and(|p| p.as_os_str() != "synthetic" && p.extension().is_none_or(|e| e != "json"))
+            && matches!(&self.calibration, Some(CalibrationData::File(p)) if p.extension().is_none_or(|e| e != "json"))
     }
 
     /// The calibration data of static mode, checked: a text file needs a tokenizer.
-    pub fn calibration_data(&self) -> Result<verify::CheckData> {
-        let file = self.calibration.as_ref().filter(|p| p.as_os_str() != "synthetic");
-        let Some(path) = file else {
-            return Ok(verify::CheckData::Synthetic { samples: self.samples, batch: 1, seq: self.seq });
+    pub fn calibration_data(&self) -> Result<Inputs> {
+        let Some(CalibrationData::File(path)) = &self.calibration else {
+            return Ok(Inputs::Synthetic { samples: self.samples, batch: 1, seq: self.seq });
         };
-        if !path.is_file() {
-            return Err(Error::Options(format!("calibration data '{}' does not exist", path.display())));
-        }
-        if path.extension().is_some_and(|e| e == "json") {
-            return Ok(verify::CheckData::File(path.clone()));
-        }
-        let tokenizer = self.tokenizer.clone().ok_or_else(|| {
-            Error::Options(format!("calibration data '{}' is text: give the model's tokenizer.json with --tokenizer", path.display()))
-        })?;
-        Ok(verify::CheckData::Text(verify::TextData {
-            format: verify::TextData::format_of(path),
-            path: path.clone(),
-            tokenizer,
-            text_column: self.text_column,
-            label_column: None,
-            header: self.header,
-            limit: Some(self.samples),
-            batch: 1,
-            max_len: self.seq,
-        }))
+        let text = TextOptions { text_column: self.text_column, label_column: None, header: self.header, limit: Some(self.samples), batch: 1, max_len: self.seq };
+        Inputs::from_file("calibration", path, self.tokenizer.as_deref(), text).map_err(|e| Error::Options(e.to_string()))
     }
 }
 
@@ -435,8 +464,8 @@ impl QuantReport {
         }
         s.push_str(&format!(
             "weights    {} -> {} ({:.1}%)   in {:.2} s\n",
-            onnx::stats::human_bytes(self.weight_bytes_before),
-            onnx::stats::human_bytes(self.weight_bytes_after),
+            crate::util::human_bytes(self.weight_bytes_before),
+            crate::util::human_bytes(self.weight_bytes_after),
             100.0 * self.weight_bytes_after as f64 / self.weight_bytes_before.max(1) as f64,
             self.seconds
         ));

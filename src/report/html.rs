@@ -222,7 +222,7 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
         rows.push(("file size", format!("{} ({} bytes)", view::bytes(m.model_file_bytes), m.model_file_bytes)));
     }
     if let Some(p) = &c.params {
-        rows.push(("parameters", format!("{} ({})", crate::onnx::stats::group(p.parameters), map_line(&p.parameters_by_dtype))));
+        rows.push(("parameters", format!("{} ({})", crate::util::group(p.parameters), map_line(&p.parameters_by_dtype))));
         rows.push(("weight bytes", format!("{} ({})", view::bytes(p.weight_bytes), map_line(&p.weight_bytes_by_dtype))));
         rows.push(("parameters by op", map_line(&p.parameters_by_op)));
         rows.push(("compute", format!("{} MACs, {} FLOPs per run", view::count(p.macs), view::count(p.flops))));

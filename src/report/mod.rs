@@ -36,7 +36,7 @@ pub enum Error {
     #[error("cannot draw the charts: {0}")]
     Chart(String),
     #[error(transparent)]
-    Write(#[from] crate::onnx::Error),
+    Write(#[from] crate::util::Error),
 }
 
 /// The files [`write_all`] writes into its folder, charts aside.
@@ -57,7 +57,7 @@ pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(&chart_dir).map_err(|source| Error::Folder { path: chart_dir.clone(), source })?;
     let mut written = Vec::new();
     let mut put = |path: PathBuf, bytes: &[u8]| -> Result<(), Error> {
-        crate::onnx::io::write_atomic(&path, true, |w| w.write_all(bytes).map_err(|e| crate::onnx::Error::io("write", &path, e)))?;
+        crate::util::replace_file(&path, bytes)?;
         written.push(path);
         Ok(())
     };

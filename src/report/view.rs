@@ -181,7 +181,7 @@ pub fn count(n: u64) -> String {
 
 /// Bytes in binary units (`417.7 MiB`).
 pub fn bytes(n: u64) -> String {
-    crate::onnx::stats::human_bytes(n)
+    crate::util::human_bytes(n)
 }
 
 /// A signed difference with a real minus sign: `+0.12`, `−1.40`.

@@ -7,8 +7,10 @@
 pub mod env;
 pub mod record;
 pub mod store;
+pub mod thresholds;
 
 pub use env::{Cpu, Environment, Os};
+pub use thresholds::Thresholds;
 pub use record::{
     Accuracy, CaseResult, DatasetInfo, Error, Fidelity, Latency, Memory, ModelInfo, OutputFidelity, Params, Results,
     Status, SuiteInfo, VariantInfo, Workload, SCHEMA_VERSION,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::env::Environment;
-use crate::suite::Thresholds;
+use super::Thresholds;
 
 /// Version of this schema, written as `schema_version`. Readers refuse other versions.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -311,7 +311,7 @@ pub enum Error {
     #[error("'{}' has results schema version {found}; this squeezebench reads version {SCHEMA_VERSION}", path.display())]
     Version { path: std::path::PathBuf, found: u64 },
     #[error(transparent)]
-    Write(#[from] crate::onnx::Error),
+    Write(#[from] crate::util::Error),
 }
 
 impl Results {
@@ -350,9 +350,7 @@ impl Results {
     /// or a crash never sees half a file.
     pub fn save(&self, path: &Path) -> Result<(), Error> {
         let json = self.to_json();
-        crate::onnx::io::write_atomic(path, true, |w| {
-            w.write_all(json.as_bytes()).map_err(|e| crate::onnx::Error::io("write", path, e))
-        })?;
+        crate::util::replace_file(path, json.as_bytes())?;
         Ok(())
     }
 

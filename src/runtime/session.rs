@@ -162,6 +162,12 @@ impl Session {
         collect_outputs(&self.path, &outputs)
     }
 
+    /// [`run`](Self::run) on an input set as data sources make it (owned names).
+    pub fn run_set(&mut self, set: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        let refs: Vec<(&str, Tensor)> = set.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        self.run(&refs)
+    }
+
     /// Validates and converts `inputs` once, for repeated runs with [`run_prepared`](Self::run_prepared) or
     /// [`run_prepared_discard`](Self::run_prepared_discard). The tensors are copied into buffers owned by the
     /// returned value; the same checks as [`run`](Self::run) apply.

@@ -9,14 +9,13 @@
 
 pub mod expand;
 pub mod spec;
-pub mod thresholds;
 pub mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use expand::{expand, Case};
-pub use thresholds::Thresholds;
+pub use crate::results::Thresholds;
 pub use validate::{Places, Plan, PlanDataset, PlanModel, PlanVariant, Source, StepPlan};
 
 /// One problem in a suite file, at a place in it.
@@ -86,7 +85,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
     match std::str::from_utf8(bytes) {
         Ok(text) => load_str(path, text),
         Err(e) => {
-            let (line, column, byte) = utf8_error_place(bytes, &e);
+            let (line, column, byte) = crate::data::text::utf8_error_place(bytes, &e);
             Err(Error::Invalid {
                 path: path.into(),
                 text: String::from_utf8_lossy(bytes).into_owned(),
@@ -94,15 +93,6 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
             })
         }
     }
-}
-
-/// The 1-based line and column (in characters) of the first invalid byte of `bytes`, and the byte.
-pub fn utf8_error_place(bytes: &[u8], e: &std::str::Utf8Error) -> (u64, u64, u8) {
-    let good = &bytes[..e.valid_up_to()];
-    let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let column = std::str::from_utf8(&good[line_start..]).map_or(0, |t| t.chars().count()) as u64 + 1;
-    (line, column, bytes.get(e.valid_up_to()).copied().unwrap_or(0))
 }
 
 /// Like [`load`], for a suite whose text is already read (`path` names it in errors and anchors

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 pub use serde_saphyr::Spanned;
 
 use super::Thresholds;
+pub use crate::data::synthetic::Lengths;
+pub use crate::data::text::TextFormat;
+pub use crate::synth::Arch;
 use crate::quant::QuantizeOptions;
 
 /// A whole suite file.
@@ -113,13 +116,6 @@ fn default_run() -> Spanned<RunSettings> {
 
 fn head_none() -> Spanned<String> {
     unspanned("none".to_string())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    Bert,
-    Squeezebert,
 }
 
 /// A YAML scalar given to a config key (`6`, `0.1`, `gelu`, `true`).
@@ -245,21 +241,6 @@ fn four() -> usize {
     4
 }
 
-/// Distribution of the real (unpadded) length of a synthetic row.
-#[derive(Debug, Default, Deserialize, Serialize, Clone, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum Lengths {
-    /// Every row fills the sequence.
-    #[default]
-    Full,
-    /// Every row has this many tokens.
-    Fixed(usize),
-    /// Uniform over `[min, max]`.
-    Uniform { min: usize, max: usize },
-    /// Normal, rounded and clamped to `[1, seq]`.
-    Normal { mean: f64, std: f64 },
-}
-
 /// A labelled text file: one example per line, a label and a text.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -310,14 +291,6 @@ fn thirty_two() -> usize {
 }
 fn pair_columns() -> [usize; 3] {
     [0, 1, 2]
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TextFormat {
-    Tsv,
-    Csv,
-    Space,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::spec::{self, Metric, RunSettings, Spanned, TextFormat};
 use super::{closest, Problem, Thresholds};
@@ -94,8 +93,8 @@ impl std::fmt::Display for FileRef {
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Path(FileRef),
-    Synth { arch: String, set: Vec<String>, head: String, seed: u64 },
-    Safetensors { arch: String, weights: FileRef, config: Option<FileRef>, set: Vec<String>, head: String },
+    Synth { arch: synth::Arch, set: Vec<String>, head: String, seed: u64 },
+    Safetensors { arch: synth::Arch, weights: FileRef, config: Option<FileRef>, set: Vec<String>, head: String },
 }
 
 impl std::fmt::Display for Source {
@@ -219,13 +218,8 @@ impl Plan {
             o.remove("path");
             o.remove("file_sha256");
         }
-        sha256_hex(v.to_string().as_bytes())
+        crate::util::sha256_hex(v.to_string().as_bytes())
     }
-}
-
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Ctx<'a> {
@@ -281,13 +275,122 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
     let mut cx = Ctx { dir: &dir, problems: Vec::new() };
     let mut places = Places { text: text.to_string(), at: BTreeMap::new() };
     let dataset_names: Vec<&str> = suite.datasets.keys().map(String::as_str).collect();
-    let model_names: Vec<&str> = suite.models.keys().map(String::as_str).collect();
 
     if suite.models.is_empty() {
         cx.problems.push(Problem { line: 0, column: 0, message: "the suite has no models".into(), hint: Some("add `models:` with at least one model".into()) });
     }
 
     // Datasets first: models and workloads refer to them.
+    let datasets = check_datasets(&mut cx, &mut places, &suite);
+    let models = check_models(&mut cx, &mut places, &suite);
+    let variants = check_variants(&mut cx, &suite, &models);
+
+    let w = &suite.workloads;
+    for (key, list) in [("batch", &w.value.batch), ("seq", &w.value.seq)] {
+        let place = if list.referenced.line() > 0 { (list.referenced.line(), list.referenced.column()) } else { (w.referenced.line(), w.referenced.column()) };
+        places.at.insert(format!("workloads.{key}"), place);
+        if list.value.is_empty() || list.value.contains(&0) {
+            cx.problems.push(Problem {
+                line: place.0,
+                column: place.1,
+                message: format!("workloads: `{key}` needs at least one value, each at least 1 (got {:?})", list.value),
+                hint: None,
+            });
+        }
+    }
+    let (max_batch, max_seq) = (w.value.batch.value.iter().max().copied().unwrap_or(1), w.value.seq.value.iter().max().copied().unwrap_or(1));
+    if max_batch.saturating_mul(max_seq) > MAX_TOKENS {
+        cx.at(&w.value.batch, format!("workloads: batch {max_batch} × seq {max_seq} is {} tokens per run, past the limit of {MAX_TOKENS}", max_batch.saturating_mul(max_seq)), None);
+    }
+    if w.value.threads.iter().any(|&t| t > 1024) {
+        cx.at(w, "workloads: `threads` values must be at most 1024 (0 lets ONNX Runtime choose)", None);
+    }
+    if w.value.threads.is_empty() {
+        cx.at(w, "workloads: `threads` needs at least one value (0 lets ONNX Runtime choose)", None);
+    }
+    if let Some(i) = &w.value.inputs {
+        match dataset_kind(&suite, &i.value) {
+            Some("synthetic") => {}
+            Some(_) => cx.at(i, format!("workloads: inputs '{}' must be a synthetic dataset", i.value), None),
+            None => {
+                let hint = closest(&i.value, &dataset_names).map(|n| format!("did you mean `{n}`?"));
+                cx.at(i, format!("workloads: unknown dataset '{}'", i.value), hint);
+            }
+        }
+    }
+
+    let r = &suite.run;
+    let run = r.value.clone();
+    // Times become `Duration`s (and JSON numbers for the workers): finite, and at most a week.
+    const WEEK: f64 = 7.0 * 86400.0;
+    let checks = [
+        (run.min_iterations >= 1, "run: min_iterations must be at least 1"),
+        ((0.0..=WEEK).contains(&run.min_time_s), "run: min_time_s must be 0 or more, at most 604800 (a week)"),
+        (run.target_cv > 0.0 && run.target_cv.is_finite(), "run: target_cv must be above 0 (0.05 = 5 %)"),
+        (run.max_time_s >= run.min_time_s && run.max_time_s <= WEEK, "run: max_time_s must be at least min_time_s, at most 604800 (a week)"),
+        (run.time_limit_s > 0.0 && run.time_limit_s <= WEEK, "run: time_limit_s must be above 0, at most 604800 (a week)"),
+        ((1..=100).contains(&run.rounds), "run: rounds must be 1 to 100"),
+    ];
+    for (ok, message) in checks {
+        if !ok {
+            cx.at(r, message, None);
+        }
+    }
+
+    let t = &suite.thresholds;
+    let v = &t.value;
+    for (key, x) in [
+        ("latency_p50_increase", v.latency_p50_increase),
+        ("latency_p99_increase", v.latency_p99_increase),
+        ("throughput_drop", v.throughput_drop),
+        ("accuracy_drop", v.accuracy_drop),
+        ("size_increase", v.size_increase),
+        ("memory_increase", v.memory_increase),
+    ] {
+        if !(x.is_finite() && x >= 0.0) {
+            cx.at(t, format!("thresholds: {key} must be a number, 0 or more (got {x})"), None);
+        }
+    }
+    if !(-1.0..=1.0).contains(&v.fidelity_min_cosine) {
+        cx.at(t, format!("thresholds: fidelity_min_cosine must lie in [-1, 1] (got {})", v.fidelity_min_cosine), None);
+    }
+
+    // Every case is a process and a record: a suite of millions is a mistake, and expanding it
+    // would take the memory its file size does not justify.
+    let workloads = [w.value.batch.value.len(), w.value.seq.value.len(), w.value.threads.len()].iter().fold(1usize, |a, &n| a.saturating_mul(n));
+    let pairs: usize = models.iter().map(|m| variants.iter().filter(|v| v.models.contains(&m.name)).count()).sum();
+    let cases = pairs.saturating_mul(workloads);
+    if cases > MAX_CASES {
+        cx.at(w, format!("the suite expands to {cases} cases (models × variants × batch × seq × threads), past the limit of {MAX_CASES}"), Some("split it into smaller suites".into()));
+    }
+
+    if !cx.problems.is_empty() {
+        let mut problems = cx.problems;
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(problems);
+    }
+    let mut metrics: Vec<Metric> = suite.metrics.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    metrics.sort();
+    Ok(Plan {
+        name: suite.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
+        path: path.to_path_buf(),
+        file_sha256: crate::util::sha256_hex(text.as_bytes()),
+        models,
+        variants,
+        batch: w.value.batch.value.clone(),
+        seq: w.value.seq.value.clone(),
+        threads: w.value.threads.clone(),
+        latency_inputs: w.value.inputs.as_ref().map(|i| i.value.clone()),
+        datasets,
+        metrics,
+        run,
+        thresholds: suite.thresholds.value.clone(),
+        places,
+    })
+}
+
+/// The `datasets:` section: names, one kind each, lengths, files.
+fn check_datasets(cx: &mut Ctx<'_>, places: &mut Places, suite: &spec::Suite) -> Vec<PlanDataset> {
     let mut datasets = Vec::new();
     for (name, d) in &suite.datasets {
         places.put(format!("datasets.{name}"), d);
@@ -353,13 +456,18 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             datasets.push(PlanDataset { name: name.clone(), kind });
         }
     }
-    let kind_of = |n: &str| suite.datasets.get(n).map(|d| {
-        if d.value.synthetic.is_some() {
-            "synthetic"
-        } else {
-            "text"
-        }
-    });
+    datasets
+}
+
+/// `synthetic` or `text` for the dataset `name` of `suite`, if there is one.
+fn dataset_kind(suite: &spec::Suite, name: &str) -> Option<&'static str> {
+    suite.datasets.get(name).map(|d| if d.value.synthetic.is_some() { "synthetic" } else { "text" })
+}
+
+/// The `models:` section: names, one source each, config keys, files, accuracy datasets.
+fn check_models(cx: &mut Ctx<'_>, places: &mut Places, suite: &spec::Suite) -> Vec<PlanModel> {
+    let dataset_names: Vec<&str> = suite.datasets.keys().map(String::as_str).collect();
+    let kind_of = |n: &str| dataset_kind(suite, n);
 
     let mut models = Vec::new();
     for (name, m) in &suite.models {
@@ -391,14 +499,14 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
         let source = if let Some(p) = &spec.path {
             cx.file(p, &format!("model '{name}'")).map(Source::Path)
         } else if let Some(s) = &spec.synth {
-            let set = check_config(&mut cx, name, s.arch, &s.set, &s.head);
-            Some(Source::Synth { arch: arch_name(s.arch).into(), set, head: s.head.value.clone(), seed: s.seed })
+            let set = check_config(cx, name, s.arch, &s.set, &s.head);
+            Some(Source::Synth { arch: s.arch, set, head: s.head.value.clone(), seed: s.seed })
         } else {
             let s = spec.safetensors.as_ref().expect("one source");
-            let set = check_config(&mut cx, name, s.arch, &s.set, &s.head);
+            let set = check_config(cx, name, s.arch, &s.set, &s.head);
             let weights = cx.file(&s.weights, &format!("model '{name}' weights"));
             let config = s.config.as_ref().and_then(|c| cx.file(c, &format!("model '{name}' config")));
-            weights.map(|weights| Source::Safetensors { arch: arch_name(s.arch).into(), weights, config, set, head: s.head.value.clone() })
+            weights.map(|weights| Source::Safetensors { arch: s.arch, weights, config, set, head: s.head.value.clone() })
         };
         let tokenizer = spec.tokenizer.as_ref().and_then(|t| cx.file(t, &format!("model '{name}' tokenizer")));
         for a in &spec.accuracy {
@@ -416,7 +524,12 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             models.push(PlanModel { name: name.clone(), source, tokenizer, accuracy: spec.accuracy.iter().map(|a| a.value.clone()).collect() });
         }
     }
+    models
+}
 
+/// The `variants:` section: steps, the models each applies to, the reference variant.
+fn check_variants(cx: &mut Ctx<'_>, suite: &spec::Suite, models: &[PlanModel]) -> Vec<PlanVariant> {
+    let model_names: Vec<&str> = suite.models.keys().map(String::as_str).collect();
     let mut variants = Vec::new();
     for (name, v) in &suite.variants {
         if !valid_name(name) {
@@ -433,8 +546,12 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
                 (None, Some(q)) => {
                     let mut options = q.value.clone().unwrap_or_default();
                     // Calibration files are named relative to the suite, like every other path.
-                    for p in [&mut options.calibration, &mut options.tokenizer].into_iter().flatten() {
-                        if p.is_relative() && p.as_os_str() != "synthetic" {
+                    let calibration = match &mut options.calibration {
+                        Some(crate::quant::CalibrationData::File(p)) => Some(p),
+                        _ => None,
+                    };
+                    for p in [calibration, options.tokenizer.as_mut()].into_iter().flatten() {
+                        if p.is_relative() {
                             *p = cx.dir.join(&*p);
                         }
                     }
@@ -517,124 +634,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
             );
         }
     }
-
-    let w = &suite.workloads;
-    for (key, list) in [("batch", &w.value.batch), ("seq", &w.value.seq)] {
-        let place = if list.referenced.line() > 0 { (list.referenced.line(), list.referenced.column()) } else { (w.referenced.line(), w.referenced.column()) };
-        places.at.insert(format!("workloads.{key}"), place);
-        if list.value.is_empty() || list.value.contains(&0) {
-            cx.problems.push(Problem {
-                line: place.0,
-                column: place.1,
-                message: format!("workloads: `{key}` needs at least one value, each at least 1 (got {:?})", list.value),
-                hint: None,
-            });
-        }
-    }
-    let (max_batch, max_seq) = (w.value.batch.value.iter().max().copied().unwrap_or(1), w.value.seq.value.iter().max().copied().unwrap_or(1));
-    if max_batch.saturating_mul(max_seq) > MAX_TOKENS {
-        cx.at(&w.value.batch, format!("workloads: batch {max_batch} × seq {max_seq} is {} tokens per run, past the limit of {MAX_TOKENS}", max_batch.saturating_mul(max_seq)), None);
-    }
-    if w.value.threads.iter().any(|&t| t > 1024) {
-        cx.at(w, "workloads: `threads` values must be at most 1024 (0 lets ONNX Runtime choose)", None);
-    }
-    if w.value.threads.is_empty() {
-        cx.at(w, "workloads: `threads` needs at least one value (0 lets ONNX Runtime choose)", None);
-    }
-    if let Some(i) = &w.value.inputs {
-        match kind_of(&i.value) {
-            Some("synthetic") => {}
-            Some(_) => cx.at(i, format!("workloads: inputs '{}' must be a synthetic dataset", i.value), None),
-            None => {
-                let hint = closest(&i.value, &dataset_names).map(|n| format!("did you mean `{n}`?"));
-                cx.at(i, format!("workloads: unknown dataset '{}'", i.value), hint);
-            }
-        }
-    }
-
-    let r = &suite.run;
-    let run = r.value.clone();
-    // Times become `Duration`s (and JSON numbers for the workers): finite, and at most a week.
-    const WEEK: f64 = 7.0 * 86400.0;
-    let checks = [
-        (run.min_iterations >= 1, "run: min_iterations must be at least 1"),
-        ((0.0..=WEEK).contains(&run.min_time_s), "run: min_time_s must be 0 or more, at most 604800 (a week)"),
-        (run.target_cv > 0.0 && run.target_cv.is_finite(), "run: target_cv must be above 0 (0.05 = 5 %)"),
-        (run.max_time_s >= run.min_time_s && run.max_time_s <= WEEK, "run: max_time_s must be at least min_time_s, at most 604800 (a week)"),
-        (run.time_limit_s > 0.0 && run.time_limit_s <= WEEK, "run: time_limit_s must be above 0, at most 604800 (a week)"),
-        ((1..=100).contains(&run.rounds), "run: rounds must be 1 to 100"),
-    ];
-    for (ok, message) in checks {
-        if !ok {
-            cx.at(r, message, None);
-        }
-    }
-
-    let t = &suite.thresholds;
-    let v = &t.value;
-    for (key, x) in [
-        ("latency_p50_increase", v.latency_p50_increase),
-        ("latency_p99_increase", v.latency_p99_increase),
-        ("throughput_drop", v.throughput_drop),
-        ("accuracy_drop", v.accuracy_drop),
-        ("size_increase", v.size_increase),
-        ("memory_increase", v.memory_increase),
-    ] {
-        if !(x.is_finite() && x >= 0.0) {
-            cx.at(t, format!("thresholds: {key} must be a number, 0 or more (got {x})"), None);
-        }
-    }
-    if !(-1.0..=1.0).contains(&v.fidelity_min_cosine) {
-        cx.at(t, format!("thresholds: fidelity_min_cosine must lie in [-1, 1] (got {})", v.fidelity_min_cosine), None);
-    }
-
-    // Every case is a process and a record: a suite of millions is a mistake, and expanding it
-    // would take the memory its file size does not justify.
-    let workloads = [w.value.batch.value.len(), w.value.seq.value.len(), w.value.threads.len()].iter().fold(1usize, |a, &n| a.saturating_mul(n));
-    let pairs: usize = models.iter().map(|m| variants.iter().filter(|v| v.models.contains(&m.name)).count()).sum();
-    let cases = pairs.saturating_mul(workloads);
-    if cases > MAX_CASES {
-        cx.at(w, format!("the suite expands to {cases} cases (models × variants × batch × seq × threads), past the limit of {MAX_CASES}"), Some("split it into smaller suites".into()));
-    }
-
-    if !cx.problems.is_empty() {
-        let mut problems = cx.problems;
-        problems.sort_by_key(|p| (p.line, p.column));
-        return Err(problems);
-    }
-    let mut metrics: Vec<Metric> = suite.metrics.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    metrics.sort();
-    Ok(Plan {
-        name: suite.name.clone().unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()),
-        path: path.to_path_buf(),
-        file_sha256: sha256_hex(text.as_bytes()),
-        models,
-        variants,
-        batch: w.value.batch.value.clone(),
-        seq: w.value.seq.value.clone(),
-        threads: w.value.threads.clone(),
-        latency_inputs: w.value.inputs.as_ref().map(|i| i.value.clone()),
-        datasets,
-        metrics,
-        run,
-        thresholds: suite.thresholds.value.clone(),
-        places,
-    })
-}
-
-fn arch_name(a: spec::Arch) -> &'static str {
-    match a {
-        spec::Arch::Bert => "bert",
-        spec::Arch::Squeezebert => "squeezebert",
-    }
-}
-
-pub fn synth_arch(name: &str) -> synth::Arch {
-    if name == "squeezebert" {
-        synth::Arch::SqueezeBert
-    } else {
-        synth::Arch::Bert
-    }
+    variants
 }
 
 /// Checks each `set:` key against the architecture's config (at the value's place) and the head;
@@ -642,11 +642,11 @@ pub fn synth_arch(name: &str) -> synth::Arch {
 fn check_config(
     cx: &mut Ctx<'_>,
     model: &str,
-    arch: spec::Arch,
+    arch: synth::Arch,
     set: &std::collections::BTreeMap<String, Spanned<spec::ScalarValue>>,
     head: &Spanned<String>,
 ) -> Vec<String> {
-    let mut config = synth::Config::defaults(synth_arch(arch_name(arch)));
+    let mut config = synth::Config::defaults(arch);
     let keys = config.keys();
     let mut out = Vec::new();
     for (k, v) in set {

@@ -2,14 +2,43 @@
 
 use serde_json::Value;
 
-/// Which architecture to build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which architecture to build: the one architecture type of the crate (the CLI's `--arch`, a
+/// suite's `arch:` and the prepared models' sources all use it), spelled `bert` / `squeezebert`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Arch {
+    #[serde(rename = "bert")]
     Bert,
+    #[serde(rename = "squeezebert")]
     SqueezeBert,
 }
 
+/// An architecture name that is neither `bert` nor `squeezebert`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture '{0}' (expected bert or squeezebert)")]
+pub struct UnknownArch(pub String);
+
+impl std::str::FromStr for Arch {
+    type Err = UnknownArch;
+
+    fn from_str(s: &str) -> Result<Arch, UnknownArch> {
+        match s {
+            "bert" => Ok(Arch::Bert),
+            "squeezebert" => Ok(Arch::SqueezeBert),
+            _ => Err(UnknownArch(s.to_string())),
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Arch {
+    /// Every architecture, in the order help texts list them.
+    pub const ALL: [Arch; 2] = [Arch::Bert, Arch::SqueezeBert];
+
     pub fn name(self) -> &'static str {
         match self {
             Arch::Bert => "bert",

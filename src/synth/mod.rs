@@ -14,7 +14,7 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-pub use config::{Arch, Config};
+pub use config::{Arch, Config, UnknownArch};
 pub use weights::Weights;
 
 use crate::onnx::builder::{Attr, Axis, GraphBuilder};

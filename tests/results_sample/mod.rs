@@ -13,7 +13,7 @@ use squeezebench::results::{
     Accuracy, CaseResult, Cpu, DatasetInfo, Environment, Fidelity, Latency, Memory, ModelInfo, Os, OutputFidelity,
     Params, Results, Status, SuiteInfo, VariantInfo, Workload, SCHEMA_VERSION,
 };
-use squeezebench::suite::Thresholds;
+use squeezebench::results::Thresholds;
 
 pub const MIB: u64 = 1 << 20;
 

@@ -1,0 +1,140 @@
+//! `run`: a suite from start to verdict. The policy, in order: check the suite and its files, read
+//! the baseline to gate against (a missing one is an error before anything runs), run every case,
+//! write the reports, then — unless the run was interrupted — gate against the baseline and save
+//! the new baseline. [`finish`] is everything after the cases ran.
+
+use std::path::{Path, PathBuf};
+
+use super::{Outcome, Result};
+use crate::results::store::{self, Store};
+use crate::results::{Results, Status};
+
+/// Flags of `run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The suite file.
+    pub suite: PathBuf,
+    /// List the expanded cases and exit without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output folder (default: runs/<suite name>).
+    #[arg(short, long)]
+    pub out: Option<PathBuf>,
+    /// Cases run at the same time. Keep 1 for timings you can trust.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+    /// Where synthesized models, prepared variants and fetched wheels are kept (default:
+    /// $SQUEEZEBENCH_CACHE_DIR, $XDG_CACHE_HOME/squeezebench or ~/.cache/squeezebench).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// After the run, store its results as the baseline NAME of this suite
+    /// (BASELINES_DIR/<suite>/NAME.json); not when a case failed or the run was interrupted.
+    #[arg(long, value_name = "NAME")]
+    pub save_baseline: Option<String>,
+    /// After the run, gate it against the stored baseline NAME (as `squeezebench gate` does,
+    /// with the suite's thresholds); exit 1 on a regression. The baseline is read first: a
+    /// missing one is an error before anything runs. With --save-baseline, compares first,
+    /// then stores.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Where baselines are kept.
+    #[arg(long, default_value = store::DEFAULT_DIR)]
+    pub baselines_dir: PathBuf,
+}
+
+/// `run`.
+pub fn run(a: Args) -> Result<Outcome> {
+    let store = Store::new(&a.baselines_dir);
+    for name in a.save_baseline.iter().chain(&a.baseline) {
+        store::check_name(name)?;
+    }
+    let plan = crate::suite::load(&a.suite)?;
+    crate::bench::preflight::check(&plan)?;
+    let base = a.baseline.as_deref().map(|name| store.load(&plan.name, name).map(|b| (name, b))).transpose()?;
+    let cases = crate::suite::expand(&plan);
+    if a.dry_run {
+        print!("{}", crate::suite::expand::render(&plan, &cases));
+        return Ok(Outcome::Ok);
+    }
+    let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+    let mut opts = crate::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
+    opts.jobs = a.jobs as usize;
+    opts.progress = !a.no_progress;
+    if let Some(c) = a.cache_dir {
+        opts.cache_dir = c;
+    }
+    let results = crate::bench::run(&plan, &cases, &opts)?;
+    let baseline = base.as_ref().map(|(name, (path, results))| Baseline { name, path, results });
+    let save = a.save_baseline.as_deref().map(|name| (&store, name));
+    let done = finish(&results, &out, baseline, save)?;
+    print!("{}", done.stdout);
+    eprint!("{}", done.stderr);
+    Ok(done.outcome)
+}
+
+/// A stored baseline to gate against.
+pub struct Baseline<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub results: &'a Results,
+}
+
+/// What [`finish`] decided and has to say.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub outcome: Outcome,
+    /// The gate's Markdown table, if gated.
+    pub stdout: String,
+    /// What was written, gated and saved, one line each.
+    pub stderr: String,
+}
+
+/// After the cases ran: write the reports into `out`; an interrupted run stops there (neither
+/// gated nor saved: [`Outcome::Interrupted`]); otherwise gate against `baseline` (a regression is
+/// [`Outcome::CheckFailed`]), then save the results as the baseline `save` names (refused, and
+/// reported, when a case failed, which is [`Outcome::CasesFailed`] unless the gate failed).
+pub fn finish(results: &Results, out: &Path, baseline: Option<Baseline<'_>>, save: Option<(&Store, &str)>) -> Result<Finished> {
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    let failed = results.cases.iter().filter(|c| c.status != Status::Ok).count();
+    stderr += &format!("wrote {} ({} case(s), {failed} not ok)\n", out.join("results.json").display(), results.cases.len());
+    crate::report::write_all(results, out)?;
+    stderr += &format!(
+        "wrote {} and {} (charts in {})\n",
+        out.join(crate::report::MARKDOWN).display(),
+        out.join(crate::report::HTML).display(),
+        out.join(crate::report::CHARTS).display()
+    );
+    if results.interrupted {
+        if baseline.is_some() || save.is_some() {
+            stderr += "the run was interrupted: not gated against a baseline and not saved as one\n";
+        }
+        return Ok(Finished { outcome: Outcome::Interrupted, stdout, stderr });
+    }
+    let mut gate_failed = false;
+    if let Some(b) = baseline {
+        let report = crate::gate::compare(b.results, results, &results.thresholds, &crate::gate::Options::default())?;
+        stdout += &report.render_markdown();
+        stderr += &format!("gated against baseline '{}' ({})\n", b.name, b.path.display());
+        gate_failed = report.failed();
+    }
+    if let Some((store, name)) = save {
+        match store.save(name, results) {
+            Ok(path) => stderr += &format!("saved baseline '{name}' to {}\n", path.display()),
+            // Refused because a case failed: the outcome already says so.
+            Err(e) if failed > 0 => stderr += &format!("error: {e}\n"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let outcome = if gate_failed {
+        Outcome::CheckFailed
+    } else if failed > 0 {
+        Outcome::CasesFailed
+    } else {
+        Outcome::Ok
+    };
+    Ok(Finished { outcome, stdout, stderr })
+}

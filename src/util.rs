@@ -1,0 +1,158 @@
+//! General helpers that know nothing of models, suites or results: atomic file writes, SHA-256
+//! hashing, and human-readable numbers. They sit below every other module, so a report or a results
+//! file is written the same way as a model, and each module wraps [`Error`] in its own error type.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Errors writing or reading a file, naming it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {action} '{}': {source}", path.display())]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("refusing to write '{}': {reason}", path.display())]
+    Refused { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io { action, path: path.to_path_buf(), source }
+    }
+}
+
+/// Writes through `fill` into a temporary file beside `path`, syncs it and renames it into place,
+/// so a reader or a crash never sees half a file. An existing `path` is refused unless `force`.
+/// Returns the number of bytes written. On any error the temporary file is removed.
+pub fn write_atomic<E: From<Error>>(path: &Path, force: bool, fill: impl FnOnce(&mut dyn Write) -> Result<(), E>) -> Result<u64, E> {
+    if path.exists() && !force {
+        return Err(Error::Refused { path: path.into(), reason: "the file exists (pass --force to replace it)".into() }.into());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::Refused { path: path.into(), reason: "no file name".into() })?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
+        let len = file.metadata().map_err(|e| Error::io("write", &tmp, e))?.len();
+        fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))?;
+        Ok(len)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// [`write_atomic`] of bytes already in memory, replacing `path`.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<u64, Error> {
+    write_atomic(path, true, |w| w.write_all(bytes).map_err(|e| Error::io("write", path, e)))
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex SHA-256 of `parts`, each followed by a zero byte (so `["ab", "c"]` and
+/// `["a", "bc"]` differ), cut to the first `bytes` bytes of the digest.
+pub fn sha256_parts_hex(parts: &[&str], bytes: usize) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    hex(&digest[..bytes.min(digest.len())])
+}
+
+/// Lower-case hex SHA-256 of a file, streamed in 1 MiB blocks.
+pub fn file_sha256(path: &Path) -> Result<String, Error> {
+    let mut f = File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// An integer with thousands separators: `109482240` → `109,482,240`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Bytes in binary units with one decimal.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(group(109482240), "109,482,240");
+        assert_eq!(group(999), "999");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(438 * 1024 * 1024), "438.0 MiB");
+    }
+
+    #[test]
+    fn hashes_are_hex_sha256() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_ne!(sha256_parts_hex(&["ab", "c"], 12), sha256_parts_hex(&["a", "bc"], 12));
+        assert_eq!(sha256_parts_hex(&["x"], 12).len(), 24);
+    }
+
+    #[test]
+    fn an_atomic_write_leaves_no_half_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.txt");
+        assert_eq!(replace_file(&path, b"hello").unwrap(), 5);
+        assert_eq!(file_sha256(&path).unwrap(), sha256_hex(b"hello"));
+        // Refused without force; a failing fill leaves the old file and no temporary one.
+        let e = write_atomic(&path, false, |_| Ok::<(), Error>(())).unwrap_err();
+        assert!(e.to_string().contains("the file exists"), "{e}");
+        let r: Result<u64, Error> = write_atomic(&path, true, |w| {
+            w.write_all(b"half").unwrap();
+            Err(Error::Refused { path: path.clone(), reason: "stop".into() })
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
