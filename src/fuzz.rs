@@ -101,10 +101,15 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// A fuzz target: runs one input and returns its outcome signature. Panics are crashes.
 pub struct Target {
     pub name: &'static str,
-    pub run: Box<dyn Fn(&[u8]) -> String + Send + Sync>,
+    pub run: Runner,
     /// A structure-aware mutator for this input format, if there is one.
-    pub structured: Option<fn(&[u8], &mut dyn RngCore) -> Option<Vec<u8>>>,
+    pub structured: Option<Mutator>,
 }
+
+/// Runs one input of a [`Target`] and returns its outcome signature.
+pub type Runner = Box<dyn Fn(&[u8]) -> String + Send + Sync>;
+/// A structure-aware mutator: a mutated copy of an input, or `None` when it cannot parse it.
+pub type Mutator = fn(&[u8], &mut dyn RngCore) -> Option<Vec<u8>>;
 
 /// Limits of a campaign.
 #[derive(Clone, Debug)]

@@ -162,7 +162,7 @@ impl Args {
             tokenizer: self.tokenizer.clone(),
             text_column: self.text_column,
             header: self.header,
-            method: self.method.clone(),
+            method: self.method,
             samples: self.samples,
             seq: self.seq,
         }

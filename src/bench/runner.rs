@@ -221,11 +221,15 @@ struct Jobs<'a> {
     cache_dir: &'a Path,
     env: &'a Environment,
     prepared: &'a Prepared,
-    inspected: HashMap<(String, String, usize, usize), Result<(Params, usize, u64), String>>,
+    inspected: HashMap<(String, String, usize, usize), Inspected>,
 }
+
+/// A variant's parameter counts, vocabulary and size at one batch × seq, or why they are unknown.
+type Inspected = Result<(Params, usize, u64), String>;
 
 impl Jobs<'_> {
     /// The job of `case` and its parameter counts, or why it cannot run (with the counts when known).
+    #[allow(clippy::result_large_err)] // the error carries the parameter counts a failed case still records
     fn job(&mut self, case: &Case) -> Result<(Job, Params), (String, Option<Params>)> {
         let plan = self.plan;
         let variants = &self.prepared.variants;
@@ -283,7 +287,7 @@ impl Jobs<'_> {
 }
 
 /// The parameter counts, vocabulary and size of the model at `path` for `batch` × `seq`.
-fn inspect(path: &Path, batch: usize, seq: usize) -> Result<(Params, usize, u64), String> {
+fn inspect(path: &Path, batch: usize, seq: usize) -> Inspected {
     let (r, vocab) = prepare::inspect(path, batch, seq)?;
     let params = Params {
         parameters: r.parameters,

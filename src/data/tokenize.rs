@@ -9,7 +9,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use super::synthetic::int_tensor;
 use super::Error;
-use crate::runtime::{Tensor, TensorInfo};
+use crate::runtime::TensorInfo;
 
 /// Loads `path` with batch-longest padding and truncation to at most `max_len` tokens.
 pub fn load(path: &Path, max_len: usize) -> Result<Tokenizer, Error> {
@@ -29,7 +29,7 @@ pub fn load(path: &Path, max_len: usize) -> Result<Tokenizer, Error> {
 }
 
 /// Model inputs for `texts` (one sentence per row), plus the attention mask as `[rows, len]`.
-pub fn encode(tokenizer: &Tokenizer, path: &Path, inputs: &[TensorInfo], texts: &[String]) -> Result<(Vec<(String, Tensor)>, ndarray::Array2<i64>), Error> {
+pub fn encode(tokenizer: &Tokenizer, path: &Path, inputs: &[TensorInfo], texts: &[String]) -> Result<(super::Set, ndarray::Array2<i64>), Error> {
     let enc = tokenizer
         .encode_batch(texts.to_vec(), true)
         .map_err(|e| Error::Tokenizer { path: path.into(), reason: e.to_string() })?;

@@ -654,6 +654,7 @@ fn slice_info(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
         let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
         let mut out = shape.clone();
         let mut ranges: Vec<(usize, i64, i64, i64)> = Vec::new();
+        #[allow(clippy::needless_range_loop)] // k indexes starts, ends, axes and steps alike
         for k in 0..starts.len() {
             let Some(a) = axes.get(k).and_then(|&a| normalize_axis(a, rank)) else { return vec![info] };
             let step = *steps.get(k).unwrap_or(&1);

@@ -288,9 +288,12 @@ pub struct Calibration {
     pub seconds: f64,
 }
 
+/// Each activation's calibrated (min, max), by name.
+pub type Ranges = HashMap<String, (f32, f32)>;
+
 /// Ranges of `activations` of `model` (names of values the graph computes) over `data`, by `method`.
 /// The model's float pages are released afterwards (they are read back when needed).
-pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: Method) -> Result<(HashMap<String, (f32, f32)>, Calibration)> {
+pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: Method) -> Result<(Ranges, Calibration)> {
     let start = std::time::Instant::now();
     let scratch = tempfile::Builder::new().prefix("squeezebench-calibrate").tempdir().map_err(|e| Error::Verify(format!("scratch folder for calibration: {e}")))?;
     let path = augmented(model, activations, scratch.path())?;
