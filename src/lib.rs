@@ -12,6 +12,8 @@
 //!   and sentence pairs, tokenization.
 //! - [`measure`]: latency, memory, accuracy, statistics, and the one comparison of two models'
 //!   outputs (fidelity and top-1 agreement).
+//! - [`profile`]: where the time of a run goes: ONNX Runtime's profiler summed per op family, op
+//!   type and node, with the GMAC/s of the GEMM-like kernels.
 //! - [`results`]: the `results.json` schema, the environment manifest, stored baselines and the
 //!   gate's thresholds.
 //! - [`synth`]: BERT and SqueezeBERT graphs from a config, with random or safetensors weights.
@@ -33,6 +35,7 @@ pub mod gate;
 pub mod measure;
 pub mod onnx;
 pub mod passes;
+pub mod profile;
 pub mod quant;
 pub mod report;
 pub mod results;

@@ -91,6 +91,14 @@ enum Command {
     ///
     /// Example: squeezebench gate --baseline baselines/ci/main.json --current runs/ci/results.json --summary "$GITHUB_STEP_SUMMARY"
     Gate(app::GateArgs),
+    /// Run a model in ONNX Runtime with its profiler and print where the time of a run goes: per
+    /// family (GEMM, attention, normalization, activation, layout and copies,
+    /// quantize/dequantize, other) and per op type of the graph ONNX Runtime ran (after its
+    /// fusions), calls and milliseconds per run, share of the run, and the GMAC/s the GEMM-like
+    /// kernels reached. Exit 2 when ONNX Runtime refuses the model (its message and the file).
+    ///
+    /// Example: squeezebench profile fixtures/bert-tiny.onnx --seq 128 --threads 2 --runs 50 --nodes
+    Profile(app::profile::Args),
     /// Render the reports of a suite run from its results.json: report.md (fits a pull-request
     /// comment), report.html (self-contained, charts inlined), results.csv, results.json and
     /// charts/*.svg and *.png, into --out (created if missing; earlier reports are replaced).
@@ -114,6 +122,7 @@ fn main() -> ExitCode {
         Command::Run(a) => app::run::run(a),
         Command::Worker { job, result } => squeezebench::bench::worker::main(&job, &result).map(|()| app::Outcome::Ok).map_err(app::Error::from),
         Command::Gate(a) => app::gate(a),
+        Command::Profile(a) => app::profile::profile(a),
         Command::Report(a) => app::report(a),
     };
     match outcome {

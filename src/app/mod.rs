@@ -5,6 +5,7 @@
 //!
 //! This is the top layer: it may use every other module and none uses it.
 
+pub mod profile;
 pub mod quantize;
 pub mod rewrite;
 pub mod run;
@@ -65,6 +66,8 @@ pub enum Error {
     Report(#[from] crate::report::Error),
     #[error(transparent)]
     Gate(#[from] crate::gate::Error),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]

@@ -46,6 +46,7 @@
 //! ```
 
 mod library;
+pub mod profile;
 mod session;
 mod tensor;
 

@@ -100,14 +100,38 @@ impl Session {
     /// The model is loaded from the file, not from bytes in memory, so ONNX Runtime resolves external data
     /// (`*.onnx.data` files) relative to the model's folder.
     pub fn from_file(path: impl AsRef<Path>, options: &SessionOptions) -> Result<Session> {
-        let path = path.as_ref();
+        Session::open(path.as_ref(), options, None)
+    }
+
+    /// Loads the model like [`from_file`](Self::from_file) with ONNX Runtime's profiler on: every
+    /// run (and the session's creation) is recorded, and [`end_profiling`](Self::end_profiling)
+    /// writes the trace to a file whose name starts with `prefix` (ONNX Runtime appends the date
+    /// and `.json`); [`super::profile::read`] parses it.
+    pub fn from_file_profiling(path: impl AsRef<Path>, options: &SessionOptions, prefix: &Path) -> Result<Session> {
+        Session::open(path.as_ref(), options, Some(prefix))
+    }
+
+    /// Stops the profiler of a session made by [`from_file_profiling`](Self::from_file_profiling)
+    /// and returns the trace file it wrote.
+    pub fn end_profiling(&mut self) -> Result<PathBuf> {
+        let name = self.inner.end_profiling().map_err(|e| run_error(&self.path, e))?;
+        if name.is_empty() {
+            return Err(Error::Run {
+                model: self.path.clone(),
+                message: "ONNX Runtime wrote no profile: the session was not created with profiling on".into(),
+            });
+        }
+        Ok(PathBuf::from(name))
+    }
+
+    fn open(path: &Path, options: &SessionOptions, profile: Option<&Path>) -> Result<Session> {
         if !path.is_file() {
             return Err(Error::ModelNotFound {
                 path: path.to_path_buf(),
             });
         }
         let environment = library::environment()?;
-        let inner = build(environment, path, options).map_err(|e| Error::ModelLoad {
+        let inner = build(environment, path, options, profile).map_err(|e| Error::ModelLoad {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
@@ -298,6 +322,7 @@ fn build(
     environment: &ort::environment::Environment,
     path: &Path,
     o: &SessionOptions,
+    profile: Option<&Path>,
 ) -> ort::Result<ort::session::Session> {
     let level = match o.optimization_level {
         OptimizationLevel::Disable => GraphOptimizationLevel::Disable,
@@ -327,6 +352,9 @@ fn build(
     }
     if !o.prepacking {
         builder = builder.with_prepacking(false)?;
+    }
+    if let Some(prefix) = profile {
+        builder = builder.with_profiling(prefix)?;
     }
     // From the file (not `commit_from_memory`), so external data next to the model is found.
     builder.commit_from_file(path)
