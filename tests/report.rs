@@ -215,3 +215,61 @@ fn sample_reports_for_inspection() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
     report::write_all(&r, &dir).unwrap();
 }
+
+/// A run with the `profile` metric and measured attainable peaks: the Markdown and HTML gain
+/// "where the time goes" (shares of the profiled run per family) and "distance to the limit"
+/// (achieved GMAC/s against the peak of the case's precision), and a `profile` chart draws one
+/// stacked bar per variant. Without them (the sample above) the reports are unchanged.
+#[test]
+fn profiles_and_attainable_peaks_are_reported_when_recorded() {
+    use squeezebench::profile::Family;
+    use squeezebench::results::{Attainable, TimeProfile};
+    use squeezebench::results::record::{FamilyTime, Timing};
+    let mut r = results_sample::results();
+    let profile = |gemm: f64, layout: f64, run: f64| TimeProfile {
+        runs: 20,
+        run_ms: run,
+        kernel_ms: gemm + layout,
+        families: vec![
+            FamilyTime { family: Family::Gemm, ms: gemm, share: gemm / run },
+            FamilyTime { family: Family::Layout, ms: layout, share: layout / run },
+        ],
+        ops: vec![Timing {
+            node: None,
+            op_type: "MatMul".into(),
+            family: Family::Gemm,
+            calls: 74.0,
+            ms: gemm,
+            share: gemm / run,
+            macs: Some(11_000_000_000),
+            gmac_per_s: Some(11.0 / gemm * 1e3),
+        }],
+    };
+    r.cases[0].profile = Some(profile(80.0, 10.0, 100.0));
+    r.cases[1].profile = Some(profile(30.0, 5.0, 40.0));
+    let l = r.cases[1].latency.as_mut().unwrap();
+    l.attainable = Some(Attainable { precision: "int8".into(), gmac_per_s: 400.0 });
+    l.fraction_of_attainable = Some(l.flops_per_s.unwrap() / 2e9 / 400.0);
+
+    let md = report::markdown::render(&r);
+    assert!(md.contains("### Where the time goes"), "{md}");
+    assert!(md.contains("| bert-base | fp32 | b1 s128 t2 | 100.0 ms | 80.0 % | 10.0 % | 10.0 % | 137.5 |"), "{md}");
+    assert!(md.contains("| GEMM | layout and copies | between kernels |"), "{md}");
+    let achieved = r.cases[1].latency.as_ref().unwrap().flops_per_s.unwrap() / 2e9;
+    let want = format!("| bert-base | int8 | b1 s128 t2 | {achieved:.1} | int8 400.0 | {:.1} % |", achieved / 4.0);
+    assert!(md.contains("### Distance to the limit") && md.contains(&want), "{want}\n{md}");
+
+    let charts = report::charts::render_all(&r).unwrap();
+    let chart = charts.iter().find(|c| c.name == "profile").expect("a profile chart");
+    for t in ["Where the time goes", "GEMM", "layout and copies", "between kernels", "100.0 ms · GEMM 80.0 %", "ms per run with the profiler on"] {
+        assert!(chart.svg.contains(t), "profile chart: no '{t}'");
+    }
+    let html = report::html::render(&r, &charts);
+    assert!(html.contains("<h2>Where the time goes</h2>") && html.contains("<h2>Distance to the limit</h2>"));
+    assert!(html.contains("MatMul ×74: 80.00 ms (80.0 %, 137.5 GMAC/s)"), "op types in the case details");
+    report::write_all(&r, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-profile")).unwrap();
+
+    // Older files (no profile, no attainable) still read, and a profile survives the round trip.
+    let back = Results::from_json(&r.to_json()).unwrap();
+    assert_eq!(back.cases[0].profile, r.cases[0].profile);
+}

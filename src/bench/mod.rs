@@ -2,6 +2,7 @@
 //! variants ([`prepare`], cached by content hash), running each case in a worker process
 //! ([`worker`]) and scheduling the workers ([`runner`]).
 
+pub mod peak;
 pub mod preflight;
 pub mod prepare;
 pub mod runner;

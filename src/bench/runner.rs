@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::prepare::{self, default_cache_dir};
 use super::worker::{Job, Outcome};
-use crate::results::{CaseResult, DatasetInfo, Environment, ModelInfo, Params, Results, Status, SuiteInfo, VariantInfo, SCHEMA_VERSION};
+use crate::results::{Attainable, CaseResult, DatasetInfo, Environment, ModelInfo, Params, Results, Status, SuiteInfo, VariantInfo, SCHEMA_VERSION};
 use crate::data::Lengths;
 use crate::suite::spec::Metric;
 use crate::suite::validate::DatasetKind;
@@ -97,8 +97,9 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     };
     let prepared = prepare_all(plan, &opts.cache_dir, &mut results);
     results.save(&results_path)?;
+    let peaks = attainable_peaks(plan, cases, opts, &env);
 
-    let mut jobs = Jobs { plan, cache_dir: &opts.cache_dir, env: &env, prepared: &prepared, inspected: HashMap::new() };
+    let mut jobs = Jobs { plan, cache_dir: &opts.cache_dir, env: &env, prepared: &prepared, peaks: &peaks, inspected: HashMap::new() };
     let rounds = plan.run.rounds.max(1);
     let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
     let bar = progress_bar(slots.len(), opts.progress);
@@ -138,6 +139,29 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     }
     results.save(&results_path)?;
     Ok(results)
+}
+
+/// The attainable GEMM peaks at each thread count of the cases (cached per machine and runtime),
+/// when latency is measured. One that cannot be measured is reported and left out.
+fn attainable_peaks(plan: &Plan, cases: &[Case], opts: &RunOptions, env: &Environment) -> HashMap<usize, super::peak::Peaks> {
+    let mut out = HashMap::new();
+    if !plan.metrics.contains(&Metric::Latency) {
+        return out;
+    }
+    for case in cases {
+        let t = case.workload.threads;
+        if out.contains_key(&t) {
+            continue;
+        }
+        match super::peak::attainable(&opts.cache_dir, &env.cpu.model, env.cpu.logical_cores, &env.onnxruntime_version, t) {
+            Ok(p) => {
+                eprintln!("peak     {t} threads: fp32 {:.1} GMAC/s, int8 {:.1} GMAC/s (ONNX Runtime, {n}³ GEMM, measured {})", p.fp32_gmac_per_s, p.int8_gmac_per_s, p.measured_at, n = p.size);
+                out.insert(t, p);
+            }
+            Err(e) => eprintln!("peak     {t} threads: not measured ({e}); cases show no % of attainable peak"),
+        }
+    }
+    out
 }
 
 /// What preparing a suite's models, datasets and variants left for the jobs.
@@ -221,6 +245,8 @@ struct Jobs<'a> {
     cache_dir: &'a Path,
     env: &'a Environment,
     prepared: &'a Prepared,
+    /// Attainable GEMM peaks by thread count.
+    peaks: &'a HashMap<usize, super::peak::Peaks>,
     inspected: HashMap<(String, String, usize, usize), Inspected>,
 }
 
@@ -272,6 +298,10 @@ impl Jobs<'_> {
             vocab,
             flops: Some(params.flops),
             peak_per_core: peak,
+            attainable: self.peaks.get(&case.workload.threads).map(|p| Attainable {
+                precision: if int8 { "int8" } else { "fp32" }.into(),
+                gmac_per_s: if int8 { p.int8_gmac_per_s } else { p.fp32_gmac_per_s },
+            }),
             model_file_bytes: size,
             weight_bytes_by_dtype: params.weight_bytes_by_dtype.clone(),
             tokenizer,
@@ -401,9 +431,10 @@ impl Schedule<'_> {
         if self.rounds > 1 {
             job.run = job.run.slice();
             if round > 0 {
-                // Accuracy and fidelity do not depend on timing: measured once.
+                // Accuracy, fidelity and the profile are measured once (in round 1).
                 job.datasets.clear();
                 job.case.fidelity_against = None;
+                job.metrics.retain(|m| *m != Metric::Profile);
             }
         }
         let stem = self.work.join(format!("case-{index}-round-{round}"));
@@ -488,6 +519,7 @@ impl Schedule<'_> {
                     rec.memory = o.memory;
                     rec.accuracy = o.accuracy;
                     rec.fidelity = o.fidelity;
+                    rec.profile = o.profile;
                     rec
                 }
                 _ => blank(case, Status::Crashed, Some(format!("worker {}{}", describe_exit(&s), stderr_tail(&r.stderr_path))), wall),
@@ -520,7 +552,7 @@ impl Schedule<'_> {
 }
 
 /// The record of a case after one more round: timed runs joined in the order they ran (statistics
-/// recomputed over all of them), the larger memory peaks, accuracy and fidelity of round 1.
+/// recomputed over all of them), the larger memory peaks, accuracy, fidelity and profile of round 1.
 fn join_rounds(mut so_far: CaseResult, next: CaseResult, job: &Job) -> CaseResult {
     if let (Some(a), Some(b)) = (&so_far.latency, &next.latency) {
         let ms: Vec<f64> = a.samples_ms.iter().chain(&b.samples_ms).copied().collect();
@@ -567,6 +599,7 @@ fn blank(case: &Case, status: Status, error: Option<String>, wall_s: f64) -> Cas
         memory: None,
         accuracy: Vec::new(),
         fidelity: None,
+        profile: None,
     }
 }
 

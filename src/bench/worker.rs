@@ -5,8 +5,10 @@
 //! Order inside the worker (so that each figure measures one thing):
 //! 1. baseline RSS; reset the peak; create the session → `session_peak_rss_bytes`;
 //! 2. reset the peak; prepare the inputs; warm-up and timed runs → `run_peak_rss_bytes`;
-//! 3. accuracy on the case's datasets (own batches, not in the memory figures);
-//! 4. fidelity: a session of the reference variant, both run on the same seeded inputs.
+//! 3. the `profile` metric: ONNX Runtime's profiler in a session of its own (the profiler slows
+//!    every kernel call, so it never runs in the timed session);
+//! 4. accuracy on the case's datasets (own batches, not in the memory figures);
+//! 5. fidelity: a session of the reference variant, both run on the same seeded inputs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{synthetic, text, tokenize};
 use crate::measure::{accuracy, compare, latency, memory, stats};
-use crate::results::{Accuracy, Fidelity, Latency, Memory};
+use crate::results::{Accuracy, Fidelity, Latency, Memory, TimeProfile};
 use crate::runtime::{Session, SessionOptions, Tensor};
 use crate::data::Lengths;
 use crate::suite::spec::{Metric, RunSettings};
@@ -50,6 +52,9 @@ pub struct Job {
     pub flops: Option<u64>,
     /// Peak op/s of one core for this model's arithmetic (fp32 or int8), if known.
     pub peak_per_core: Option<f64>,
+    /// The attainable GEMM peak of this model's precision at the case's threads, if measured.
+    #[serde(default)]
+    pub attainable: Option<crate::results::Attainable>,
     pub model_file_bytes: u64,
     pub weight_bytes_by_dtype: std::collections::BTreeMap<String, u64>,
     pub tokenizer: Option<PathBuf>,
@@ -71,6 +76,8 @@ pub struct Outcome {
     pub memory: Option<Memory>,
     pub accuracy: Vec<Accuracy>,
     pub fidelity: Option<Fidelity>,
+    #[serde(default)]
+    pub profile: Option<TimeProfile>,
 }
 
 /// Runs the job in `job_path` and writes the [`Outcome`] to `result_path` (also when the case
@@ -148,6 +155,10 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
         }
     }
 
+    if wants(Metric::Profile) {
+        out.profile = Some(profile(job, out.latency.as_ref())?);
+    }
+
     for (name, kind, file) in &job.datasets {
         let file = file.as_deref().ok_or_else(|| format!("dataset '{name}' has no file"))?;
         let tok_path = job.tokenizer.as_deref().ok_or_else(|| format!("accuracy on '{name}' needs a tokenizer"))?;
@@ -171,6 +182,25 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// Profiled runs: enough for about half a second at the measured median (10 to 100), after 3
+/// warm-up runs; 20 when latency was not measured.
+fn profile(job: &Job, latency: Option<&Latency>) -> Result<TimeProfile, String> {
+    let runs = latency.map(|l| ((500.0 / l.p50_ms.max(1e-3)).ceil() as usize).clamp(10, 100)).unwrap_or(20);
+    let w = &job.case.workload;
+    let options = crate::profile::Options {
+        batch: w.batch,
+        seq: w.seq,
+        threads: w.threads,
+        runs,
+        warmup: 3,
+        vocab: Some(job.vocab),
+        lengths: job.lengths.clone(),
+        seed: job.seed,
+        ..crate::profile::Options::default()
+    };
+    crate::profile::run(&job.variant_path, &options).map(|p| p.summary).map_err(|e| e.to_string())
 }
 
 fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
@@ -210,6 +240,8 @@ pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, round_sizes:
         flops_per_s,
         peak_flops_per_s: peak,
         fraction_of_peak: flops_per_s.zip(peak).map(|(a, p)| a / p),
+        attainable: job.attainable.clone(),
+        fraction_of_attainable: flops_per_s.zip(job.attainable.as_ref()).map(|(f, a)| f / 2.0 / 1e9 / a.gmac_per_s),
         samples_ms: ms,
         round_sizes: if round_sizes.len() > 1 { round_sizes } else { Vec::new() },
     }

@@ -75,6 +75,13 @@ impl GraphBuilder {
         output.to_string()
     }
 
+    /// Adds a node with several outputs named `outputs` (e.g. `DynamicQuantizeLinear`'s value,
+    /// scale and zero point).
+    pub fn node_outputs(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)], outputs: &[&str]) {
+        let id = self.graph.node.len();
+        self.graph.node.push(node(op, &format!("{op}_{id}"), inputs, outputs, attrs));
+    }
+
     /// Adds a node with one auto-named output; returns that name.
     pub fn node(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)]) -> String {
         let out = self.fresh(op);

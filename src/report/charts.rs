@@ -13,6 +13,8 @@
 //!   dataset (its primary accuracy metric) and one for fidelity (the lowest output cosine to the
 //!   reference variant, which is 1 for the reference itself);
 //! - `size`: size on disk and parameters per variant, stacked by element type (float32 vs int8);
+//! - `profile`: where the time of a run goes, one bar per variant stacked by op family (GEMM,
+//!   attention, layout and copies, ...) from ONNX Runtime's profiler, one panel per model;
 //! - `distribution`: a histogram of every case's latency samples with p50 and p99 marked, on a log
 //!   axis when the tail is heavy (p99 over 3× the median).
 
@@ -240,6 +242,9 @@ pub fn render_all(results: &Results) -> Result<Vec<Chart>, String> {
     let size = SizeFig::new(results);
     if !size.panels.is_empty() {
         out.push(render("size".into(), SizeFig::TITLE.into(), &size)?);
+    }
+    if let Some(fig) = ProfileFig::new(results) {
+        out.push(render("profile".into(), ProfileFig::TITLE.into(), &fig)?);
     }
     let dist = DistributionFig::new(results, &colors);
     if !dist.cases.is_empty() {
@@ -604,6 +609,77 @@ impl Figure for SizeFig {
             BarPanel { caption: format!("{}: size on disk", p.model), x_desc: "size on disk (MiB)".into(), bars: bars(true) }.draw(&left, w)?;
             BarPanel { caption: format!("{}: parameters", p.model), x_desc: unit.into(), bars: bars(false) }
                 .draw(&right, w)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where the time goes, stacked by op family
+
+struct ProfileFig {
+    families: Vec<crate::profile::Family>,
+    panels: Vec<BarPanel>,
+    labels: Vec<String>,
+}
+
+const BETWEEN: &str = "between kernels";
+
+impl ProfileFig {
+    const TITLE: &'static str = "Where the time goes: one profiled run per variant, by op family";
+
+    fn color(f: crate::profile::Family) -> RGBColor {
+        use crate::profile::Family::*;
+        match f {
+            Gemm => PALETTE[0],
+            Attention => PALETTE[1],
+            Normalization => PALETTE[2],
+            Activation => PALETTE[3],
+            Layout => PALETTE[4],
+            Quantize => PALETTE[6],
+            Other => PALETTE[5],
+        }
+    }
+
+    fn new(results: &Results) -> Option<ProfileFig> {
+        let table = view::profile_table(results)?;
+        let several = several_workloads(table.rows.iter().map(|r| r.case));
+        let mut panels: Vec<BarPanel> = Vec::new();
+        let mut labels = Vec::new();
+        for r in &table.rows {
+            let mut segments: Vec<(f64, RGBColor)> = table.families.iter().zip(&r.family_ms).map(|(f, ms)| (*ms, Self::color(*f))).collect();
+            segments.push((r.between_ms, PALETTE[9]));
+            let gemm = table.families.iter().position(|f| *f == crate::profile::Family::Gemm).map(|i| r.family_ms[i]).unwrap_or(0.0);
+            let bar = Bar {
+                label: case_label(r.case, several),
+                segments,
+                whisker: None,
+                text: format!("{} ms · GEMM {}", view::ms(r.run_ms), view::percent(gemm, r.run_ms)),
+            };
+            labels.push(bar.label.clone());
+            match panels.iter_mut().find(|p| p.caption == r.case.model) {
+                Some(p) => p.bars.push(bar),
+                None => panels.push(BarPanel { caption: r.case.model.clone(), x_desc: "ms per run with the profiler on".into(), bars: vec![bar] }),
+            }
+        }
+        Some(ProfileFig { families: table.families, panels, labels })
+    }
+}
+
+impl Figure for ProfileFig {
+    fn height(&self) -> u32 {
+        60 + 34 + self.panels.iter().map(BarPanel::height).sum::<u32>()
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        let area = titled(root, Self::TITLE)?;
+        let mut items: Vec<(Mark, String)> = self.families.iter().map(|f| (Mark::Box(Self::color(*f)), f.label().to_string())).collect();
+        items.push((Mark::Box(PALETTE[9]), BETWEEN.into()));
+        let area = legend(&area, &items)?;
+        let w = widest(root, &self.labels, LABEL);
+        let heights: Vec<u32> = self.panels.iter().map(BarPanel::height).collect();
+        for (p, a) in self.panels.iter().zip(stack(&area, &heights)) {
+            p.draw(&a, w)?;
         }
         Ok(())
     }

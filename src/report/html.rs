@@ -81,6 +81,10 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
         }
         o.push_str("</table>\n");
     }
+    if let Some(t) = view::profile_table(results) {
+        profile_section(&mut o, &t);
+    }
+    peak_section(&mut o, &groups);
     if !charts.is_empty() {
         o.push_str("<h2>Charts</h2>\n");
         for c in charts {
@@ -111,6 +115,44 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
     environment(&mut o, results);
     o.push_str("</body>\n</html>\n");
     o
+}
+
+/// "Where the time goes": each profiled case's run divided by op family.
+fn profile_section(o: &mut String, t: &view::ProfileTable) {
+    o.push_str("<h2>Where the time goes</h2>\n<table>\n<tr><th>model</th><th>variant</th><th>workload</th><th>profiled run</th>");
+    for f in &t.families {
+        let _ = write!(o, "<th>{}</th>", esc(f.label()));
+    }
+    o.push_str("<th>between kernels</th><th>GEMM GMAC/s</th></tr>\n");
+    for r in &t.rows {
+        let c = r.case;
+        let _ = write!(o, "<tr><td>{}</td><td>{}</td><td>{}</td>", esc(&c.model), esc(&c.variant), view::workload(c));
+        td_n(o, &format!("{} ms", view::ms(r.run_ms)));
+        for ms in &r.family_ms {
+            td_n(o, &view::percent(*ms, r.run_ms));
+        }
+        td_n(o, &view::percent(r.between_ms, r.run_ms));
+        td_n(o, &r.gemm_gmac_per_s.map(|g| format!("{g:.1}")).unwrap_or_default());
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n<p class=\"muted\">Shares of one run with ONNX Runtime's profiler on (which slows every kernel call); families are of the op types ONNX Runtime ran after its fusions. Each case's op types are in its details below.</p>\n");
+}
+
+/// "Distance to the limit": achieved GMAC/s against the attainable GEMM peak of each case's precision.
+fn peak_section(o: &mut String, groups: &[view::ModelGroup]) {
+    let rows: Vec<_> = groups.iter().flat_map(|g| &g.rows).filter_map(|r| Some((r.case, view::distance_to_peak(r.case)?))).collect();
+    if rows.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Distance to the limit</h2>\n<table>\n<tr><th>model</th><th>variant</th><th>workload</th><th>achieved GMAC/s</th><th>attainable GMAC/s</th><th>% of attainable</th></tr>\n");
+    for (c, (achieved, a)) in rows {
+        let _ = write!(o, "<tr><td>{}</td><td>{}</td><td>{}</td>", esc(&c.model), esc(&c.variant), view::workload(c));
+        td_n(o, &format!("{achieved:.1}"));
+        td_n(o, &format!("{} {:.1}", a.precision, a.gmac_per_s));
+        td_n(o, &view::percent(achieved, a.gmac_per_s));
+        o.push_str("</tr>\n");
+    }
+    o.push_str("</table>\n<p class=\"muted\">Achieved = the graph's MACs / p50. Attainable = what ONNX Runtime reaches on this machine on a 1024³ GEMM of the case's precision (fp32, or dynamic int8 for int8 variants) at the case's threads.</p>\n");
 }
 
 fn td_n(o: &mut String, s: &str) {
@@ -208,6 +250,19 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
             };
             rows.push(("achieved", format!("{:.2} GFLOP/s{peak}", f / 1e9)));
         }
+    }
+    if let Some(p) = &c.profile {
+        let ops = p
+            .ops
+            .iter()
+            .map(|t| {
+                let rate = t.gmac_per_s.map(|g| format!(", {g:.1} GMAC/s")).unwrap_or_default();
+                format!("{} ×{}: {} ms ({:.1} %{rate})", t.op_type, t.calls, view::ms(t.ms), t.share * 100.0)
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
+        rows.push(("profile", format!("{} runs with ONNX Runtime's profiler, {} ms per run, {} ms in kernels", p.runs, view::ms(p.run_ms), view::ms(p.kernel_ms))));
+        rows.push(("op types (per run)", ops));
     }
     if let Some(m) = &c.memory {
         rows.push((

@@ -40,6 +40,10 @@ pub fn render(results: &Results) -> String {
         }
         out.push('\n');
     }
+    if let Some(t) = view::profile_table(results) {
+        out.push_str(&profile_section(&t));
+    }
+    out.push_str(&peak_section(&groups));
     let failed: Vec<_> = results.cases.iter().filter(|c| c.status != Status::Ok).collect();
     if !failed.is_empty() {
         out.push_str("### Failures\n\n| case | status | error |\n|:--|:--|:--|\n");
@@ -61,6 +65,57 @@ pub fn render(results: &Results) -> String {
         results.suite.path, results.started_at
     );
     out
+}
+
+/// "Where the time goes": each profiled case's run divided by op family (ONNX Runtime's profiler).
+fn profile_section(t: &view::ProfileTable) -> String {
+    let mut out = String::from("### Where the time goes\n\n| model | variant | workload | profiled run |");
+    let mut rule = String::from("|:--|:--|:--|--:|");
+    for f in &t.families {
+        let _ = write!(out, " {} |", f.label());
+        rule.push_str("--:|");
+    }
+    let _ = writeln!(out, " between kernels | GEMM GMAC/s |\n{rule}--:|--:|");
+    for r in &t.rows {
+        let c = r.case;
+        let _ = write!(out, "| {} | {} | {} | {} ms |", cell(&c.model), cell(&c.variant), view::workload(c), view::ms(r.run_ms));
+        for ms in &r.family_ms {
+            let _ = write!(out, " {} |", view::percent(*ms, r.run_ms));
+        }
+        let rate = r.gemm_gmac_per_s.map(|g| format!("{g:.1}")).unwrap_or_else(dash);
+        let _ = writeln!(out, " {} | {rate} |", view::percent(r.between_ms, r.run_ms));
+    }
+    out.push_str("\nShares of one run with ONNX Runtime's profiler on (which slows every kernel call); families are of the op types ONNX Runtime ran after its fusions (`squeezebench profile` lists them).\n\n");
+    out
+}
+
+/// "Distance to the limit": each case's achieved GMAC/s against ONNX Runtime's attainable GEMM
+/// peak of its precision (empty when no case has one).
+fn peak_section(groups: &[view::ModelGroup]) -> String {
+    let rows: Vec<String> = groups
+        .iter()
+        .flat_map(|g| &g.rows)
+        .filter_map(|r| {
+            let (achieved, a) = view::distance_to_peak(r.case)?;
+            let c = r.case;
+            Some(format!(
+                "| {} | {} | {} | {achieved:.1} | {} {:.1} | {} |\n",
+                cell(&c.model),
+                cell(&c.variant),
+                view::workload(c),
+                a.precision,
+                a.gmac_per_s,
+                view::percent(achieved, a.gmac_per_s)
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "### Distance to the limit\n\n| model | variant | workload | achieved GMAC/s | attainable GMAC/s | % of attainable |\n|:--|:--|:--|--:|--:|--:|\n{}\nAchieved = the graph's MACs / p50. Attainable = what ONNX Runtime reaches on this machine on a 1024³ GEMM of the case's precision (fp32, or dynamic int8 for int8 variants) at the case's threads.\n\n",
+        rows.concat()
+    )
 }
 
 fn table_row(r: &Row) -> String {

@@ -209,3 +209,55 @@ pub fn short_error(e: &str, max: usize) -> String {
         line.to_string()
     }
 }
+
+/// One case's profile as the reports show it: time per family, as a share of the profiled run.
+pub struct ProfileRow<'a> {
+    pub case: &'a CaseResult,
+    /// The profiled run (profiler on), ms.
+    pub run_ms: f64,
+    /// ms per run of each family of [`ProfileTable::families`], in that order (0 when absent).
+    pub family_ms: Vec<f64>,
+    /// `run_ms` minus the kernels' time.
+    pub between_ms: f64,
+    /// GMAC/s of the GEMM-like and attention kernels.
+    pub gemm_gmac_per_s: Option<f64>,
+}
+
+/// The profiled cases, in the order of [`groups`], with the families any of them has.
+pub struct ProfileTable<'a> {
+    pub families: Vec<crate::profile::Family>,
+    pub rows: Vec<ProfileRow<'a>>,
+}
+
+/// The profile table; `None` when no case was profiled.
+pub fn profile_table(results: &Results) -> Option<ProfileTable<'_>> {
+    let cases: Vec<&CaseResult> = groups(results).into_iter().flat_map(|g| g.rows.into_iter().map(|r| r.case)).filter(|c| c.profile.is_some()).collect();
+    if cases.is_empty() {
+        return None;
+    }
+    let families: Vec<crate::profile::Family> = crate::profile::Family::ALL
+        .into_iter()
+        .filter(|f| cases.iter().any(|c| c.profile.as_ref().is_some_and(|p| p.families.iter().any(|t| t.family == *f))))
+        .collect();
+    let rows = cases
+        .into_iter()
+        .filter_map(|case| {
+            let p = case.profile.as_ref()?;
+            let family_ms = families.iter().map(|f| p.families.iter().filter(|t| t.family == *f).map(|t| t.ms).sum()).collect();
+            Some(ProfileRow { case, run_ms: p.run_ms, family_ms, between_ms: (p.run_ms - p.kernel_ms).max(0.0), gemm_gmac_per_s: p.gemm_rate().map(|r| r.1) })
+        })
+        .collect();
+    Some(ProfileTable { families, rows })
+}
+
+/// A share as `41.2 %`.
+pub fn percent(part: f64, whole: f64) -> String {
+    if whole > 0.0 { format!("{:.1} %", 100.0 * part / whole) } else { "—".into() }
+}
+
+/// Achieved GMAC/s of a case's whole run at the median, and its share of the attainable peak of its
+/// precision, when both are known: `(achieved, attainable)`.
+pub fn distance_to_peak(c: &CaseResult) -> Option<(f64, &crate::results::Attainable)> {
+    let l = c.latency.as_ref().filter(|_| c.status == Status::Ok)?;
+    Some((l.flops_per_s? / 2.0 / 1e9, l.attainable.as_ref()?))
+}

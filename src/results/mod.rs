@@ -12,6 +12,6 @@ pub mod thresholds;
 pub use env::{Cpu, Environment, Os};
 pub use thresholds::Thresholds;
 pub use record::{
-    Accuracy, CaseResult, DatasetInfo, Error, Fidelity, Latency, Memory, ModelInfo, OutputFidelity, Params, Results,
-    Status, SuiteInfo, VariantInfo, Workload, SCHEMA_VERSION,
+    Accuracy, Attainable, CaseResult, DatasetInfo, Error, Fidelity, Latency, Memory, ModelInfo, OutputFidelity, Params, Results,
+    Status, SuiteInfo, TimeProfile, VariantInfo, Workload, SCHEMA_VERSION,
 };

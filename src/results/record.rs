@@ -175,7 +175,14 @@ pub struct CaseResult {
     pub accuracy: Vec<Accuracy>,
     #[serde(default)]
     pub fidelity: Option<Fidelity>,
+    /// Where the time of a run goes, by family and op type (metric `profile`; ONNX Runtime's
+    /// profiler on a session of its own). Absent when not measured and in files written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<TimeProfile>,
 }
+
+/// The per-operator profile of a case (defined beside the code that measures it).
+pub use crate::profile::{FamilyTime, Summary as TimeProfile, Timing};
 
 /// Parameters and compute of the variant's graph, from `inspect`.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -235,6 +242,14 @@ pub struct Latency {
     /// `flops_per_s / peak_flops_per_s`.
     #[serde(default)]
     pub fraction_of_peak: Option<f64>,
+    /// What ONNX Runtime reaches on this machine on a large GEMM of the case's precision at its
+    /// thread count (`bench::peak`). Absent when not measured and in files written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attainable: Option<Attainable>,
+    /// Achieved MAC/s (`flops_per_s / 2`) over `attainable`'s: how close the whole run comes to the
+    /// GEMM peak of its own precision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fraction_of_attainable: Option<f64>,
     /// Every timed sample in run order (for distribution charts and re-analysis).
     pub samples_ms: Vec<f64>,
     /// With `run.rounds` > 1: how many of `samples_ms` each round measured, in order (the median's
@@ -242,6 +257,15 @@ pub struct Latency {
     /// results written before rounds were recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub round_sizes: Vec<usize>,
+}
+
+/// The attainable GEMM peak a case is compared with.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Attainable {
+    /// `fp32` or `int8` (a model whose weight bytes are mostly int8).
+    pub precision: String,
+    /// Multiply-accumulates per second, in billions, on a 1024³ GEMM of that precision.
+    pub gmac_per_s: f64,
 }
 
 /// Memory of the case's worker process and of the model file.
@@ -391,6 +415,7 @@ mod tests {
                 primary: "accuracy".into(),
             }],
             fidelity: None,
+            profile: None,
         };
         let failed = CaseResult {
             id: CaseResult::make_id("broken", "fp32", &w),

@@ -36,7 +36,7 @@ pub struct Suite {
     pub workloads: Spanned<Workloads>,
     #[serde(default)]
     pub datasets: IndexMap<String, Spanned<DatasetSpec>>,
-    /// What to measure (default: all of them).
+    /// What to measure (default: all but `profile`).
     #[serde(default = "all_metrics")]
     pub metrics: Vec<Metric>,
     #[serde(default = "default_run")]
@@ -301,6 +301,9 @@ pub enum Metric {
     Params,
     Accuracy,
     Fidelity,
+    /// Where the time of a run goes, per op family and op type (ONNX Runtime's profiler, in a
+    /// session of its own after the timed runs; not in the default list).
+    Profile,
 }
 
 fn all_metrics() -> Vec<Metric> {

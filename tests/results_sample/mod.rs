@@ -87,6 +87,8 @@ pub fn latency(median_ms: f64, sigma: f64, n: usize, seed: u64, w: &Workload, fl
         flops_per_s: Some(flops_per_s.round()),
         peak_flops_per_s: peak,
         fraction_of_peak: peak.map(|p| r4(flops_per_s / p)),
+        attainable: None,
+        fraction_of_attainable: None,
         samples_ms: samples,
         round_sizes: Vec::new(),
     }
@@ -171,6 +173,7 @@ pub fn case(spec: &Spec, seed: u64) -> CaseResult {
                 max_abs_output: None,
             }],
         }),
+        profile: None,
     }
 }
 
@@ -214,6 +217,7 @@ pub fn results() -> Results {
         memory: None,
         accuracy: vec![],
         fidelity: None,
+        profile: None,
     });
     let models = ["bert-base", "squeezebert-base", "minilm-l6", "broken"]
         .map(|m| ModelInfo {
