@@ -133,3 +133,42 @@ fn a_model_onnx_runtime_refuses_is_exit_2_with_its_message_and_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.onnx"));
 }
+
+/// The attainable-peak graphs compute what they claim (checked at a small size against a product
+/// by hand), and the peaks are measured once per machine, runtime and thread count, then read
+/// from the cache.
+#[test]
+fn attainable_peaks_run_real_gemms_and_are_cached() {
+    use squeezebench::bench::peak::{self, Precision};
+    use squeezebench::runtime::Tensor;
+    let dir = common::scratch("peak");
+    for precision in [Precision::Fp32, Precision::Int8] {
+        let path = dir.path().join(format!("{precision:?}.onnx"));
+        peak::gemm_model(precision, 4).save(&path, &squeezebench::onnx::SaveOptions::default()).unwrap();
+        let mut s = Session::from_file(&path, &SessionOptions { intra_threads: 1, ..SessionOptions::default() }).unwrap();
+        // x = identity: y is the weight itself (int8: x quantizes to 0 and 255, zero point 0).
+        let x = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&[4, 4]), |i| if i[0] == i[1] { 1.0f32 } else { 0.0 });
+        let y = s.run(&[("x", Tensor::from(x))]).unwrap().remove(0).1;
+        let w = squeezebench::onnx::Model::load(&path).unwrap();
+        let init = w.graph().initializer.iter().find(|t| t.name.as_deref() == Some("w")).unwrap();
+        let raw = init.raw_data.as_ref().unwrap();
+        match precision {
+            Precision::Fp32 => {
+                let want: Vec<f32> = raw.chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+                assert_eq!(y.as_f32().unwrap().iter().copied().collect::<Vec<_>>(), want);
+            }
+            Precision::Int8 => {
+                let want: Vec<i32> = raw.iter().map(|b| 255 * i32::from(*b as i8)).collect();
+                let Tensor::I32(got) = &y else { panic!("int32 output, got {}", y.dtype()) };
+                assert_eq!(got.iter().copied().collect::<Vec<_>>(), want);
+            }
+        }
+    }
+
+    let cache = dir.path().join("cache");
+    let a = peak::attainable(&cache, "test cpu", 2, "1.31.1", 1).unwrap();
+    assert!(a.fp32_gmac_per_s > 0.0 && a.int8_gmac_per_s > 0.0, "{a:?}");
+    let b = peak::attainable(&cache, "test cpu", 2, "1.31.1", 1).unwrap();
+    assert_eq!(a, b, "read from the cache");
+    assert_eq!(std::fs::read_dir(cache.join("peaks")).unwrap().count(), 1);
+}

@@ -35,7 +35,7 @@ fn matmul(a: &[i64], out: &[i64]) -> Option<u64> {
         _ => {
             let m = u64::try_from(out[out.len() - 2]).ok()?;
             let last_two = product(&a[a.len() - 2..])?;
-            if m == 0 { 0 } else { last_two / m }
+            last_two.checked_div(m).unwrap_or(0)
         }
     };
     product(out)?.checked_mul(k)

@@ -250,9 +250,9 @@ pub fn profile_table(results: &Results) -> Option<ProfileTable<'_>> {
     Some(ProfileTable { families, rows })
 }
 
-/// A share as `41.2 %`.
+/// A share as `41.2 %`; `—` for none (no time, or no whole).
 pub fn percent(part: f64, whole: f64) -> String {
-    if whole > 0.0 { format!("{:.1} %", 100.0 * part / whole) } else { "—".into() }
+    if whole > 0.0 && part > 0.0 { format!("{:.1} %", 100.0 * part / whole) } else { "—".into() }
 }
 
 /// Achieved GMAC/s of a case's whole run at the median, and its share of the attainable peak of its
