@@ -25,6 +25,7 @@ pub enum FormArg {
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ConvArg {
+    Native,
     Split,
     BatchedRight,
     Keep,
@@ -65,8 +66,10 @@ pub struct Args {
     /// Operators of a dynamic MatMul.
     #[arg(long, value_enum, default_value_t = FormArg::DynamicQuantizeMatmul)]
     pub form: FormArg,
-    /// Pointwise Convs: split (channels-last MatMul per group), batched-right, or keep (float Conv).
-    #[arg(long, value_enum, default_value_t = ConvArg::Split)]
+    /// Pointwise Convs (SqueezeBERT): native (the encoder rewritten token-major with the
+    /// squeezebert-native pass, one MatMul per group with Q/K/V merged; the default), split
+    /// (channels-last MatMul per group, Transposes around each), batched-right, or keep (float Conv).
+    #[arg(long, value_enum, default_value_t = ConvArg::Native)]
     pub conv: ConvArg,
     /// Threads quantizing weights (0: all cores).
     #[arg(long, default_value_t = 2)]
@@ -153,6 +156,7 @@ impl Args {
                 FormArg::MatmulInteger => DynamicForm::MatMulInteger,
             },
             conv: match self.conv {
+                ConvArg::Native => ConvStrategy::Native,
                 ConvArg::Split => ConvStrategy::Split,
                 ConvArg::BatchedRight => ConvStrategy::BatchedRight,
                 ConvArg::Keep => ConvStrategy::Keep,

@@ -82,20 +82,20 @@ impl Default for ConvMatMul {
 }
 
 /// A Conv that can be rewritten.
-struct Match<'a> {
-    x: &'a str,
-    w: &'a TensorProto,
-    b: Option<&'a TensorProto>,
-    groups: i64,
-    m: i64,
-    c_per_group: i64,
+pub(crate) struct Match<'a> {
+    pub x: &'a str,
+    pub w: &'a TensorProto,
+    pub b: Option<&'a TensorProto>,
+    pub groups: i64,
+    pub m: i64,
+    pub c_per_group: i64,
 }
 
 /// MatMul's float element types: float, float16, double, bfloat16.
 const FLOAT_TYPES: [i32; 4] = [1, 10, 11, 16];
 
 /// The Conv `node` as a [`Match`], or why it is left alone.
-fn matches<'a>(view: &GraphView<'a>, node: &'a NodeProto) -> Result<Match<'a>, String> {
+pub(crate) fn matches<'a>(view: &GraphView<'a>, node: &'a NodeProto) -> Result<Match<'a>, String> {
     if node.op_type.as_deref() != Some("Conv") || !matches!(node.domain.as_deref(), None | Some("" | "ai.onnx")) {
         return Err("not a Conv".into());
     }
@@ -150,7 +150,7 @@ fn matches<'a>(view: &GraphView<'a>, node: &'a NodeProto) -> Result<Match<'a>, S
 }
 
 /// `base`, or `base_N` for the first N that names nothing in the graph or in `taken`.
-fn fresh(view: &GraphView, taken: &mut HashSet<String>, base: &str) -> String {
+pub(crate) fn fresh(view: &GraphView, taken: &mut HashSet<String>, base: &str) -> String {
     let mut name = base.to_string();
     let mut k = 0;
     while view.is_defined(&name) || taken.contains(&name) {
@@ -276,7 +276,7 @@ impl Pass for ConvMatMul {
 }
 
 /// The `[M, C/g, 1]` float32 weight's group `k` as a transposed `[C/g, M/g]` block (little-endian bytes).
-fn group_block_transposed(raw: &[u8], m: usize, groups: usize, cg: usize, k: usize) -> Vec<u8> {
+pub(crate) fn group_block_transposed(raw: &[u8], m: usize, groups: usize, cg: usize, k: usize) -> Vec<u8> {
     let mg = m / groups;
     let mut out = vec![0u8; cg * mg * 4];
     for o in 0..mg {

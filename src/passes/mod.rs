@@ -25,6 +25,8 @@ pub mod gelu_fusion;
 pub mod identity;
 pub mod layernorm_fusion;
 pub mod low_rank;
+pub mod sdpa_guard;
+pub mod squeezebert_native;
 pub mod transpose;
 
 use std::collections::HashSet;
@@ -357,6 +359,8 @@ pub fn registry() -> Vec<Box<dyn Pass>> {
         Box::new(low_rank::LowRank::default()),
         Box::new(conv_matmul::ConvMatMul::default()),
         Box::new(gelu_fusion::GeluFusion::default()),
+        Box::new(squeezebert_native::SqueezeBertNative),
+        Box::new(sdpa_guard::SdpaGuard),
     ]
 }
 

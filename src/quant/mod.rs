@@ -148,8 +148,12 @@ impl DynamicForm {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConvStrategy {
-    /// `conv-matmul` with `form=split`: channels-last, one MatMul per group, weight on the right.
+    /// `squeezebert-native`: the channels-first encoder runs token-major, each grouped projection
+    /// as one MatMul per group with its weight on the right (projections of one input merged), no
+    /// Transpose around projections or LayerNorms; Convs it cannot rewrite fall back to `split`.
     #[default]
+    Native,
+    /// `conv-matmul` with `form=split`: channels-last, one MatMul per group, weight on the right.
     Split,
     /// `conv-matmul` with `form=batched-right`: one batched MatMul over the groups.
     #[serde(alias = "batched_right")]
@@ -518,7 +522,18 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
             _ => conv_matmul::Form::Split,
         };
         list.push(passes::by_name("identity")?);
+        if opts.conv == ConvStrategy::Native {
+            for name in ["squeezebert-native", "transpose", "dead-code"] {
+                list.push(passes::by_name(name)?);
+            }
+        }
         list.push(Box::new(conv_matmul::ConvMatMul { form }));
+    }
+    // PyTorch's SDPA export guards every attention softmax against NaN (IsNaN + Where), a tenth of
+    // an int8 BERT-base run; `sdpa-guard` drops it (identical outputs unless a mask is all zeros).
+    if model.graph().node.iter().any(|n| n.op_type.as_deref() == Some("IsNaN")) {
+        list.push(passes::by_name("sdpa-guard")?);
+        list.push(passes::by_name("dead-code")?);
     }
     let report = passes::Pipeline::new(list).run(&mut model)?;
     let preprocessing: Vec<String> = report
@@ -526,7 +541,12 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
         .iter()
         .filter(|p| p.patches > 0)
         .map(|p| {
-            let what = if p.pass == "conv-matmul" { " (pointwise Conv -> MatMul, weight on the right)" } else { "" };
+            let what = match p.pass.as_str() {
+                "conv-matmul" => " (pointwise Conv -> MatMul, weight on the right)",
+                "squeezebert-native" => " (encoder token-major: grouped Convs -> MatMul per group, Transposes moved until they cancel)",
+                "sdpa-guard" => " (attention softmax NaN guard removed, mask bias finite)",
+                _ => "",
+            };
             format!("{}: {} patches{what}", p.pass, p.patches)
         })
         .collect();
