@@ -8,7 +8,6 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use ndarray::ArrayD;
 use squeezebench::onnx::builder::{self, Attr};
 use squeezebench::onnx::proto::NodeProto;
 use squeezebench::onnx::{check, Model, SaveOptions};
@@ -29,17 +28,6 @@ fn rewrite(model: &mut Model, passes: &str) -> Report {
     p.run(model).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn outputs(path: &Path, name: &str) -> Vec<Vec<(String, ArrayD<f32>)>> {
-    let mut s = Session::from_file(path, &SessionOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    common::reference_inputs(name)
-        .into_iter()
-        .map(|(case, inputs)| {
-            let refs: Vec<(&str, _)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-            let outs = s.run(&refs).unwrap_or_else(|e| panic!("{name}/{case}: {e}"));
-            outs.into_iter().map(|(n, t)| (n, t.as_f32().expect("float32 output").clone())).collect()
-        })
-        .collect()
-}
 
 /// Outputs of `rewritten` equal those of the fixture within 1e-4 relative, on every reference case.
 fn assert_same_outputs(name: &str, rewritten: &Path) {
@@ -49,8 +37,8 @@ fn assert_same_outputs(name: &str, rewritten: &Path) {
 /// Outputs of `rewritten` equal those of `original` within 1e-4 relative, on the inputs of every
 /// case of the fixture `name`.
 fn assert_same_outputs_as(original: &Path, name: &str, rewritten: &Path) {
-    let want = outputs(original, name);
-    let got = outputs(rewritten, name);
+    let want = common::fixture_outputs(original, name);
+    let got = common::fixture_outputs(rewritten, name);
     assert_eq!(want.len(), got.len());
     for (w, g) in want.iter().zip(&got) {
         assert_eq!(w.iter().map(|o| &o.0).collect::<Vec<_>>(), g.iter().map(|o| &o.0).collect::<Vec<_>>(), "{name}: output names");
@@ -85,9 +73,6 @@ fn splice_after(model: &mut Model, value: &str, nodes: Vec<NodeProto>, new_value
     g.node.splice(at..at, nodes);
 }
 
-fn count_op(model: &Model, op: &str) -> usize {
-    model.graph().node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
-}
 
 fn first_output_of(model: &Model, op: &str) -> String {
     model.graph().node.iter().find(|n| n.op_type.as_deref() == Some(op)).expect(op).output[0].clone()
@@ -118,14 +103,14 @@ fn dead_code_removes_unused_branches_and_initializers_of_the_fixtures() {
 fn identity_removes_every_identity_of_the_fixtures_even_before_a_graph_output() {
     for name in FIXTURES {
         let mut m = load(name);
-        assert!(count_op(&m, "Identity") > 0, "{name}: the export has Identity nodes");
+        assert!(common::count_op(&m, "Identity") > 0, "{name}: the export has Identity nodes");
         // An Identity writing the graph output: the output must keep its name.
         let g = m.graph_mut();
         let producer = g.node.iter_mut().find(|n| n.output.iter().any(|o| o == "logits")).unwrap();
         producer.output[0] = "logits_raw".into();
         splice_after(&mut m, "logits_raw", vec![builder::node("Identity", "named_output", &["logits_raw"], &["logits"], &[])], "logits");
         let r = rewrite(&mut m, "identity");
-        assert_eq!(count_op(&m, "Identity"), 0, "{name}: {:?}", r.log);
+        assert_eq!(common::count_op(&m, "Identity"), 0, "{name}: {:?}", r.log);
         assert_eq!(m.graph().output[0].name.as_deref(), Some("logits"));
         save_and_compare(name, &m, "identity");
     }
@@ -187,7 +172,7 @@ fn default_pipeline_on_the_fixtures() {
         let r = rewrite(&mut m, "default");
         eprintln!("{name}:\n{}", r.render_text());
         assert_eq!((r.before.nodes, r.after.nodes), (nodes_before, nodes_after), "{name}: {:?}", r.log);
-        assert_eq!(count_op(&m, "Identity"), 0);
+        assert_eq!(common::count_op(&m, "Identity"), 0);
         save_and_compare(name, &m, "default");
     }
 }
@@ -233,7 +218,7 @@ fn cli_rewrite_default_passes_with_report() {
     }
     let m = Model::load(&out).unwrap();
     assert!(check::check(&m).is_empty(), "{:?}", check::check(&m));
-    assert_eq!(count_op(&m, "Identity"), 0);
+    assert_eq!(common::count_op(&m, "Identity"), 0);
     assert!(m.graph().node.len() < load("bert-tiny").graph().node.len());
     assert_same_outputs("bert-tiny", &out);
 }
@@ -336,7 +321,7 @@ fn low_rank_at_full_energy_is_exact_on_a_low_rank_bert_tiny() {
     assert!(r.log.iter().all(|l| l.contains("at rank 8 ")), "{:?}", r.log);
     assert!(r.after.weight_bytes < r.before.weight_bytes);
     assert!(check::check(&m).is_empty(), "{:?}", check::check(&m));
-    assert_eq!(count_op(&m, "MatMul"), count_op(&load(name), "MatMul") + weights.len());
+    assert_eq!(common::count_op(&m, "MatMul"), common::count_op(&load(name), "MatMul") + weights.len());
     let path = dir.path().join("factored.onnx");
     m.save(&path, &SaveOptions::default()).unwrap();
     assert_same_outputs_as(&original, name, &path);
@@ -369,11 +354,11 @@ fn low_rank_is_lossy_but_sound_and_its_fidelity_is_measured() {
 fn conv_matmul_leaves_no_conv_in_squeezebert_and_keeps_its_outputs() {
     use squeezebench::passes::conv_matmul::{ConvMatMul, Form};
     let mut m = load("squeezebert-tiny");
-    let convs = count_op(&m, "Conv");
+    let convs = common::count_op(&m, "Conv");
     assert!(convs > 0);
     let r = rewrite(&mut m, "default,conv-matmul");
     eprintln!("squeezebert-tiny:\n{}", r.render_text());
-    assert_eq!(count_op(&m, "Conv"), 0, "{:?}", r.log);
+    assert_eq!(common::count_op(&m, "Conv"), 0, "{:?}", r.log);
     assert_eq!(r.passes.last().unwrap().patches, convs);
     assert!(m.graph().initializer.iter().all(|t| t.dims.len() != 3 || t.dims[2] != 1), "old Conv weights are gone");
     eprintln!("squeezebert-tiny nodes {} -> {} ({convs} Conv)", r.before.nodes, r.after.nodes);
@@ -384,15 +369,15 @@ fn conv_matmul_leaves_no_conv_in_squeezebert_and_keeps_its_outputs() {
     p.passes.push(Box::new(ConvMatMul { form: Form::BlockDiagonal }));
     p.check_each_step = true;
     p.run(&mut m).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!((count_op(&m, "Conv"), count_op(&m, "Reshape") > 0), (0, true));
+    assert_eq!((common::count_op(&m, "Conv"), common::count_op(&m, "Reshape") > 0), (0, true));
     save_and_compare("squeezebert-tiny", &m, "conv-matmul-dense");
 
     // The channels-last forms quantize uses (weight on the right): exact too, through options.
     for form in ["split", "batched-right"] {
         let mut m = load("squeezebert-tiny");
         let r = rewrite(&mut m, &format!("default,conv-matmul:form={form}"));
-        assert_eq!((count_op(&m, "Conv"), r.passes.last().unwrap().patches), (0, convs), "{form}");
-        assert_eq!(count_op(&m, "Split") > 0, form == "split");
+        assert_eq!((common::count_op(&m, "Conv"), r.passes.last().unwrap().patches), (0, convs), "{form}");
+        assert_eq!(common::count_op(&m, "Split") > 0, form == "split");
         save_and_compare("squeezebert-tiny", &m, &format!("conv-matmul-{form}"));
     }
     assert!(passes::parse_list("conv-matmul:form=diagonal").err().unwrap().to_string().contains("batched, block-diagonal, split, batched-right"));
@@ -438,7 +423,7 @@ fn constant_folding_with_fixed_shapes_folds_the_shape_chains_of_the_fixtures() {
             fix_input_shapes(&mut m, &fixes).unwrap();
             let r = rewrite(&mut m, "default");
             eprintln!("{name} {case}:\n{}", r.render_text());
-            assert_eq!(count_op(&m, "Shape"), 0, "{name}/{case}: {:?}", r.log);
+            assert_eq!(common::count_op(&m, "Shape"), 0, "{name}/{case}: {:?}", r.log);
             let g = m.graph();
             for n in g.node.iter().filter(|n| n.op_type.as_deref() == Some("Reshape")) {
                 let target = &n.input[1];
@@ -483,7 +468,7 @@ fn cli_fix_shape_errors_name_the_input() {
     let out = run("input_ids=2x16");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let path = dir.path().join("x.onnx");
-    assert_eq!(count_op(&Model::load(&path).unwrap(), "Shape"), 0);
+    assert_eq!(common::count_op(&Model::load(&path).unwrap(), "Shape"), 0);
     assert_same_outputs_on_case(&common::fixtures().join("bert-tiny.onnx"), "bert-tiny", "b2_s16_pad_pair", &path);
 }
 
@@ -494,12 +479,12 @@ fn cli_fix_shape_errors_name_the_input() {
 fn layernorm_fusion_fuses_every_layernorm_of_a_torch_opset14_export() {
     let name = "bert-mini-opset14";
     let mut m = load(name);
-    assert_eq!((count_op(&m, "LayerNormalization"), count_op(&m, "ReduceMean")), (0, 6));
+    assert_eq!((common::count_op(&m, "LayerNormalization"), common::count_op(&m, "ReduceMean")), (0, 6));
     let r = rewrite(&mut m, "default");
     eprintln!("{name}:\n{}", r.render_text());
     assert_eq!(r.passes.iter().find(|p| p.pass == "layernorm-fusion").unwrap().patches, 3, "{:?}", r.log);
     for (op, n) in [("LayerNormalization", 3), ("ReduceMean", 0), ("Pow", 0), ("Sqrt", 0), ("Sub", 0)] {
-        assert_eq!(count_op(&m, op), n, "{op}: {:?}", r.log);
+        assert_eq!(common::count_op(&m, op), n, "{op}: {:?}", r.log);
     }
     assert!(m.proto.opset_import.iter().any(|o| o.domain.as_deref().unwrap_or("").is_empty() && o.version == Some(17)));
     let dir = common::scratch("layernorm-fusion");
@@ -514,9 +499,9 @@ fn layernorm_fusion_fuses_every_layernorm_of_a_torch_opset14_export() {
 fn gelu_fusion_fuses_the_erf_gelus_of_the_exports() {
     for (name, gelus) in [("bert-tiny", 2), ("squeezebert-tiny", 2), ("bert-mini-opset14", 1)] {
         let mut m = load(name);
-        assert_eq!(count_op(&m, "Erf"), gelus, "{name}");
+        assert_eq!(common::count_op(&m, "Erf"), gelus, "{name}");
         let r = rewrite(&mut m, "default,gelu-fusion");
-        assert_eq!((count_op(&m, "Erf"), count_op(&m, "Gelu")), (0, gelus), "{name}: {:?}", r.log);
+        assert_eq!((common::count_op(&m, "Erf"), common::count_op(&m, "Gelu")), (0, gelus), "{name}: {:?}", r.log);
         assert!(m.proto.opset_import.iter().any(|o| o.domain.as_deref() == Some("com.microsoft")), "{name}");
         save_and_compare(name, &m, "gelu-fusion");
     }

@@ -10,11 +10,10 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::ArrayD;
 use squeezebench::onnx::{check, Model, SaveOptions};
 use squeezebench::passes::{self, Pipeline, Report};
 use squeezebench::quant::{self, QuantizeOptions};
-use squeezebench::runtime::{Session, SessionOptions};
+
 use squeezebench::synth::{self, Arch, Head, Options};
 
 const NATIVE: &str = "identity,squeezebert-native,transpose,dead-code";
@@ -30,23 +29,6 @@ fn rewrite(model: &mut Model, list: &str) -> Report {
     p.run(model).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn count_op(model: &Model, op: &str) -> usize {
-    model.graph().node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
-}
-
-/// Every output of every reference case of fixture `name`, run through the model at `path`.
-fn outputs(path: &Path, name: &str) -> Vec<Vec<(String, ArrayD<f32>)>> {
-    let mut s = Session::from_file(path, &SessionOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    common::reference_inputs(name)
-        .into_iter()
-        .map(|(case, inputs)| {
-            let refs: Vec<(&str, _)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-            let outs = s.run(&refs).unwrap_or_else(|e| panic!("{name}/{case}: {e}"));
-            outs.into_iter().map(|(n, t)| (n, t.as_f32().expect("float32 output").clone())).collect()
-        })
-        .collect()
-}
-
 fn save(model: &Model, dir: &Path, file: &str) -> std::path::PathBuf {
     assert!(check::check(model).is_empty(), "{file}: {:?}", check::check(model));
     let path = dir.join(file);
@@ -56,8 +38,8 @@ fn save(model: &Model, dir: &Path, file: &str) -> std::path::PathBuf {
 
 /// The largest `|a - b| / max|a|` over the outputs of the cases of fixture `name`.
 fn max_relative_error(original: &Path, rewritten: &Path, name: &str) -> f32 {
-    let want = outputs(original, name);
-    let got = outputs(rewritten, name);
+    let want = common::fixture_outputs(original, name);
+    let got = common::fixture_outputs(rewritten, name);
     let mut worst = 0.0f32;
     for (w, g) in want.iter().zip(&got) {
         assert_eq!(w.iter().map(|o| &o.0).collect::<Vec<_>>(), g.iter().map(|o| &o.0).collect::<Vec<_>>(), "{name}: output names");
@@ -85,8 +67,8 @@ fn readers(model: &Model) -> HashMap<String, Vec<String>> {
 /// What the rewrite must leave: no Conv, no Transpose next to a LayerNorm (fused or decomposed:
 /// no Transpose reads a ReduceMean's input or a LayerNorm's output), four Transposes per layer.
 fn assert_token_major(model: &Model, layers: usize, what: &str) {
-    assert_eq!(count_op(model, "Conv"), 0, "{what}: Conv left");
-    assert_eq!(count_op(model, "Transpose"), 4 * layers, "{what}: Transposes (Q, K, V and context per layer)");
+    assert_eq!(common::count_op(model, "Conv"), 0, "{what}: Conv left");
+    assert_eq!(common::count_op(model, "Transpose"), 4 * layers, "{what}: Transposes (Q, K, V and context per layer)");
     let readers = readers(model);
     for n in &model.graph().node {
         let op = n.op_type.as_deref().unwrap_or("");
@@ -102,7 +84,7 @@ fn squeezebert_native_runs_the_opset17_export_token_major_and_exact() {
     // Why: the export transposes around every projection and LayerNorm; the rewrite must remove
     // all of them without changing a single output beyond rounding.
     let mut m = load("squeezebert-tiny");
-    let convs = count_op(&m, "Conv");
+    let convs = common::count_op(&m, "Conv");
     let r = rewrite(&mut m, NATIVE);
     eprintln!("{}", r.render_text());
     assert_token_major(&m, 2, "squeezebert-tiny");
@@ -120,7 +102,7 @@ fn squeezebert_native_handles_the_opset14_export_with_decomposed_layernorms() {
     // Why: at opset 14 each LayerNorm is ReduceMean/Sub/Pow/... between two Transposes, and the
     // post-attention projection is dense (groups 1): both shapes of the export must be covered.
     let mut m = load("squeezebert-mini-opset14");
-    assert!(count_op(&m, "Conv") > 0 && count_op(&m, "LayerNormalization") == 0);
+    assert!(common::count_op(&m, "Conv") > 0 && common::count_op(&m, "LayerNormalization") == 0);
     rewrite(&mut m, NATIVE);
     assert_token_major(&m, 1, "squeezebert-mini-opset14");
     let dir = common::scratch("native-opset14");
@@ -161,7 +143,7 @@ fn squeezebert_native_leaves_a_conv_it_cannot_rewrite_and_names_it() {
     let before = save(&m, dir.path(), "before.onnx");
     let pass = passes::by_name("squeezebert-native").unwrap();
     rewrite(&mut m, NATIVE);
-    assert_eq!(count_op(&m, "Conv"), 1);
+    assert_eq!(common::count_op(&m, "Conv"), 1);
     let note = pass.note(&m).expect("a note about the Conv left");
     assert!(note.contains(&name) && note.contains("dilations"), "{note}");
     let after = save(&m, dir.path(), "after.onnx");
@@ -179,15 +161,15 @@ fn quantize_default_writes_squeezebert_token_major_and_keeps_fidelity() {
     let (q, report) = quant::quantize(m, &QuantizeOptions::default()).unwrap();
     assert!(report.render_text().contains("squeezebert-native"), "{}", report.render_text());
     assert_token_major(&q, 2, "int8 squeezebert-tiny");
-    assert_eq!(count_op(&q, "DynamicQuantizeMatMul"), 2 * (4 + 4 + 4 + 4) + 2, "one per group and projection (Q/K/V merged), pooler, classifier");
+    assert_eq!(common::count_op(&q, "DynamicQuantizeMatMul"), 2 * (4 + 4 + 4 + 4) + 2, "one per group and projection (Q/K/V merged), pooler, classifier");
     for n in q.graph().node.iter().filter(|n| n.op_type.as_deref() == Some("DynamicQuantizeMatMul")) {
         let w = q.graph().initializer.iter().find(|t| t.name.as_deref() == Some(n.input[1].as_str())).expect("constant weight");
         assert_eq!(w.dims.len(), 2, "ONNX Runtime packs 2-D weights only");
     }
     let dir = common::scratch("native-int8");
     let path = save(&q, dir.path(), "int8.onnx");
-    let want = outputs(&common::fixtures().join("squeezebert-tiny.onnx"), "squeezebert-tiny");
-    let got = outputs(&path, "squeezebert-tiny");
+    let want = common::fixture_outputs(&common::fixtures().join("squeezebert-tiny.onnx"), "squeezebert-tiny");
+    let got = common::fixture_outputs(&path, "squeezebert-tiny");
     for (w, g) in want.iter().zip(&got) {
         let (a, b) = (&w[0].1, &g[0].1);
         let dot: f32 = a.iter().zip(b.iter()).map(|(x, y)| x * y).sum();
@@ -201,14 +183,14 @@ fn sdpa_guard_removes_the_nan_guard_of_the_bert_export_exactly() {
     // Why: the SDPA export's IsNaN/Where after each softmax is a tenth of an int8 BERT-base run and
     // only matters for a sequence whose mask is all zeros; the padded reference cases must not move.
     let mut m = load("bert-tiny");
-    assert_eq!(count_op(&m, "IsNaN"), 2);
+    assert_eq!(common::count_op(&m, "IsNaN"), 2);
     let r = rewrite(&mut m, "sdpa-guard,dead-code");
-    assert_eq!((count_op(&m, "IsNaN"), r.passes[0].patches), (0, 2));
+    assert_eq!((common::count_op(&m, "IsNaN"), r.passes[0].patches), (0, 2));
     let dir = common::scratch("sdpa-guard");
     let path = save(&m, dir.path(), "bert-tiny.onnx");
     assert_eq!(max_relative_error(&common::fixtures().join("bert-tiny.onnx"), &path, "bert-tiny"), 0.0);
     let (q, _) = quant::quantize(load("bert-tiny"), &QuantizeOptions::default()).unwrap();
-    assert_eq!(count_op(&q, "IsNaN"), 0, "quantize applies it by default");
+    assert_eq!(common::count_op(&q, "IsNaN"), 0, "quantize applies it by default");
     let mut sq = load("squeezebert-tiny");
     assert_eq!(rewrite(&mut sq, "sdpa-guard").steps, 0);
 }

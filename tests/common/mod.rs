@@ -179,3 +179,22 @@ pub fn write_text_data(dir: &Path, n: usize) -> Vec<Pair> {
     fs::write(dir.join("tokenizer.json"), word_tokenizer(&texts, 1000)).unwrap();
     pairs
 }
+
+/// Every output of every reference case of fixture `name`, run through the model at `path`.
+pub fn fixture_outputs(path: &Path, name: &str) -> Vec<Vec<(String, ndarray::ArrayD<f32>)>> {
+    let mut s = squeezebench::runtime::Session::from_file(path, &squeezebench::runtime::SessionOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reference_inputs(name)
+        .into_iter()
+        .map(|(case, inputs)| {
+            let refs: Vec<(&str, _)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+            let outs = s.run(&refs).unwrap_or_else(|e| panic!("{name}/{case}: {e}"));
+            outs.into_iter().map(|(n, t)| (n, t.as_f32().expect("float32 output").clone())).collect()
+        })
+        .collect()
+}
+
+/// Nodes of op type `op` in the main graph.
+pub fn count_op(model: &squeezebench::onnx::Model, op: &str) -> usize {
+    model.graph().node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
+}
