@@ -7,7 +7,7 @@
 //! `main.rs` and of every function in `src/`.
 //!
 //! Why a test and not a tool: it runs with `cargo test` on every change, needs nothing installed, and
-//! its rules sit next to the layer list the README's architecture section describes.
+//! its rules sit next to the layer list docs/architecture.md describes.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ fn the_reader_finds_grouped_and_inline_paths() {
     assert_eq!(found, [(1, "onnx".to_string()), (1, "runtime".to_string()), (5, "data".to_string())]);
 }
 
-/// Functions longer than this many lines are split by job (see the README's architecture section).
+/// Functions longer than this many lines are split by job (see docs/architecture.md).
 const MAX_FUNCTION_LINES: usize = 150;
 /// Lines `main.rs` may have: it parses arguments and calls one library function per verb.
 const MAX_MAIN_LINES: usize = 300;

@@ -161,7 +161,7 @@ fn transpose_folds_injected_chains_on_the_fixtures() {
     }
 }
 
-/// Node counts of the fixtures before and after `default` (the figures in README.md).
+/// Node counts of the fixtures before and after `default` (the figures in benchmarks/2026-11-23-rewrite-passes.md).
 #[test]
 fn default_pipeline_on_the_fixtures() {
     // The exports' 20 Identity nodes copy LayerNorm/bias initializers; without fixed shapes the
