@@ -107,6 +107,31 @@ fn dry_run_lists_every_case() {
     assert!(text.starts_with("suite dry") && text.contains("12 case(s)") && text.contains("case     b/opt/b1-s32-t1  (fidelity vs fp32)"), "{text}");
 }
 
+/// Fewer than 3 rounds give intervals a gate cannot trust: `run` says so at the `run:` line (and
+/// still runs); 3 or more rounds say nothing.
+#[test]
+fn fewer_than_three_rounds_get_a_warning() {
+    let dir = common::scratch("suite-rounds-warning");
+    std::fs::write(dir.path().join("a.onnx"), b"").unwrap();
+    for (run, warning) in [
+        ("", Some(":0:0") ),
+        ("run: {rounds: 1}\n", Some("s.yaml:4:6: warning: run: rounds is 1: each case is measured in one slice")),
+        ("run: {rounds: 2}\n", Some("s.yaml:4:6: warning: run: rounds is 2: the interval across rounds has 1 degree of freedom (Student's t = 12.7)")),
+        ("run: {rounds: 3}\n", None),
+    ] {
+        let p = dir.path().join("s.yaml");
+        std::fs::write(&p, format!("models:\n  a: {{path: a.onnx}}\nworkloads: {{threads: [1]}}\n{run}")).unwrap();
+        let out = bin().args(["run", p.to_str().unwrap(), "--dry-run"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{run}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        match warning {
+            Some(":0:0") => assert!(err.contains("s.yaml: warning: run: rounds is 1"), "no run: section: {err}"),
+            Some(w) => assert!(err.contains(w), "{run}: {err}"),
+            None => assert!(!err.contains("warning"), "{run}: {err}"),
+        }
+    }
+}
+
 #[test]
 fn cases_run_in_the_files_order() {
     let dir = common::scratch("suite-order");

@@ -52,6 +52,9 @@ pub fn run(a: Args) -> Result<Outcome> {
         store::check_name(name)?;
     }
     let plan = crate::suite::load(&a.suite)?;
+    for w in plan.warnings() {
+        eprintln!("{w}");
+    }
     crate::bench::preflight::check(&plan)?;
     let base = a.baseline.as_deref().map(|name| store.load(&plan.name, name).map(|b| (name, b))).transpose()?;
     let cases = crate::suite::expand(&plan);

@@ -14,8 +14,12 @@
 //!   makes the interval as wide as the run's own drift over time, so a run whose speed changed
 //!   half-way says so with a wide interval instead of a precise-looking wrong one.
 //! - A case measured in rounds (slices spread over the suite run, see `run.rounds`) has a second
-//!   interval for its median, from the rounds' own medians `m_1..m_R`: `p50 ± t · s / √R`, with
-//!   `s` their standard deviation and `t` Student's 97.5 % quantile with R − 1 degrees of freedom.
+//!   interval for its median, from the rounds' own medians `m_1..m_R`, on the log scale:
+//!   `p50 · exp(±t · s / √R)`, with `s` the standard deviation of `ln m_i` and `t` Student's 97.5 %
+//!   quantile with R − 1 degrees of freedom. Latency is positive and its changes multiplicative (a
+//!   slower machine scales every run), so the interval is never negative and is wider above the
+//!   median than below, as the data are; at R = 2 (t = 12.7) it is very wide but still positive,
+//!   which is why suites with fewer than 3 rounds get a warning.
 //!   The reported interval is the hull of this one and the block bootstrap's. Why: the machine's
 //!   speed moves on a scale of seconds to minutes (clock, a neighbour on the host), so samples in
 //!   one round share an offset that no resampling of samples can see; the rounds are the
@@ -128,9 +132,10 @@ pub fn t_975(df: usize) -> f64 {
     }
 }
 
-/// The between-rounds 95 % interval of the median, `center ± t · s / √R` from the medians of the
-/// `R` rounds of `x` (`round_sizes` consecutive samples each, summing to `x.len()`); `None` for
-/// fewer than two non-empty rounds or sizes that do not add up.
+/// The between-rounds 95 % interval of the median, `center · exp(±t · s / √R)` with `s` the standard
+/// deviation of the logs of the medians of the `R` rounds of `x` (`round_sizes` consecutive samples
+/// each, summing to `x.len()`); `None` for fewer than two non-empty rounds, sizes that do not add
+/// up, or a round median that is not positive (no log scale).
 pub fn rounds_interval(x: &[f64], round_sizes: &[usize], center: f64) -> Option<[f64; 2]> {
     if round_sizes.iter().sum::<usize>() != x.len() {
         return None;
@@ -144,11 +149,23 @@ pub fn rounds_interval(x: &[f64], round_sizes: &[usize], center: f64) -> Option<
         at += k;
     }
     let r = medians.len();
-    if r < 2 {
+    if r < 2 || center.is_nan() || center <= 0.0 || medians.iter().any(|m| m.is_nan() || *m <= 0.0) {
         return None;
     }
-    let half = t_975(r - 1) * std_dev(&medians) / (r as f64).sqrt();
-    Some([center - half, center + half])
+    let logs: Vec<f64> = medians.iter().map(|m| m.ln()).collect();
+    let half = t_975(r - 1) * std_dev(&logs) / (r as f64).sqrt();
+    Some([center * (-half).exp(), center * half.exp()])
+}
+
+/// The 95 % interval of the ratio `c / b` of two independent estimates from their own 95 %
+/// intervals, on the log scale where a ratio's errors add: `ln(c/b) ± √(e_c² + e_b²)`, each `e` the
+/// log half-width of the side of its interval that faces the other (`gate` explains the rule).
+pub fn ratio_interval(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> [f64; 2] {
+    let half = |x: f64, y: f64| (x / y).ln().abs();
+    let r = (c / b).ln();
+    let lo = r - half(c, c_ci[0]).hypot(half(b_ci[1], b));
+    let hi = r + half(c_ci[1], c).hypot(half(b, b_ci[0]));
+    [lo.exp(), hi.exp()]
 }
 
 /// Samples with a modified z-score above [`OUTLIER_Z`]. When the MAD is 0 (over half the samples
@@ -357,15 +374,30 @@ mod tests {
         let sizes = [50; 8];
         let (plain, rounds) = (summarize(&x, &[]), summarize(&x, &sizes));
         let p50 = plain.p50;
-        let half = t_975(7) * std_dev(&speeds) / 8f64.sqrt();
+        let logs: Vec<f64> = speeds.iter().map(|s| s.ln()).collect();
+        let half = t_975(7) * std_dev(&logs) / 8f64.sqrt();
         let [lo, hi] = rounds_interval(&x, &sizes, p50).unwrap();
-        assert!((hi - lo - 2.0 * half).abs() < 0.004, "{lo}..{hi} vs ±{half}");
+        assert!((lo / p50 - (-half).exp()).abs() < 0.004 && (hi / p50 - half.exp()).abs() < 0.004, "{lo}..{hi} vs ×exp(±{half})");
+        assert!(hi - p50 > p50 - lo, "asymmetric on the linear scale: wider above the median");
         assert!(rounds.p50_ci[0] <= lo && rounds.p50_ci[1] >= hi);
         assert!(rounds.p50_ci[1] - rounds.p50_ci[0] > plain.p50_ci[1] - plain.p50_ci[0]);
         assert_eq!((rounds.p50, rounds.p99_ci), (plain.p50, plain.p99_ci), "only the median's interval changes");
         // One round, or sizes that do not match the samples: the block bootstrap alone.
         assert_eq!(summarize(&x, &[400]), plain);
         assert_eq!(rounds_interval(&x, &[50; 7], p50), None);
+    }
+
+    /// Two rounds at very different speeds (a busy second core in one of them): Student's t is
+    /// 12.7, and a linear interval `p50 ± t·s/√2` went below zero. On the log scale it stays
+    /// positive, however far apart the rounds are.
+    #[test]
+    fn two_rounds_far_apart_never_give_a_negative_bound() {
+        for slow in [1.5, 3.0, 10.0, 100.0] {
+            let x: Vec<f64> = (0..40).map(|i| if i < 20 { 1.0 + 0.001 * i as f64 } else { slow + 0.001 * i as f64 }).collect();
+            let s = summarize(&x, &[20, 20]);
+            assert!(s.p50_ci[0] > 0.0 && s.p50_ci[0] <= s.p50 && s.p50 <= s.p50_ci[1], "slow {slow}: {:?} around {}", s.p50_ci, s.p50);
+        }
+        assert_eq!(rounds_interval(&[0.0, 0.0, 1.0, 1.0], &[2, 2], 0.5), None, "a zero median has no log");
     }
 
     #[test]

@@ -205,6 +205,24 @@ impl Plan {
     pub fn measures(&self, m: Metric) -> bool {
         self.metrics.contains(&m)
     }
+    /// Advice that does not stop the run, one `FILE:LINE:COLUMN: warning: ...` line each.
+    pub fn warnings(&self) -> Vec<String> {
+        let at = match self.places.at.get("run") {
+            Some((line, column)) if *line > 0 => format!("{}:{line}:{column}", self.path.display()),
+            _ => self.path.display().to_string(),
+        };
+        let mut out = Vec::new();
+        match self.run.rounds {
+            1 => out.push(format!(
+                "{at}: warning: run: rounds is 1: each case is measured in one slice, so its latency interval cannot see how the machine's speed moves between slices; use `rounds: 3` or more before gating on it"
+            )),
+            2 => out.push(format!(
+                "{at}: warning: run: rounds is 2: the interval across rounds has 1 degree of freedom (Student's t = 12.7), about 3 times as wide as with 3 rounds (t = 4.3); use `rounds: 3` or more"
+            )),
+            _ => {}
+        }
+        out
+    }
     /// The error of a plan found invalid after validation (by checks that read the files it names).
     pub fn invalid(&self, mut problems: Vec<Problem>) -> super::Error {
         problems.sort_by_key(|p| (p.line, p.column));
@@ -320,6 +338,7 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
     }
 
     let r = &suite.run;
+    places.put("run".into(), r);
     let run = r.value.clone();
     // Times become `Duration`s (and JSON numbers for the workers): finite, and at most a week.
     const WEEK: f64 = 7.0 * 86400.0;
