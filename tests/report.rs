@@ -12,35 +12,44 @@ use squeezebench::results::{Results, Status};
 
 const EXPECTED_MARKDOWN: &str = r#"## squeezebench · quick
 
-**8 cases: 7 ok, 1 crashed.** Best speed-up: bert-base int8 2.47× vs fp32 (b1 s128 t2). AMD EPYC 9R14 96-Core Processor (avx512_vnni), 2 threads, ONNX Runtime 1.31.1, squeezebench 0.1.0 (50c8675), release build.
+**8 cases: 7 ok, 1 crashed.** AMD EPYC 9R14 96-Core Processor (avx512_vnni), 2 threads available, 2 threads per case, ONNX Runtime 1.31.1, squeezebench 0.1.0 (50c8675), release build.
+
+### What to ship
+
+The fastest variant per model that is faster than its reference beyond the 95 % interval of the speed-up, with a fidelity cosine of at least 0.99 and accuracy within 1 pt of the reference (the suite's thresholds), on the model's first workload.
+
+- **bert-base**: int8 (quantize: dynamic int8): 2.47× faster than fp32 (2.45–2.49×) at b1 s128 t2, size 172.8 MiB (0.41× the reference), fidelity cosine 0.99412.
+- **squeezebert-base**: conv-matmul-int8 (quantize: dynamic int8): 2.30× faster than fp32 (2.29–2.32×) at b1 s128 t2, size 114.0 MiB (0.58× the reference), fidelity cosine 0.99267. Not chosen: conv-matmul: conv-matmul-int8 is faster.
+- **minilm-l6**: int8 (quantize: dynamic int8): 2.06× faster than fp32 (2.05–2.08×) at b1 s128 t2, size 56.4 MiB (0.65× the reference), stsb-dev spearman −0.41 pt, fidelity cosine 0.99731.
+- **broken**: no reference case finished: nothing to compare with.
 
 ### bert-base
 
-| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
-|:--|:--|--:|--:|--:|--:|:--|:--|--:|
-| **fp32** (ref) | b1 s128 t2 | 417.7 MiB | 109.5 M | 192.0 ms (191.0–193.0) | 1.00× | — | — | 905.0 MiB |
-| int8 | b1 s128 t2 | 172.8 MiB | 109.5 M | 77.73 ms (77.32–78.13) | 2.47× | — | cos 0.99412 | 402.0 MiB |
+| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | — | b1 s128 t2 | 417.7 MiB | 109.5 M | 192.0 ms (191.0–193.0) | 1.00× | — | — | 905.0 MiB |
+| int8 | quantize: dynamic int8 | b1 s128 t2 | 172.8 MiB | 109.5 M | 77.73 ms (77.32–78.13) | 2.47× (2.45–2.49) | — | cos 0.99412 | 402.0 MiB |
 
 ### squeezebert-base
 
-| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
-|:--|:--|--:|--:|--:|--:|:--|:--|--:|
-| **fp32** (ref) | b1 s128 t2 | 195.0 MiB | 51.1 M | 121.7 ms (121.1–122.3) | 1.00× | — | — | 455.0 MiB |
-| conv-matmul | b1 s128 t2 | 195.0 MiB | 51.1 M | 108.7 ms (108.2–109.3) | 1.12× | — | cos 0.9999998 | 449.0 MiB |
-| conv-matmul-int8 | b1 s128 t2 | 114.0 MiB | 51.1 M | 52.80 ms (52.53–53.08) | 2.30× | — | cos 0.99267 | 240.0 MiB |
+| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | — | b1 s128 t2 | 195.0 MiB | 51.1 M | 121.7 ms (121.1–122.3) | 1.00× | — | — | 455.0 MiB |
+| conv-matmul | — | b1 s128 t2 | 195.0 MiB | 51.1 M | 108.7 ms (108.2–109.3) | 1.12× (1.11–1.13) | — | cos 0.9999998 | 449.0 MiB |
+| conv-matmul-int8 | quantize: dynamic int8 | b1 s128 t2 | 114.0 MiB | 51.1 M | 52.80 ms (52.53–53.08) | 2.30× (2.29–2.32) | — | cos 0.99267 | 240.0 MiB |
 
 ### minilm-l6
 
-| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
-|:--|:--|--:|--:|--:|--:|:--|:--|--:|
-| **fp32** (ref) | b1 s128 t2 | 86.8 MiB | 22.7 M | 24.87 ms (24.74–24.99) | 1.00× | stsb-dev spearman 86.72 | — | 214.0 MiB |
-| int8 | b1 s128 t2 | 56.4 MiB | 22.7 M | 12.05 ms (11.99–12.11) | 2.06× | stsb-dev spearman 86.31 (−0.41) | cos 0.99731 | 150.0 MiB |
+| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | — | b1 s128 t2 | 86.8 MiB | 22.7 M | 24.87 ms (24.74–24.99) | 1.00× | stsb-dev spearman 86.72 | — | 214.0 MiB |
+| int8 | quantize: dynamic int8 | b1 s128 t2 | 56.4 MiB | 22.7 M | 12.05 ms (11.99–12.11) | 2.06× (2.05–2.08) | stsb-dev spearman 86.31 (−0.41) | cos 0.99731 | 150.0 MiB |
 
 ### broken
 
-| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |
-|:--|:--|--:|--:|--:|--:|:--|:--|--:|
-| **fp32** (ref) | b1 s128 t2 | — | — | **crashed** | — | — | — | — |
+| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |
+|:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|
+| **fp32** (ref) | — | b1 s128 t2 | — | — | **crashed** | — | — | — | — |
 
 ### Failures
 
@@ -48,11 +57,12 @@ const EXPECTED_MARKDOWN: &str = r#"## squeezebench · quick
 |:--|:--|:--|
 | `broken/fp32/b1-s128-t2` | crashed | worker killed by signal 11 (SIGSEGV) |
 
-<sub>suite `suites/quick.yaml` (spec hash `1a2b3c4d5e6f`), started 2026-11-23T00:31:49Z, finished 2026-11-23T00:35:02Z. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>
+<sub>suite `suites/quick.yaml` (spec hash `1a2b3c4d5e6f`), started 2026-11-23T00:31:49Z, finished 2026-11-23T00:35:02Z. Speed-up = reference p50 / p50 on the same workload, with the 95 % interval of that ratio; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>
 "#;
 
-/// The Markdown report, byte for byte: summary line, one table per model (reference first, speed-up
-/// and accuracy delta against it, the crashed case marked), failures, footer.
+/// The Markdown report, byte for byte: summary line (machine, threads per case), what to ship per
+/// model, one table per model (reference first, recipe, speed-up with its interval
+/// and accuracy delta against the reference, the crashed case marked), failures, footer.
 #[test]
 fn markdown_is_exact() {
     let md = report::markdown::render(&results_sample::results());
@@ -272,4 +282,50 @@ fn profiles_and_attainable_peaks_are_reported_when_recorded() {
     // Older files (no profile, no attainable) still read, and a profile survives the round trip.
     let back = Results::from_json(&r.to_json()).unwrap();
     assert_eq!(back.cases[0].profile, r.cases[0].profile);
+}
+
+/// The ship rule: the fastest variant that is faster beyond its interval and within the fidelity
+/// and accuracy thresholds; a faster variant that breaks a threshold is passed over with the reason;
+/// a variant whose speed-up interval holds 1 is marked `≈ ref` and not shipped; a slower one is
+/// marked `slower`; with nothing left the reference is kept.
+#[test]
+fn the_ship_line_names_the_fastest_variant_within_thresholds() {
+    let ship_line = |r: &Results, model: &str| {
+        let md = report::markdown::render(r);
+        md.lines().find(|l| l.starts_with(&format!("- **{model}**: "))).unwrap_or_else(|| panic!("{md}")).to_string()
+    };
+    let r = results_sample::results();
+    assert!(ship_line(&r, "squeezebert-base").starts_with("- **squeezebert-base**: conv-matmul-int8 (quantize: dynamic int8): 2.30× faster than fp32"), "{}", ship_line(&r, "squeezebert-base"));
+
+    // The int8 variant loses fidelity below the threshold: the float rewrite ships instead.
+    let mut r = results_sample::results();
+    let i = r.cases.iter().position(|c| c.id == "squeezebert-base/conv-matmul-int8/b1-s128-t2").unwrap();
+    r.cases[i].fidelity.as_mut().unwrap().cosine = 0.95;
+    let line = ship_line(&r, "squeezebert-base");
+    assert!(line.starts_with("- **squeezebert-base**: conv-matmul (—): 1.12× faster than fp32"), "{line}");
+    assert!(line.contains("conv-matmul-int8: fidelity cosine 0.95000 is below 0.99"), "{line}");
+
+    // An accuracy drop past the threshold: keep the reference.
+    let mut r = results_sample::results();
+    r.thresholds.accuracy_drop = 0.3;
+    let line = ship_line(&r, "minilm-l6");
+    assert!(line.starts_with("- **minilm-l6**: keep fp32: no variant qualifies. Not chosen: int8: stsb-dev spearman −0.41 pt, more than the 0.3 pt allowed"), "{line}");
+
+    // Not faster beyond the interval, and slower: marked in the table, not shipped.
+    let mut r = results_sample::results();
+    let reference = r.cases.iter().find(|c| c.id == "bert-base/fp32/b1-s128-t2").unwrap().latency.clone().unwrap();
+    let i = r.cases.iter().position(|c| c.id == "bert-base/int8/b1-s128-t2").unwrap();
+    let l = r.cases[i].latency.as_mut().unwrap();
+    l.p50_ms = reference.p50_ms * 0.97;
+    l.p50_ci_ms = [reference.p50_ms * 0.90, reference.p50_ms * 1.05];
+    let md = report::markdown::render(&r);
+    assert!(md.contains("| int8 | quantize: dynamic int8 | b1 s128 t2 | 172.8 MiB | 109.5 M | 186.2 ms (172.8–201.6) | 1.03× ("), "{md}");
+    assert!(md.contains(") ≈ ref |"), "{md}");
+    assert!(ship_line(&r, "bert-base").contains("keep fp32: no variant qualifies. Not chosen: int8: not faster beyond its interval (1.03×"), "{}", ship_line(&r, "bert-base"));
+    let l = r.cases[i].latency.as_mut().unwrap();
+    l.p50_ms = reference.p50_ms * 1.6;
+    l.p50_ci_ms = [reference.p50_ms * 1.58, reference.p50_ms * 1.62];
+    let md = report::markdown::render(&r);
+    assert!(md.contains("| 0.62× (0.62–0.63) slower |"), "{md}");
+    assert!(ship_line(&r, "bert-base").contains("int8: slower than the reference (0.62×"), "{}", ship_line(&r, "bert-base"));
 }

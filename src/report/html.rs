@@ -47,20 +47,14 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
         esc(&title)
     );
     let _ = writeln!(o, "<p><strong>{}.</strong> {}.</p>", esc(&view::status_counts(results)), esc(&view::environment_line(results)));
-    if let Some(best) = view::best_speedup(&groups) {
-        let _ = writeln!(
-            o,
-            "<p>Best speed-up: {} {} {:.2}× vs {} ({}).</p>",
-            esc(&best.case.model),
-            esc(&best.case.variant),
-            best.speedup.unwrap_or(1.0),
-            esc(best.reference.map(|r| r.variant.as_str()).unwrap_or("")),
-            view::workload(best.case)
-        );
+    let _ = writeln!(o, "<h2>What to ship</h2>\n<p>{}</p>\n<ul>", esc(&view::ship_rule(&results.thresholds)));
+    for g in &groups {
+        let _ = writeln!(o, "<li><strong>{}</strong>: {}</li>", esc(g.model), esc(&view::ship(g, &results.thresholds).describe(results)));
     }
+    o.push_str("</ul>\n");
     let _ = writeln!(
         o,
-        "<p class=\"muted\">Suite <code>{}</code> (spec hash <code>{}</code>), started {}, {}. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</p>",
+        "<p class=\"muted\">Suite <code>{}</code> (spec hash <code>{}</code>), started {}, {}. Speed-up = reference p50 / p50 on the same workload, with the 95 % interval of that ratio; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</p>",
         esc(&results.suite.path),
         esc(&results.suite.hash),
         esc(&results.started_at),
@@ -74,10 +68,10 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
     for g in &groups {
         let _ = writeln!(o, "<h3>{}</h3>", esc(g.model));
         o.push_str(
-            "<table>\n<tr><th>variant</th><th>workload</th><th>status</th><th>size</th><th>params</th><th>p50 (95 % CI)</th><th>p99</th><th>throughput</th><th>speed-up</th><th>accuracy (Δ vs ref)</th><th>fidelity</th><th>peak RSS</th></tr>\n",
+            "<table>\n<tr><th>variant</th><th>recipe</th><th>workload</th><th>status</th><th>size</th><th>params</th><th>p50 (95 % CI)</th><th>p99</th><th>throughput</th><th>speed-up (95 % CI)</th><th>accuracy (Δ vs ref)</th><th>fidelity</th><th>peak RSS</th></tr>\n",
         );
         for r in &g.rows {
-            summary_row(&mut o, r);
+            summary_row(&mut o, results, r);
         }
         o.push_str("</table>\n");
     }
@@ -159,18 +153,18 @@ fn td_n(o: &mut String, s: &str) {
     let _ = write!(o, "<td class=\"n\">{}</td>", esc(s));
 }
 
-fn summary_row(o: &mut String, r: &Row) {
+fn summary_row(o: &mut String, results: &Results, r: &Row) {
     let c = r.case;
     let cls = if c.status == Status::Ok { "" } else { " class=\"failed\"" };
     let name = if c.reference { format!("<strong>{}</strong> (ref)", esc(&c.variant)) } else { esc(&c.variant) };
-    let _ = write!(o, "<tr{cls}><td>{name}</td><td>{}</td><td>{}</td>", view::workload(c), view::status_word(c.status));
+    let _ = write!(o, "<tr{cls}><td>{name}</td><td>{}</td><td>{}</td><td>{}</td>", esc(&view::recipe(results, c)), view::workload(c), view::status_word(c.status));
     td_n(o, &c.memory.as_ref().map(|m| view::bytes(m.model_file_bytes)).unwrap_or_default());
     td_n(o, &c.params.as_ref().map(|p| view::count(p.parameters)).unwrap_or_default());
     let l = c.latency.as_ref().filter(|_| c.status == Status::Ok);
     td_n(o, &l.map(|l| format!("{} ms ({}–{})", view::ms(l.p50_ms), view::ms(l.p50_ci_ms[0]), view::ms(l.p50_ci_ms[1]))).unwrap_or_default());
     td_n(o, &l.map(|l| format!("{} ms", view::ms(l.p99_ms))).unwrap_or_default());
     td_n(o, &l.map(|l| format!("{:.1} seq/s", l.sequences_per_s)).unwrap_or_default());
-    td_n(o, &r.speedup.map(|s| format!("{s:.2}×")).unwrap_or_default());
+    td_n(o, &view::speedup_cell(r).unwrap_or_default());
     let acc: Vec<String> = r
         .accuracy
         .iter()

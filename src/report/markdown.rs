@@ -16,27 +16,16 @@ pub fn render(results: &Results) -> String {
     let groups = view::groups(results);
     let mut out = String::new();
     let _ = writeln!(out, "## squeezebench · {}\n", cell(&results.suite.name));
-    let mut summary = format!("**{}.**", view::status_counts(results));
-    if let Some(best) = view::best_speedup(&groups) {
-        let _ = write!(
-            summary,
-            " Best speed-up: {} {} {:.2}× vs {} ({}).",
-            cell(&best.case.model),
-            cell(&best.case.variant),
-            best.speedup.unwrap_or(1.0),
-            best.reference.map(|r| cell(&r.variant)).unwrap_or_default(),
-            view::workload(best.case)
-        );
-    }
-    let _ = writeln!(out, "{summary} {}.\n", cell(&view::environment_line(results)));
+    let _ = writeln!(out, "**{}.** {}.\n", view::status_counts(results), cell(&view::environment_line(results)));
+    out.push_str(&ship_section(&groups, results));
     for g in &groups {
         let _ = writeln!(out, "### {}\n", cell(g.model));
         out.push_str(
-            "| variant | workload | size | params | p50 (95 % CI) | speed-up | accuracy (Δ vs ref) | fidelity | peak RSS |\n\
-             |:--|:--|--:|--:|--:|--:|:--|:--|--:|\n",
+            "| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |\n\
+             |:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|\n",
         );
         for r in &g.rows {
-            out.push_str(&table_row(r));
+            out.push_str(&table_row(results, r));
         }
         out.push('\n');
     }
@@ -61,9 +50,19 @@ pub fn render(results: &Results) -> String {
     };
     let _ = writeln!(
         out,
-        "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>",
+        "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload, with the 95 % interval of that ratio; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>",
         results.suite.path, results.started_at
     );
+    out
+}
+
+/// "What to ship": one line per model ([`view::ship`]).
+fn ship_section(groups: &[view::ModelGroup], results: &Results) -> String {
+    let mut out = format!("### What to ship\n\n{}\n\n", view::ship_rule(&results.thresholds));
+    for g in groups {
+        let _ = writeln!(out, "- **{}**: {}", cell(g.model), cell(&view::ship(g, &results.thresholds).describe(results)));
+    }
+    out.push('\n');
     out
 }
 
@@ -118,8 +117,9 @@ fn peak_section(groups: &[view::ModelGroup]) -> String {
     )
 }
 
-fn table_row(r: &Row) -> String {
+fn table_row(results: &Results, r: &Row) -> String {
     let c = r.case;
+    let recipe = cell(&view::recipe(results, c));
     let name = if c.reference { format!("**{}** (ref)", cell(&c.variant)) } else { cell(&c.variant) };
     let size = c.memory.as_ref().map(|m| view::bytes(m.model_file_bytes)).unwrap_or_else(dash);
     let params = c.params.as_ref().map(|p| view::count(p.parameters)).unwrap_or_else(dash);
@@ -130,7 +130,7 @@ fn table_row(r: &Row) -> String {
         (_, Status::Ok) => dash(),
         (_, s) => format!("**{}**", view::status_word(s)),
     };
-    let speedup = r.speedup.map(|s| format!("{s:.2}×")).unwrap_or_else(dash);
+    let speedup = view::speedup_cell(r).unwrap_or_else(dash);
     let accuracy = if r.accuracy.is_empty() {
         dash()
     } else {
@@ -151,7 +151,7 @@ fn table_row(r: &Row) -> String {
         None => dash(),
     };
     let rss = view::peak_rss(c).map(view::bytes).unwrap_or_else(dash);
-    format!("| {name} | {} | {size} | {params} | {p50} | {speedup} | {accuracy} | {fidelity} | {rss} |\n", view::workload(c))
+    format!("| {name} | {recipe} | {} | {size} | {params} | {p50} | {speedup} | {accuracy} | {fidelity} | {rss} |\n", view::workload(c))
 }
 
 /// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.

@@ -3,7 +3,7 @@
 //! number formats the exporters share. Keeping the derivations here means Markdown, HTML, CSV and
 //! the charts can never disagree about what "speed-up" or "Δ accuracy" means.
 
-use crate::results::{CaseResult, Results, Status};
+use crate::results::{CaseResult, Results, Status, Thresholds};
 
 /// The cases of one model, reference variant first within each workload.
 pub struct ModelGroup<'a> {
@@ -19,7 +19,35 @@ pub struct Row<'a> {
     pub reference: Option<&'a CaseResult>,
     /// `reference p50 / this p50`: above 1 is faster than the reference.
     pub speedup: Option<f64>,
+    /// The 95 % interval of the speed-up, from both medians' intervals (as the gate computes a
+    /// ratio); `None` for the reference itself or without intervals.
+    pub speedup_ci: Option<[f64; 2]>,
     pub accuracy: Vec<AccuracyCell<'a>>,
+}
+
+/// How a variant's speed compares with its reference, judged on the speed-up's interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speed {
+    /// The whole interval is above 1.
+    Faster,
+    /// The interval holds 1: not shown to differ.
+    Same,
+    /// The whole interval is below 1.
+    Slower,
+}
+
+impl Row<'_> {
+    /// The speed class of a non-reference case with a speed-up interval.
+    pub fn speed(&self) -> Option<Speed> {
+        let [lo, hi] = self.speedup_ci?;
+        Some(if lo > 1.0 {
+            Speed::Faster
+        } else if hi < 1.0 {
+            Speed::Slower
+        } else {
+            Speed::Same
+        })
+    }
 }
 
 /// The primary metric of one dataset, and its change against the reference variant.
@@ -49,10 +77,17 @@ pub fn primary_accuracy(case: &CaseResult, dataset: &str) -> Option<f64> {
 /// Builds the row of one case.
 pub fn row<'a>(results: &'a Results, case: &'a CaseResult) -> Row<'a> {
     let reference = reference_of(results, case);
-    let speedup = match (reference.and_then(|r| r.latency.as_ref()), case.latency.as_ref()) {
-        (Some(r), Some(c)) if case.status == Status::Ok && c.p50_ms > 0.0 => Some(r.p50_ms / c.p50_ms),
-        _ => None,
-    };
+    let (mut speedup, mut speedup_ci) = (None, None);
+    if let (Some(r), Some(c)) = (reference.and_then(|r| r.latency.as_ref()), case.latency.as_ref()) {
+        if case.status == Status::Ok && c.p50_ms > 0.0 {
+            speedup = Some(r.p50_ms / c.p50_ms);
+            if !case.reference {
+                // The interval of this / reference, inverted into one of reference / this.
+                let [lo, hi] = crate::measure::stats::ratio_interval(r.p50_ms, r.p50_ci_ms, c.p50_ms, c.p50_ci_ms);
+                speedup_ci = (lo.is_finite() && hi.is_finite() && lo > 0.0).then(|| [1.0 / hi, 1.0 / lo]);
+            }
+        }
+    }
     let accuracy = case
         .accuracy
         .iter()
@@ -65,7 +100,7 @@ pub fn row<'a>(results: &'a Results, case: &'a CaseResult) -> Row<'a> {
             Some(AccuracyCell { dataset: &a.dataset, metric: &a.primary, value, delta })
         })
         .collect();
-    Row { case, reference, speedup, accuracy }
+    Row { case, reference, speedup, speedup_ci, accuracy }
 }
 
 /// Cases grouped by model in order of first appearance; within a model, by workload (in order of
@@ -111,17 +146,146 @@ pub fn status_counts(results: &Results) -> String {
     s
 }
 
-/// The non-reference case with the largest speed-up over its reference.
-pub fn best_speedup<'a>(groups: &'a [ModelGroup<'a>]) -> Option<&'a Row<'a>> {
-    groups
-        .iter()
-        .flat_map(|g| &g.rows)
-        .filter(|r| !r.case.reference && r.speedup.is_some())
-        .max_by(|a, b| a.speedup.partial_cmp(&b.speedup).unwrap_or(std::cmp::Ordering::Equal))
+/// What to ship for one model: the fastest variant, on the model's first workload (where accuracy
+/// and fidelity are measured), that finished, is faster than the reference beyond the speed-up's
+/// interval, and keeps the suite's fidelity and accuracy thresholds; and why each other variant
+/// was not chosen.
+pub struct Ship<'a> {
+    pub model: &'a str,
+    /// The reference row on that workload (`None`: no reference case finished).
+    pub reference: Option<&'a Row<'a>>,
+    pub pick: Option<&'a Row<'a>>,
+    /// Variants not chosen, with the reason, in table order.
+    pub passed_over: Vec<(&'a str, String)>,
 }
 
-/// One line naming the machine and build: `AMD EPYC 9R14 (avx512_vnni), 2 threads, ONNX Runtime
-/// 1.31.1, squeezebench 0.1.0 (a1b2c3d), release build`.
+/// The ship rule for one model (see [`Ship`]).
+pub fn ship<'a>(g: &'a ModelGroup<'a>, t: &Thresholds) -> Ship<'a> {
+    let first = g.rows.first().map(|r| &r.case.workload);
+    let rows: Vec<&Row> = g.rows.iter().filter(|r| Some(&r.case.workload) == first).collect();
+    let reference = rows.iter().copied().find(|r| r.case.reference && r.case.status == Status::Ok);
+    let mut passed_over = Vec::new();
+    let mut candidates: Vec<&Row> = Vec::new();
+    for r in rows.iter().copied().filter(|r| !r.case.reference) {
+        match why_not(r, t) {
+            Some(why) => passed_over.push((r.case.variant.as_str(), why)),
+            None => candidates.push(r),
+        }
+    }
+    let pick = candidates.iter().copied().max_by(|a, b| a.speedup.partial_cmp(&b.speedup).unwrap_or(std::cmp::Ordering::Equal));
+    for r in candidates.into_iter().filter(|r| pick.is_some_and(|p| !std::ptr::eq(*r, p))) {
+        passed_over.push((r.case.variant.as_str(), format!("{} is faster", pick.map_or("", |p| p.case.variant.as_str()))));
+    }
+    Ship { model: g.model, reference, pick, passed_over }
+}
+
+/// The rule [`ship`] applies, in words.
+pub fn ship_rule(t: &Thresholds) -> String {
+    format!(
+        "The fastest variant per model that is faster than its reference beyond the 95 % interval of the speed-up, with a fidelity cosine of at least {} and accuracy within {} pt of the reference (the suite's thresholds), on the model's first workload.",
+        t.fidelity_min_cosine, t.accuracy_drop
+    )
+}
+
+impl Ship<'_> {
+    /// The ship line after the model's name: the variant, its recipe, speed-up with interval,
+    /// size, accuracy change and fidelity; then the variants not chosen and why.
+    pub fn describe(&self, results: &Results) -> String {
+        let mut l = match (self.reference, self.pick) {
+            (None, _) => "no reference case finished: nothing to compare with".to_string(),
+            (Some(re), None) => format!("keep {}: no variant qualifies", re.case.variant),
+            (Some(re), Some(p)) => {
+                let mut l = format!(
+                    "{} ({}): {:.2}× faster than {} ({}) at {}",
+                    p.case.variant,
+                    recipe(results, p.case),
+                    p.speedup.unwrap_or(1.0),
+                    re.case.variant,
+                    p.speedup_ci.map(range).unwrap_or_default(),
+                    workload(p.case)
+                );
+                if let (Some(a), Some(b)) = (p.case.memory.as_ref(), re.case.memory.as_ref()) {
+                    l.push_str(&format!(", size {} ({:.2}× the reference)", bytes(a.model_file_bytes), a.model_file_bytes as f64 / b.model_file_bytes.max(1) as f64));
+                }
+                for a in &p.accuracy {
+                    if let Some(d) = a.delta {
+                        l.push_str(&format!(", {} {} {} pt", a.dataset, a.metric, signed(d, 2)));
+                    }
+                }
+                if let Some(f) = &p.case.fidelity {
+                    l.push_str(&format!(", fidelity cosine {:.5}", f.cosine));
+                }
+                l
+            }
+        };
+        if !self.passed_over.is_empty() {
+            let others: Vec<String> = self.passed_over.iter().map(|(v, why)| format!("{v}: {why}")).collect();
+            l.push_str(&format!(". Not chosen: {}", others.join("; ")));
+        }
+        l.push('.');
+        l
+    }
+}
+
+/// The speed-up cell: `2.47× (2.44–2.50)`, followed by `≈ ref` when the interval holds 1 and by
+/// `slower` when it lies below 1; `None` without a speed-up.
+pub fn speedup_cell(r: &Row) -> Option<String> {
+    let s = r.speedup?;
+    Some(match (r.speedup_ci, r.speed()) {
+        (Some(ci), Some(speed)) => {
+            let mark = match speed {
+                Speed::Faster => "",
+                Speed::Same => " ≈ ref",
+                Speed::Slower => " slower",
+            };
+            format!("{s:.2}× ({}){mark}", range(ci).trim_end_matches('×'))
+        }
+        _ => format!("{s:.2}×"),
+    })
+}
+
+/// Why a non-reference row cannot be shipped, or `None` when it can.
+fn why_not(r: &Row, t: &Thresholds) -> Option<String> {
+    let c = r.case;
+    if c.status != Status::Ok {
+        return Some(format!("did not finish ({})", status_word(c.status)));
+    }
+    if let Some(f) = &c.fidelity {
+        if f.cosine < t.fidelity_min_cosine {
+            return Some(format!("fidelity cosine {:.5} is below {}", f.cosine, t.fidelity_min_cosine));
+        }
+    }
+    for a in &r.accuracy {
+        if let Some(d) = a.delta.filter(|d| -d > t.accuracy_drop) {
+            return Some(format!("{} {} {} pt, more than the {} pt allowed", a.dataset, a.metric, signed(d, 2), t.accuracy_drop));
+        }
+    }
+    let (Some(s), Some(ci)) = (r.speedup, r.speedup_ci) else {
+        return Some("no latency to compare".into());
+    };
+    match r.speed() {
+        Some(Speed::Faster) => None,
+        Some(Speed::Slower) => Some(format!("slower than the reference ({s:.2}×, {})", range(ci))),
+        _ => Some(format!("not faster beyond its interval ({s:.2}×, {})", range(ci))),
+    }
+}
+
+/// `1.84–2.10×`.
+pub fn range(ci: [f64; 2]) -> String {
+    format!("{:.2}–{:.2}×", ci[0], ci[1])
+}
+
+/// The steps of a case's variant as written in the suite (`—` for none), joined by ` → `.
+pub fn recipe(results: &Results, c: &CaseResult) -> String {
+    let steps = results.variants.iter().find(|v| v.model == c.model && v.variant == c.variant).map(|v| v.steps.join(" → "));
+    match steps {
+        Some(s) if !s.is_empty() => s,
+        _ => "—".into(),
+    }
+}
+
+/// One line naming the machine, what ran and the build: `AMD EPYC 9R14 (avx512_vnni), 2 threads
+/// available, 1 thread per case, ONNX Runtime 1.31.1, squeezebench 0.1.0 (a1b2c3d), release build`.
 pub fn environment_line(results: &Results) -> String {
     let e = &results.environment;
     let vnni = ["amx_int8", "avx512_vnni", "avx_vnni", "i8mm"].into_iter().find(|f| e.cpu.has(f));
@@ -130,8 +294,18 @@ pub fn environment_line(results: &Results) -> String {
         None => e.cpu.model.clone(),
     };
     let rev = e.git_revision.as_deref().map(|r| format!(" ({})", &r[..r.len().min(7)])).unwrap_or_default();
+    let mut threads: Vec<usize> = results.cases.iter().map(|c| c.workload.threads).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let per_case = match threads.as_slice() {
+        [] => String::new(),
+        [0] => ", ONNX Runtime's choice of threads per case".to_string(),
+        [1] => ", 1 thread per case".to_string(),
+        [t] => format!(", {t} threads per case"),
+        ts => format!(", {} threads per case", ts.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("/")),
+    };
     format!(
-        "{cpu}, {} threads, ONNX Runtime {}, squeezebench {}{rev}, {} build",
+        "{cpu}, {} threads available{per_case}, ONNX Runtime {}, squeezebench {}{rev}, {} build",
         e.available_threads, e.onnxruntime_version, e.squeezebench_version, e.build_profile
     )
 }
