@@ -132,7 +132,7 @@ fn an_accuracy_drop_past_the_threshold_fails() {
     let failed: Vec<&str> = r.regressions().map(|c| c.check.as_str()).collect();
     assert_eq!(failed, ["accuracy stsb-dev spearman", "accuracy vs reference stsb-dev spearman"]);
     let md = r.render_markdown();
-    assert!(md.contains("| `minilm-l6/int8/b1-s128-t2` | accuracy vs reference stsb-dev spearman | 86.72 (fp32) | 84.90 | −1.82 pt | −1 pt | ❌ regression |"), "{md}");
+    assert!(md.contains("| `minilm-l6/int8/b1-s128-t2` | accuracy vs reference stsb-dev spearman | 86.72 (fp32) | 84.90 | −1.82 pt | — | −1 pt | ❌ regression |"), "{md}");
     let r = compare(&c, &c);
     assert_eq!(r.regressions().map(|c| c.check.as_str()).collect::<Vec<_>>(), ["accuracy vs reference stsb-dev spearman"]);
     // 0.41 points below the reference (the sample's int8) is within the default 1 point.
@@ -218,7 +218,7 @@ fn errors_and_notes() {
     c.environment.onnxruntime_version = "1.22.0".into();
     let e = gate::compare(&b, &c, &t, &Options::default()).unwrap_err();
     assert!(e.to_string().contains("onnxruntime_version: 1.31.1 → 1.22.0") && e.to_string().contains("--allow-env-change"), "{e}");
-    let r = gate::compare(&b, &c, &t, &Options { allow_env_change: true }).unwrap();
+    let r = gate::compare(&b, &c, &t, &Options { allow_env_change: true, ..Options::default() }).unwrap();
     assert!(!r.failed() && r.notes[0].starts_with("environment changed (allowed)"));
 }
 
@@ -269,4 +269,38 @@ fn gate_command_exit_codes_summary_and_thresholds() {
     let o = gate_cmd(&["--baseline", &p("a.json"), "--current", &p("short.json")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("minilm-l6/int8/b1-s128-t2"));
+}
+
+/// Runs too noisy to see the threshold: no change by the point estimate, but intervals of ±15 %
+/// around a 10 % threshold. Such a check is not a pass: it "cannot judge", names the change it
+/// could detect, is listed first, and fails the gate only with `--strict` (or `strict: true`).
+#[test]
+fn intervals_too_wide_for_the_threshold_cannot_judge() {
+    let b = baseline();
+    let id = "bert-base/int8/b1-s128-t2";
+    let mut c = b.clone();
+    let l = case(&mut c, id).latency.as_mut().unwrap();
+    l.p50_ci_ms = [l.p50_ms * 0.85, l.p50_ms * 1.15];
+    let r = compare(&b, &c);
+    assert!(verdicts(&r, id).contains(&("latency p50".into(), Verdict::CannotJudge)), "{}", r.render_markdown());
+    assert!(!r.failed(), "not a failure by default: {}", r.render_markdown());
+    let md = r.render_markdown();
+    assert!(md.starts_with("## squeezebench gate: PASS in "), "{md}");
+    assert!(md.contains("cannot judge)") || md.contains("cannot judge,"), "{md}");
+    let first = md.lines().find(|l| l.starts_with("- ")).unwrap();
+    assert!(first.starts_with(&format!("- ❔ `{id}`: latency p50 cannot judge: it could only detect a change of ±")), "{first}");
+    let p50 = r.checks.iter().find(|ch| ch.case == id && ch.check == "latency p50").unwrap();
+    let d: f64 = p50.detectable.trim_start_matches('±').trim_end_matches(" %").parse().unwrap();
+    assert!(d > 10.0 && d < 25.0, "detectable change {d} %: beyond the 10 % threshold");
+    // The same comparison with narrow intervals passes, and shows a detectable change below it.
+    let ok = compare(&b, &b);
+    let p50 = ok.checks.iter().find(|ch| ch.case == id && ch.check == "latency p50").unwrap();
+    assert_eq!(p50.verdict, Verdict::Pass);
+    let d: f64 = p50.detectable.trim_start_matches('±').trim_end_matches(" %").parse().unwrap();
+    assert!(d < 10.0, "{d}");
+    // Strict: from the options or from the thresholds.
+    let strict = gate::compare(&b, &c, &Thresholds::default(), &Options { strict: true, ..Options::default() }).unwrap();
+    assert!(strict.failed() && strict.render_markdown().starts_with("## squeezebench gate: FAIL (strict): "), "{}", strict.render_markdown());
+    let t = Thresholds { strict: true, ..Thresholds::default() };
+    assert!(gate::compare(&b, &c, &t, &Options::default()).unwrap().failed());
 }

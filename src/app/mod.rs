@@ -215,6 +215,10 @@ pub struct GateArgs {
     /// Compare runs from different machines or ONNX Runtime versions anyway.
     #[arg(long)]
     pub allow_env_change: bool,
+    /// Fail when a check cannot judge (its intervals are too wide to see the threshold), not
+    /// only on regressions.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `gate`: the Markdown table on stdout (and appended to `--summary`); a regression fails.
@@ -225,7 +229,7 @@ pub fn gate(a: GateArgs) -> Result<Outcome> {
         Some(path) => crate::results::thresholds::load(&path)?,
         None => cur.thresholds.clone(),
     };
-    let report = crate::gate::compare(&base, &cur, &t, &crate::gate::Options { allow_env_change: a.allow_env_change })?;
+    let report = crate::gate::compare(&base, &cur, &t, &crate::gate::Options { allow_env_change: a.allow_env_change, strict: a.strict })?;
     let md = report.render_markdown();
     print!("{md}");
     if let Some(path) = a.summary {

@@ -23,6 +23,16 @@
 //! but it does not fail the gate (rerun, or measure longer to narrow the intervals). Symmetrically
 //! a change is **improved** when the upper end is below `−ln(1 + t)`.
 //!
+//! A **pass** needs the upper end of the interval at or below `1 + t`: the runs show that the
+//! change, whatever it is, stays within the threshold. When the point estimate is within the
+//! threshold but the upper end is past it, the intervals are too wide to see a change of the
+//! threshold's size, and the verdict is **cannot judge**: listed first in the summary, never
+//! counted as a pass, and a failure with `--strict` (or `strict: true` in the thresholds). Each
+//! interval check reports its **minimum detectable change**, `exp(h) − 1` with `h` the upper
+//! half-width of the ratio's log interval: the smallest change these two runs could tell from
+//! noise. A check whose detectable change exceeds its threshold cannot pass; narrow the intervals
+//! with more rounds or longer runs.
+//!
 //! The intervals capture noise within a run; with `run.rounds` > 1 the median's interval also
 //! covers the spread between the case's rounds (see `measure::stats`), which is how a run sees the
 //! machine's slower drift. What drifts between runs beyond that (clock, a busy neighbour) is what
@@ -46,6 +56,7 @@
 
 use std::fmt::Write;
 
+use crate::measure::stats::ratio_interval;
 use crate::results::{CaseResult, Results, Status};
 use crate::results::Thresholds;
 
@@ -54,6 +65,8 @@ use crate::results::Thresholds;
 pub struct Options {
     /// Compare results from different environments (noted in the report instead of an error).
     pub allow_env_change: bool,
+    /// A check that cannot judge (intervals too wide to see its threshold) fails the gate.
+    pub strict: bool,
 }
 
 /// The verdict of one check.
@@ -65,6 +78,9 @@ pub enum Verdict {
     Improved,
     /// Past the threshold by the point estimate, but within what the intervals allow: not a failure.
     Inconclusive,
+    /// Within the threshold by the point estimate, but the interval reaches past it: the runs are
+    /// too noisy to tell; not a pass (a failure with `strict`).
+    CannotJudge,
     Regression,
 }
 
@@ -74,6 +90,7 @@ impl Verdict {
             Verdict::Pass => "✅ pass",
             Verdict::Improved => "✅ improved",
             Verdict::Inconclusive => "⚠️ inconclusive",
+            Verdict::CannotJudge => "❔ cannot judge",
             Verdict::Regression => "❌ regression",
         }
     }
@@ -95,6 +112,8 @@ pub struct Check {
     pub delta: String,
     /// The limit as applied.
     pub threshold: String,
+    /// The smallest change the two runs can tell from noise (interval checks only), as shown.
+    pub detectable: String,
     pub verdict: Verdict,
 }
 
@@ -102,6 +121,8 @@ pub struct Check {
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Report {
     pub checks: Vec<Check>,
+    /// Checks that cannot judge fail the gate (`--strict`).
+    pub strict: bool,
     /// Things worth knowing that are not verdicts: new cases, a changed suite, an allowed
     /// environment change.
     pub notes: Vec<String>,
@@ -126,38 +147,64 @@ impl Report {
         self.checks.iter().filter(|c| c.verdict == Verdict::Regression)
     }
 
+    /// The checks whose intervals are too wide to see their threshold.
+    pub fn cannot_judge(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.verdict == Verdict::CannotJudge)
+    }
+
     pub fn failed(&self) -> bool {
-        self.regressions().next().is_some()
+        self.regressions().next().is_some() || (self.strict && self.cannot_judge().next().is_some())
     }
 
     /// The Markdown table (headline, one row per check, notes), for the terminal, a pull-request
     /// comment or `$GITHUB_STEP_SUMMARY`.
     pub fn render_markdown(&self) -> String {
         let n = self.regressions().count();
+        let blind = self.cannot_judge().count();
         let inconclusive = self.checks.iter().filter(|c| c.verdict == Verdict::Inconclusive).count();
         let mut o = String::new();
-        let head = if n > 0 { format!("FAIL: {n} regression{}", if n == 1 { "" } else { "s" }) } else { "PASS".to_string() };
+        let head = match (n, blind) {
+            (0, 0) => "PASS".to_string(),
+            (0, b) if self.strict => format!("FAIL (strict): {b} check{} cannot judge", if b == 1 { "" } else { "s" }),
+            (0, _) => "PASS".to_string(),
+            (n, _) => format!("FAIL: {n} regression{}", if n == 1 { "" } else { "s" }),
+        };
         let _ = write!(o, "## squeezebench gate: {head} in {} checks", self.checks.len());
+        let mut extra = Vec::new();
+        if blind > 0 {
+            extra.push(format!("{blind} cannot judge"));
+        }
         if inconclusive > 0 {
-            let _ = write!(o, " ({inconclusive} inconclusive)");
+            extra.push(format!("{inconclusive} inconclusive"));
+        }
+        if !extra.is_empty() {
+            let _ = write!(o, " ({})", extra.join(", "));
         }
         o.push_str("\n\n");
+        for c in self.cannot_judge() {
+            let _ = writeln!(
+                o,
+                "- ❔ `{}`: {} cannot judge: it could only detect a change of {} ({}), past the threshold {}; more rounds or longer runs narrow the intervals",
+                c.case, c.check, c.detectable, c.delta, c.threshold
+            );
+        }
         for c in self.regressions() {
             let _ = writeln!(o, "- ❌ `{}`: {} {} → {} ({})", c.case, c.check, c.baseline, c.current, c.delta);
         }
-        if n > 0 {
+        if n + blind > 0 {
             o.push('\n');
         }
-        o.push_str("| case | check | baseline | current | delta | threshold | verdict |\n|:--|:--|--:|--:|--:|:--|:--|\n");
+        o.push_str("| case | check | baseline | current | delta | detectable | threshold | verdict |\n|:--|:--|--:|--:|--:|--:|:--|:--|\n");
         for c in &self.checks {
             let _ = writeln!(
                 o,
-                "| `{}` | {} | {} | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
                 c.case,
                 c.check,
                 c.baseline,
                 c.current,
                 c.delta,
+                c.detectable,
                 c.threshold,
                 c.verdict.word()
             );
@@ -171,7 +218,7 @@ impl Report {
 
 /// Compares `current` against `baseline` under `t`.
 pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Options) -> Result<Report, Error> {
-    let mut report = Report::default();
+    let mut report = Report { strict: opts.strict || t.strict, ..Report::default() };
     let env = baseline.environment.differences(&current.environment);
     if !env.is_empty() {
         if !opts.allow_env_change {
@@ -276,17 +323,9 @@ fn ms_ci(v: f64, ci: [f64; 2]) -> String {
     format!("{} ms [{}, {}]", ms(v), ms(ci[0]), ms(ci[1]))
 }
 
-/// The 95 % interval of `c / b` from the two values' independent 95 % intervals (see the module).
-pub fn ratio_interval(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> [f64; 2] {
-    let half = |x: f64, y: f64| (x / y).ln().abs();
-    let r = (c / b).ln();
-    let lo = r - half(c, c_ci[0]).hypot(half(b_ci[1], b));
-    let hi = r + half(c_ci[1], c).hypot(half(b, b_ci[0]));
-    [lo.exp(), hi.exp()]
-}
-
-/// Verdict of a "larger is worse" interval comparison: regression when the 95 % interval of the
-/// ratio `c / b` ([`ratio_interval`]) lies above `1 + t`.
+/// Verdict of a "larger is worse" interval comparison (see the module): regression when the 95 %
+/// interval of the ratio `c / b` ([`ratio_interval`]) lies above `1 + t`, pass when it lies at or
+/// below, and otherwise inconclusive or cannot judge by the point estimate.
 pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) -> Verdict {
     let [lo, hi] = ratio_interval(b, b_ci, c, c_ci);
     if lo > 1.0 + t {
@@ -295,21 +334,33 @@ pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) 
         Verdict::Improved
     } else if c > b * (1.0 + t) {
         Verdict::Inconclusive
+    } else if hi > 1.0 + t {
+        Verdict::CannotJudge
     } else {
         Verdict::Pass
     }
 }
 
+/// The minimum detectable change of an interval comparison: `exp(h) − 1`, `h` the upper
+/// half-width of the log interval of `c / b` (the smallest relative change the runs can tell from
+/// noise).
+pub fn detectable_change(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> f64 {
+    let [_, hi] = ratio_interval(b, b_ci, c, c_ci);
+    hi / (c / b) - 1.0
+}
+
 /// The checks of case `c` of the current run against its baseline `b`; a case with no baseline
 /// gets those that need none (status, accuracy vs the reference variant, fidelity).
 fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c: &CaseResult, t: &Thresholds) {
-    let mut push = |check: &str, baseline: String, current: String, delta: String, threshold: String, verdict: Verdict| {
-        out.push(Check { case: c.id.clone(), check: check.into(), baseline, current, delta, threshold, verdict });
+    // `threshold` is the limit as shown and, for interval checks, the detectable change.
+    let mut push = |check: &str, baseline: String, current: String, delta: String, threshold: (String, Option<f64>), verdict: Verdict| {
+        let detectable = threshold.1.map_or_else(|| "—".to_string(), |d| format!("±{:.1} %", d * 100.0));
+        out.push(Check { case: c.id.clone(), check: check.into(), baseline, current, delta, threshold: threshold.0, detectable, verdict });
     };
     if c.status != Status::Ok {
         let why = c.error.as_deref().map(|e| crate::report::view::short_error(e, 80)).unwrap_or_default();
         let was = if b.is_some() { "ok" } else { "— (new)" };
-        push("status", was.into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), "ok".into(), Verdict::Regression);
+        push("status", was.into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), ("ok".into(), None), Verdict::Regression);
         return;
     }
     if let (Some(bl), Some(cl)) = (b.and_then(|b| b.latency.as_ref()), &c.latency) {
@@ -322,7 +373,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
                 ms_ci(b_v, b_ci),
                 ms_ci(c_v, c_ci),
                 rel(b_v, c_v),
-                format!("+{} beyond CIs", pct(limit)),
+                (format!("+{} beyond CIs", pct(limit)), Some(detectable_change(b_v, b_ci, c_v, c_ci))),
                 interval_verdict(b_v, b_ci, c_v, c_ci, limit),
             );
         }
@@ -336,7 +387,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
             format!("{:.1} seq/s", tp(bl.p50_ms)),
             format!("{:.1} seq/s", tp(cl.p50_ms)),
             rel(tp(bl.p50_ms), tp(cl.p50_ms)),
-            format!("−{} beyond CIs", pct(d)),
+            (format!("−{} beyond CIs", pct(d)), Some(detectable_change(bl.p50_ms, bl.p50_ci_ms, cl.p50_ms, cl.p50_ci_ms))),
             v,
         );
     }
@@ -350,7 +401,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
             format!("{bv:.2}"),
             format!("{cv:.2}"),
             format!("{} pt", crate::report::view::signed(-drop, 2)),
-            format!("−{} pt", num(t.accuracy_drop)),
+            (format!("−{} pt", num(t.accuracy_drop)), None),
             if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
         );
     }
@@ -366,7 +417,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
                     format!("{rv:.2} ({})", r.variant),
                     format!("{cv:.2}"),
                     format!("{} pt", crate::report::view::signed(-drop, 2)),
-                    format!("−{} pt", num(t.accuracy_drop)),
+                    (format!("−{} pt", num(t.accuracy_drop)), None),
                     if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
                 );
             }
@@ -380,7 +431,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
             bf.map(|f| md(f.cosine)).unwrap_or_else(|| "—".into()),
             md(cf.cosine),
             bf.map(|f| format!("{:+.2e}", cf.cosine - f.cosine)).unwrap_or_else(|| "—".into()),
-            format!("≥ {}", num(t.fidelity_min_cosine)),
+            (format!("≥ {}", num(t.fidelity_min_cosine)), None),
             if cf.cosine < t.fidelity_min_cosine { Verdict::Regression } else { Verdict::Pass },
         );
     }
@@ -388,7 +439,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
         let bytes = crate::report::view::bytes;
         let mut grow = |name: &str, bv: u64, cv: u64, limit: f64| {
             let verdict = if bv > 0 && cv as f64 > bv as f64 * (1.0 + limit) { Verdict::Regression } else { Verdict::Pass };
-            push(name, bytes(bv), bytes(cv), rel(bv as f64, cv as f64), format!("+{}", pct(limit)), verdict);
+            push(name, bytes(bv), bytes(cv), rel(bv as f64, cv as f64), (format!("+{}", pct(limit)), None), verdict);
         };
         grow("size on disk", bm.model_file_bytes, cm.model_file_bytes, t.size_increase);
         grow("session peak RSS", bm.session_peak_rss_bytes, cm.session_peak_rss_bytes, t.memory_increase);

@@ -10,8 +10,8 @@
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     /// Largest allowed relative increase of the median latency (p50). A change is a regression only
-    /// when even the most favourable reading of the two confidence intervals exceeds it: current CI
-    /// low / baseline CI high > 1 + this (see `gate`).
+    /// when the 95 % interval of the ratio current / baseline lies wholly above 1 + this (see
+    /// `gate`).
     pub latency_p50_increase: f64,
     /// Largest allowed relative increase of the 99th percentile latency (judged like p50, on the
     /// p99 intervals).
@@ -26,6 +26,10 @@ pub struct Thresholds {
     pub size_increase: f64,
     /// Largest allowed relative increase of peak resident memory (session creation or run phase).
     pub memory_increase: f64,
+    /// A check whose intervals are too wide to see its threshold ("cannot judge") fails the gate,
+    /// as `gate --strict` does. Left out of results.json when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub strict: bool,
 }
 
 impl Default for Thresholds {
@@ -38,6 +42,7 @@ impl Default for Thresholds {
             fidelity_min_cosine: 0.99,
             size_increase: 0.01,
             memory_increase: 0.10,
+            strict: false,
         }
     }
 }
