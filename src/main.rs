@@ -78,6 +78,14 @@ enum Command {
     ///
     /// Example: squeezebench run suites/quick.yaml --dry-run
     Run(app::run::Args),
+    /// Measure one or more models with no suite file, interleaved in rounds, and compare each with
+    /// the first: p50 with its 95 % interval, p99, throughput, and the speed-up with its interval.
+    ///
+    /// Each model runs in its own worker process with the statistics of `run`. Exit 0, 2 on bad
+    /// input, 3 when a model failed in ONNX Runtime, 130 when interrupted.
+    ///
+    /// Example: squeezebench bench fixtures/bert-tiny.onnx fixtures/squeezebert-tiny.onnx --seq 128
+    Bench(app::bench::Args),
     /// Internal: run one case of a suite (started by `run`).
     #[command(name = "__worker", hide = true)]
     Worker { job: PathBuf, result: PathBuf },
@@ -120,6 +128,7 @@ fn main() -> ExitCode {
         Command::Quantize(a) => app::quantize::quantize(a),
         Command::Synth(a) => app::synth(a),
         Command::Run(a) => app::run::run(a),
+        Command::Bench(a) => app::bench::bench(a),
         Command::Worker { job, result } => squeezebench::bench::worker::main(&job, &result).map(|()| app::Outcome::Ok).map_err(app::Error::from),
         Command::Gate(a) => app::gate(a),
         Command::Profile(a) => app::profile::profile(a),

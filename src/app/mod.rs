@@ -5,6 +5,7 @@
 //!
 //! This is the top layer: it may use every other module and none uses it.
 
+pub mod bench;
 pub mod profile;
 pub mod quantize;
 pub mod rewrite;
