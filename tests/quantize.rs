@@ -197,6 +197,36 @@ fn cli_summary_check_and_exit_codes() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("no-such.onnx"));
 }
 
+/// What would be a silent no-op or a misleading "met" is refused: an already-int8 model (nothing
+/// to quantize: exit 2, nothing written), `-o` naming a folder (exit 2 before any work), and a
+/// fidelity target that only the float model meets (every node kept in float: exit 1, "NOT met").
+#[test]
+fn nothing_quantized_is_not_a_success() {
+    let dir = common::scratch("quant-nothing");
+    let model = fixture("bert-tiny");
+    let m = model.to_str().unwrap();
+    let int8 = dir.path().join("int8.onnx");
+    let r = cli(&["quantize", m, "-o", int8.to_str().unwrap(), "--verify", "0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let again = dir.path().join("again.onnx");
+    let r = cli(&["quantize", int8.to_str().unwrap(), "-o", again.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains("nothing to quantize in") && err.contains("int8.onnx") && err.contains("nothing written"), "{err}");
+    assert!(!again.exists());
+
+    let r = cli(&["quantize", m, "-o", &format!("{}/", dir.path().display())]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(err.contains("names a folder: give the path of the output file"), "{err}");
+
+    let all_float = dir.path().join("all-float.onnx");
+    let r = cli(&["quantize", m, "-o", all_float.to_str().unwrap(), "--target-fidelity", "1"]);
+    let (out, err) = (String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    assert_eq!(r.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("NOT met (only with every node in float: nothing quantized)"), "{out}");
+}
+
 /// The op histogram of the graph ONNX Runtime runs for `model` (its optimized graph, written by the session).
 fn ort_optimized_ops(model: &Path, dir: &Path) -> BTreeMap<String, usize> {
     use squeezebench::runtime::{Session, SessionOptions};

@@ -196,6 +196,9 @@ pub fn quantize(a: Args) -> Result<Outcome> {
     // A text file for --eval (labelled) or --check, tokenized with --tokenizer.
     let text = |label_column| TextOptions { text_column, label_column, header, limit: None, batch: 32, max_len: seq };
     let eval_data = eval.as_ref().map(|p| Inputs::from_file("--eval", p, tokenizer.as_deref(), text(Some(label_column)))).transpose()?;
+    if output.is_dir() || output.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(format!("-o '{}' names a folder: give the path of the output file, e.g. '{}'", output.display(), output.join("model-int8.onnx").display()).into());
+    }
     if !force && output.exists() {
         return Err(format!("refusing to write '{}': the file exists (pass --force to replace it)", output.display()).into());
     }
@@ -224,6 +227,16 @@ pub fn quantize(a: Args) -> Result<Outcome> {
             (q, report, Some((fidelity, outcome)))
         }
     };
+    if report.quantized.is_empty() && searched.is_none() {
+        let why: Vec<String> = report.skipped.iter().take(3).map(|k| format!("{} ({}): {}", k.node, k.op_type, k.reason)).collect();
+        return Err(format!(
+            "nothing to quantize in '{}': no node of the op types {} has a float weight to quantize (an int8 model already?){}; nothing written",
+            model.display(),
+            options.op_types.join(", "),
+            if why.is_empty() { String::new() } else { format!(" — {}", why.join("; ")) }
+        )
+        .into());
+    }
     let summary = q.save(&output, &SaveOptions { external: external.into(), force, ..Default::default() })?;
     drop(q);
     let size_after = summary.bytes + summary.external.as_ref().map_or(0, |e| e.1);

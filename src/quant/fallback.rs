@@ -83,6 +83,9 @@ pub struct Outcome {
     /// Nodes by how much keeping each alone in float raised the score, largest first.
     pub sensitivity: Vec<(String, f64)>,
     pub trials: Vec<Trial>,
+    /// The best model keeps every planned node in float (so the goal, if it holds, holds for the
+    /// float model: `met` is false).
+    pub all_float: bool,
     /// The budget ran out before the search finished.
     pub out_of_time: bool,
     pub seconds: f64,
@@ -93,7 +96,11 @@ impl Outcome {
         let mut s = format!(
             "search     goal {}: {} after {} measurements in {:.1} s{}\n",
             self.goal.describe(),
-            if self.met { "met" } else { "NOT met" },
+            match (self.met, self.all_float) {
+                (true, _) => "met",
+                (false, true) => "NOT met (only with every node in float: nothing quantized)",
+                (false, false) => "NOT met",
+            },
             self.trials.len(),
             self.seconds,
             if self.out_of_time { " (time budget spent; best model so far)" } else { "" }
@@ -210,6 +217,8 @@ pub fn search(prepared: &Prepared, reference: &Reference, goal: Goal, budget: Du
     let order = prepared.targets();
     let mut kept_float: Vec<String> = keep.into_iter().collect();
     kept_float.sort_by_key(|n| order.iter().position(|m| m == n));
-    let outcome = Outcome { goal, met: meets(score), kept_float, score, sensitivity, trials, out_of_time, seconds: start.elapsed().as_secs_f64() };
+    // A goal that holds only with every planned node in float is not met: nothing is quantized.
+    let all_float = !order.is_empty() && kept_float.len() == order.len();
+    let outcome = Outcome { goal, met: meets(score) && !all_float, all_float, kept_float, score, sensitivity, trials, out_of_time, seconds: start.elapsed().as_secs_f64() };
     Ok((model, report, fidelity, outcome))
 }
