@@ -269,6 +269,21 @@ fn gate_command_exit_codes_summary_and_thresholds() {
     let o = gate_cmd(&["--baseline", &p("a.json"), "--current", &p("short.json")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("minilm-l6/int8/b1-s128-t2"));
+
+    // One rule for --baseline: an existing file or run folder is a path, anything else the name
+    // of a baseline saved for the current run's suite; --current takes a run folder too.
+    std::fs::create_dir_all(p("runs/b")).unwrap();
+    c.save(Path::new(&p("runs/b/results.json"))).unwrap();
+    std::fs::create_dir_all(p("baselines/quick")).unwrap();
+    b.save(Path::new(&p("baselines/quick/main.json"))).unwrap();
+    let o = gate_cmd(&["--baseline", "main", "--baselines-dir", &p("baselines"), "--current", &p("runs/b")]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = gate_cmd(&["--baseline", &p("runs/b"), "--current", &p("runs/b")]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = gate_cmd(&["--baseline", "nightly", "--baselines-dir", &p("baselines"), "--current", &p("runs/b")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("no baseline 'nightly'") && err.contains("saved for suite 'quick': main"), "{err}");
 }
 
 /// Runs too noisy to see the threshold: no change by the point estimate, but intervals of ±15 %

@@ -185,9 +185,13 @@ fn report_command_writes_every_file_and_refuses_bad_input() {
     );
     assert_eq!(std::fs::read_to_string(out.join("results.json")).unwrap(), std::fs::read_to_string(&results).unwrap());
     assert_eq!(std::fs::read_to_string(out.join("report.md")).unwrap(), EXPECTED_MARKDOWN);
-    // Re-rendering replaces the files.
+    // Re-rendering replaces the files; -o/--output is the flag (--out its alias), and the run's
+    // folder is accepted for its results.json.
     assert!(run(&[&results, Path::new("--out"), &out]).status.success());
     assert_eq!(walk(&out).len(), 14, "no temporary files left");
+    let again = dir.path().join("again");
+    assert!(run(&[dir.path(), Path::new("-o"), &again]).status.success());
+    assert_eq!(std::fs::read_to_string(again.join("report.md")).unwrap(), EXPECTED_MARKDOWN);
 
     let bad_out = dir.path().join("bad");
     let missing = dir.path().join("missing.json");

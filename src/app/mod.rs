@@ -200,10 +200,12 @@ pub fn synth(a: SynthArgs) -> Result<Outcome> {
 /// Flags of `gate`.
 #[derive(Debug, clap::Args)]
 pub struct GateArgs {
-    /// The results.json the current run is judged against.
+    /// The run the current one is judged against: its results.json, its output folder, or the
+    /// name of a baseline saved for the current run's suite (`run --save-baseline NAME`). A value
+    /// naming an existing file or folder is a path; anything else is a name.
     #[arg(long)]
-    pub baseline: PathBuf,
-    /// The results.json of the run under test.
+    pub baseline: String,
+    /// The run under test: its results.json or its output folder.
     #[arg(long)]
     pub current: PathBuf,
     /// A YAML (or JSON) file of thresholds, keys as in a suite's `thresholds:` (default: the
@@ -216,6 +218,9 @@ pub struct GateArgs {
     /// Compare runs from different machines or ONNX Runtime versions anyway.
     #[arg(long)]
     pub allow_env_change: bool,
+    /// Where baselines saved by name are kept (as for `run`).
+    #[arg(long, default_value = crate::results::store::DEFAULT_DIR)]
+    pub baselines_dir: PathBuf,
     /// Fail when a check cannot judge (its intervals are too wide to see the threshold), not
     /// only on regressions.
     #[arg(long)]
@@ -224,8 +229,9 @@ pub struct GateArgs {
 
 /// `gate`: the Markdown table on stdout (and appended to `--summary`); a regression fails.
 pub fn gate(a: GateArgs) -> Result<Outcome> {
-    let base = crate::results::Results::load(&a.baseline)?;
-    let cur = crate::results::Results::load(&a.current)?;
+    let cur = crate::results::Results::load_run(&a.current)?;
+    let store = crate::results::store::Store::new(&a.baselines_dir);
+    let (_, base) = store.load_path_or_name(&cur.suite.name, &a.baseline).map_err(Error::Message)?;
     let t = match a.thresholds {
         Some(path) => crate::results::thresholds::load(&path)?,
         None => cur.thresholds.clone(),
@@ -250,17 +256,17 @@ fn append(path: &Path, text: &str) -> Result<()> {
 /// Flags of `report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The results.json of a run.
+    /// The run: its results.json or its output folder.
     pub results: PathBuf,
-    /// Folder to write the reports into.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Folder to write the reports into (created if missing).
+    #[arg(short, long, visible_alias = "out")]
+    pub output: PathBuf,
 }
 
 /// `report`: renders every report of a results file.
 pub fn report(a: ReportArgs) -> Result<Outcome> {
-    let r = crate::results::Results::load(&a.results)?;
-    for path in crate::report::write_all(&r, &a.out)? {
+    let r = crate::results::Results::load_run(&a.results)?;
+    for path in crate::report::write_all(&r, &a.output)? {
         eprintln!("wrote {}", path.display());
     }
     Ok(Outcome::Ok)

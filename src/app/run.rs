@@ -18,8 +18,8 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Output folder (default: runs/<suite name>).
-    #[arg(short, long)]
-    pub out: Option<PathBuf>,
+    #[arg(short, long, visible_alias = "out")]
+    pub output: Option<PathBuf>,
     /// Cases run at the same time. Keep 1 for timings you can trust.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
@@ -34,11 +34,12 @@ pub struct Args {
     /// (BASELINES_DIR/<suite>/NAME.json); not when a case failed or the run was interrupted.
     #[arg(long, value_name = "NAME")]
     pub save_baseline: Option<String>,
-    /// After the run, gate it against the stored baseline NAME (as `squeezebench gate` does,
-    /// with the suite's thresholds); exit 1 on a regression. The baseline is read first: a
-    /// missing one is an error before anything runs. With --save-baseline, compares first,
-    /// then stores.
-    #[arg(long, value_name = "NAME")]
+    /// After the run, gate it against a baseline (as `squeezebench gate` does, with the suite's
+    /// thresholds); exit 1 on a regression. NAME is a baseline saved for this suite, or the path
+    /// of a results.json or run folder (a value naming an existing file or folder is a path). The
+    /// baseline is read first: a missing one is an error before anything runs. With
+    /// --save-baseline, compares first, then stores.
+    #[arg(long, value_name = "NAME|PATH")]
     pub baseline: Option<String>,
     /// Where baselines are kept.
     #[arg(long, default_value = store::DEFAULT_DIR)]
@@ -48,7 +49,7 @@ pub struct Args {
 /// `run`.
 pub fn run(a: Args) -> Result<Outcome> {
     let store = Store::new(&a.baselines_dir);
-    for name in a.save_baseline.iter().chain(&a.baseline) {
+    if let Some(name) = &a.save_baseline {
         store::check_name(name)?;
     }
     let plan = crate::suite::load(&a.suite)?;
@@ -56,13 +57,13 @@ pub fn run(a: Args) -> Result<Outcome> {
         eprintln!("{w}");
     }
     crate::bench::preflight::check(&plan)?;
-    let base = a.baseline.as_deref().map(|name| store.load(&plan.name, name).map(|b| (name, b))).transpose()?;
+    let base = a.baseline.as_deref().map(|name| store.load_path_or_name(&plan.name, name).map(|b| (name, b))).transpose()?;
     let cases = crate::suite::expand(&plan);
     if a.dry_run {
         print!("{}", crate::suite::expand::render(&plan, &cases));
         return Ok(Outcome::Ok);
     }
-    let out = a.out.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+    let out = a.output.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
     let mut opts = crate::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
     opts.jobs = a.jobs as usize;
     opts.progress = !a.no_progress;

@@ -339,6 +339,16 @@ pub enum Error {
 }
 
 impl Results {
+    /// Reads the results of a run given as its results.json or as its output folder (the
+    /// `results.json` in it), checking the schema version before anything else.
+    pub fn load_run(path: &Path) -> Result<Results, Error> {
+        if path.is_dir() {
+            Self::load(&path.join("results.json"))
+        } else {
+            Self::load(path)
+        }
+    }
+
     /// Reads a results file, checking its schema version before anything else.
     pub fn load(path: &Path) -> Result<Results, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;

@@ -64,6 +64,21 @@ impl Store {
         Ok(path)
     }
 
+    /// Reads a baseline given as a path (a results.json or a run folder, when such a file or
+    /// folder exists) or else as the name of a baseline stored for `suite`: one rule for `gate
+    /// --baseline` and `run --baseline`.
+    pub fn load_path_or_name(&self, suite: &str, given: &str) -> Result<(PathBuf, Results), String> {
+        let path = Path::new(given);
+        if path.exists() {
+            let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
+            return Results::load(&file).map(|r| (file, r)).map_err(|e: Error| e.to_string());
+        }
+        if check_name(given).is_err() {
+            return Err(format!("baseline '{given}' is neither an existing file or folder nor a baseline name (letters, digits, '.', '_', '-')"));
+        }
+        self.load(suite, given)
+    }
+
     /// Reads the baseline `name` of `suite`; a missing one says which exist.
     pub fn load(&self, suite: &str, name: &str) -> Result<(PathBuf, Results), String> {
         let path = self.path(suite, name)?;
