@@ -68,15 +68,6 @@ fn models_onnx_runtime_refuses_or_fails_on_are_recorded_and_the_suite_goes_on() 
     assert_eq!(by["c-good"].0, Status::Ok, "{:?}", by["c-good"]);
 }
 
-/// Child pids of `pid` (Linux /proc).
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 #[test]
 fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
     let dir = common::scratch("faults-kill");
@@ -100,7 +91,7 @@ fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
     // The first worker, once it is measuring: SIGKILL, as the out-of-memory killer sends it.
     let t = Instant::now();
     let worker = loop {
-        if let Some(&w) = children(child.id()).first() {
+        if let Some(&w) = common::children(child.id()).first() {
             break w;
         }
         assert!(t.elapsed() < Duration::from_secs(30), "no worker started");

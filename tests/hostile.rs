@@ -477,3 +477,53 @@ fn absurd_synth_sizes_are_refused_before_allocating() {
         assert!(!out.exists());
     }
 }
+
+/// Every verb's printing with its stdout, then its stderr, already closed (`| head` that has
+/// exited): the process ends quietly by SIGPIPE or finishes with exit 0, never with a panic
+/// ("failed printing to stdout: Broken pipe", exit 101). The runs use the small fixtures.
+#[test]
+fn a_closed_stdout_or_stderr_ends_every_verb_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13;
+    let dir = scratch("hostile-pipe");
+    let d = dir.path();
+    let model = fixtures().join("bert-tiny.onnx");
+    let m = model.to_str().unwrap();
+    fs::write(d.join("s.yaml"), format!("models:\n  m: {{path: {m}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n")).unwrap();
+    // A results file for gate and report: a one-case run of the same model.
+    let o = bin().args(["run", "s.yaml", "--out", "run", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let results = d.join("run/results.json");
+    let r = results.to_str().unwrap();
+    let verbs: Vec<Vec<&str>> = vec![
+        vec!["inspect", m],
+        vec!["inspect", m, "--json"],
+        vec!["inspect", m, "--check"],
+        vec!["run", "s.yaml", "--dry-run"],
+        vec!["gate", "--baseline", r, "--current", r],
+        vec!["report", r, "--out", "reports"],
+        vec!["rewrite", m, "-o", "rw.onnx", "--force", "--passes", "default", "--report"],
+        vec!["quantize", m, "-o", "q.onnx", "--force", "--verify", "1"],
+        vec!["synth", "--arch", "bert", "--set", "num_hidden_layers=1", "--set", "hidden_size=32", "--set", "num_attention_heads=2", "--set", "intermediate_size=64", "-o", "s.onnx", "--force"],
+        vec!["profile", m, "--seq", "8", "--runs", "2"],
+        vec!["--help"],
+    ];
+    for args in &verbs {
+        for closed in ["stdout", "stderr"] {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut c = bin();
+            c.args(args).current_dir(d);
+            if closed == "stdout" {
+                c.stdout(writer);
+            } else {
+                c.stderr(writer).stdout(std::process::Stdio::null());
+            }
+            let o = c.output().unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let quiet = o.status.success() || o.status.signal() == Some(SIGPIPE);
+            assert!(quiet, "{args:?} with {closed} closed: {:?} {stderr}", o.status);
+            assert!(!stderr.contains("panicked"), "{args:?} with {closed} closed: {stderr}");
+        }
+    }
+}

@@ -306,3 +306,36 @@ fn every_problem_is_reported_at_once_in_file_order() {
     assert!(lines[2].contains(":5:") && lines[2].contains("label 'x'"), "{e}");
     assert!(lines[3].contains(":6:") && lines[3].contains("seq 512"), "{e}");
 }
+
+/// A suite's `name:` names the default output folder `runs/<name>`; a name that is a path
+/// (`../../escaped`, `/abs/victim`) is made one plain folder name, so nothing is written outside
+/// `runs/` (the victim folder keeps its files), as baseline folders are named.
+#[test]
+fn a_suite_name_cannot_place_the_run_outside_the_runs_folder() {
+    let d = Dir::new("hs-name");
+    let cwd = d.path().join("a/b");
+    let victim = d.path().join("victim");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("results.json"), "precious").unwrap();
+    let cases = [("../../escaped", "_.._escaped"), (victim.to_str().unwrap(), &victim.display().to_string().replace('/', "_")[..]), ("..", "_")];
+    for (name, folder) in cases {
+        let yaml = format!(
+            "name: \"{name}\"\nmodels:\n  m: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n",
+            tiny().display()
+        );
+        std::fs::write(cwd.join("s.yaml"), yaml).unwrap();
+        let o = bin().args(["run", "s.yaml", "--no-progress", "--cache-dir", "cache"]).current_dir(&cwd).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{name}: {stderr}");
+        let out = cwd.join("runs").join(folder);
+        assert!(out.join("results.json").is_file() && out.join("report.md").is_file(), "{name}: written to {}", out.display());
+        let mut entries: Vec<String> = std::fs::read_dir(&cwd).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        entries.sort();
+        assert_eq!(entries, ["runs", "s.yaml"], "{name}: nothing else beside the suite");
+    }
+    assert!(!d.path().join("escaped").exists() && !d.path().join("a/escaped").exists());
+    let victim_files: Vec<_> = std::fs::read_dir(&victim).unwrap().collect();
+    assert_eq!(victim_files.len(), 1, "nothing written into the victim folder");
+    assert_eq!(std::fs::read_to_string(victim.join("results.json")).unwrap(), "precious");
+}
