@@ -527,3 +527,49 @@ fn a_closed_stdout_or_stderr_ends_every_verb_quietly() {
         }
     }
 }
+
+/// Every numeric flag is checked where it is read: NaN, infinities, negatives, absurd sizes
+/// (`--samples 18446744073709551615` overflowed an allocation) and zero where it means nothing
+/// (`quantize --mode static --seq 0` ended in an ONNX Runtime Reshape error) are refused with exit
+/// 2 and a message naming the flag and its range, before anything is read or written.
+#[test]
+fn numeric_flags_out_of_range_are_refused_naming_the_flag() {
+    let dir = scratch("hostile-flags");
+    let d = dir.path();
+    let m = fixtures().join("bert-tiny.onnx");
+    let m = m.to_str().unwrap();
+    let q = ["quantize", m, "-o", "q.onnx", "--mode", "static"];
+    // (verb and its arguments, then the flag, its bad value, and what the message says of the range)
+    fn with<'a>(verb: &[&'a str], flag: &'a str, value: &'a str) -> Vec<&'a str> {
+        [verb, &[flag, value]].concat()
+    }
+    let runs: Vec<(Vec<&str>, &str, &str)> = vec![
+        (with(&q, "--samples", "18446744073709551615"), "--samples <N>", "expected a whole number from 1 to 100000"),
+        (with(&q, "--samples", "1e12"), "--samples <N>", "from 1 to 100000"),
+        (with(&q, "--samples", "0"), "--samples <N>", "from 1 to 100000"),
+        (with(&q, "--seq", "0"), "--seq <N>", "expected a whole number from 1 to 65536"),
+        (with(&q, "--threads", "100000"), "--threads <THREADS>", "from 0 to 1024"),
+        (with(&q, "--verify", "100001"), "--verify <N>", "from 0 to 100000"),
+        (with(&q, "--text-column", "99999999999"), "--text-column <N>", "from 0 to 10000"),
+        (with(&q, "--max-drop", "nan"), "--max-drop <X>", "expected a number from 0 to 2"),
+        (with(&q, "--max-drop", "2.5"), "--max-drop <X>", "from 0 to 2"),
+        (with(&q, "--target-fidelity", "nan"), "--target-fidelity <X>", "expected a number from 0 to 1"),
+        (with(&q, "--target-fidelity", "inf"), "--target-fidelity <X>", "from 0 to 1"),
+        (with(&[&q[..], &["--eval", "e.tsv"]].concat(), "--max-accuracy-drop", "nan"), "--max-accuracy-drop <X>", "from 0 to 100"),
+        (with(&q, "--time-budget", "inf"), "--time-budget <S>", "from 0 to 604800"),
+        (with(&["inspect", "m.onnx"], "--seq", "0"), "--seq <SEQ>", "1..=65536"),
+        (with(&["inspect", "m.onnx"], "--batch", "99999999999"), "--batch <BATCH>", "1..=4096"),
+        (with(&["run", "s.yaml"], "--jobs", "0"), "--jobs <JOBS>", "1..=1024"),
+        (with(&["profile", "m.onnx"], "--runs", "0"), "--runs <RUNS>", "1..=100000"),
+    ];
+    for (args, flag, range) in runs {
+        let o = bin().args(&args).current_dir(d).output().unwrap();
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {all}");
+        let value = args[args.len() - 1];
+        assert!(all.contains(&format!("invalid value '{value}' for '{flag}'")), "{args:?}: {all}");
+        assert!(all.contains(range), "{args:?}: {all}");
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        assert!(leftovers(d, &[]).is_empty(), "{args:?}: nothing written");
+    }
+}
