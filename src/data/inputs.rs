@@ -134,7 +134,7 @@ impl TextData {
         };
         let mut out = Vec::new();
         for (t, l) in texts.chunks(self.batch.max(1)).zip(labels.chunks(self.batch.max(1))) {
-            let (set, _) = tokenize::encode(&tokenizer, &self.tokenizer, inputs, t)?;
+            let (set, _, _) = tokenize::encode(&tokenizer, &self.tokenizer, inputs, t)?;
             out.push((set, l.to_vec()));
         }
         Ok(out)

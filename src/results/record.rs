@@ -295,6 +295,17 @@ pub struct Accuracy {
     pub metrics: BTreeMap<String, f64>,
     /// The metric the gate checks (`accuracy` or `spearman`).
     pub primary: String,
+    /// Texts were cut to this many tokens (the case's `seq`, special tokens included), as the
+    /// tokenizer's truncation cuts them. Absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
+    /// How many texts (sentences, for pairs) were longer and cut.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Agreement of a variant's outputs with the reference variant's on the same inputs.
@@ -413,6 +424,8 @@ mod tests {
                 examples: 872,
                 metrics: [("accuracy".to_string(), 91.0)].into(),
                 primary: "accuracy".into(),
+                max_tokens: None,
+                truncated: 0,
             }],
             fidelity: None,
             profile: None,
