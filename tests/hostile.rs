@@ -573,3 +573,61 @@ fn numeric_flags_out_of_range_are_refused_naming_the_flag() {
         assert!(leftovers(d, &[]).is_empty(), "{args:?}: nothing written");
     }
 }
+
+/// Runs `c` and kills it if it has not ended within `secs` (a reader blocked on a FIFO).
+fn output_within(mut c: Command, secs: u64) -> Output {
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            panic!("still running after {secs} s: {c:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A FIFO (which blocked `inspect` forever) or `/dev/zero` (read until the allocator gave up) as a
+/// model, suite, results or data file is refused before it is opened, with a message that says
+/// what it is instead of "does not exist".
+#[test]
+fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
+    let dir = scratch("hostile-fifo");
+    let d = dir.path();
+    let fifo = d.join("pipe.onnx");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let f = fifo.to_str().unwrap();
+    let m = fixtures().join("bert-tiny.onnx");
+    let m = m.to_str().unwrap();
+    let fifo_says = format!("'{f}': it is a FIFO (named pipe), not a regular file");
+    let zero_says = "'/dev/zero': it is a character device, not a regular file".to_string();
+    let runs: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", f], &fifo_says),
+        (vec!["inspect", "/dev/zero", "--json"], &zero_says),
+        (vec!["rewrite", f, "-o", "out.onnx"], &fifo_says),
+        (vec!["quantize", "/dev/zero", "-o", "out.onnx"], &zero_says),
+        (vec!["profile", f], &fifo_says),
+        (vec!["run", f], &fifo_says),
+        (vec!["gate", "--baseline", "/dev/zero", "--current", f], &zero_says),
+        (vec!["report", f, "--out", "rep"], &fifo_says),
+        (vec!["quantize", m, "-o", "out.onnx", "--check", f], &fifo_says),
+    ];
+    for (args, says) in runs {
+        let mut c = bin();
+        c.args(&args).current_dir(d);
+        let o = output_within(c, 30);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {all}");
+        assert!(all.contains(says), "{args:?}: expected {says:?} in {all}");
+        assert!(!all.contains("does not exist") && !all.contains("panicked"), "{args:?}: {all}");
+    }
+    assert_eq!(leftovers(d, &[&fifo]), Vec::<String>::new(), "nothing written");
+    // In a suite: at the model's place, before anything runs.
+    fs::write(d.join("s.yaml"), format!("models:\n  a: {{path: {f}}}\n  b: {{path: /dev/zero}}\n")).unwrap();
+    let mut c = bin();
+    c.args(["run", "s.yaml", "--dry-run"]).current_dir(d);
+    let all = text(&output_within(c, 30));
+    assert!(all.contains(&format!("model 'a': '{f}' is a FIFO (named pipe), not a regular file")), "{all}");
+    assert!(all.contains("model 'b': '/dev/zero' is a character device, not a regular file"), "{all}");
+}

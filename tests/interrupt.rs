@@ -296,3 +296,31 @@ fn a_second_run_on_the_same_output_folder_is_refused_and_a_dead_runners_lock_is_
     let left: Vec<String> = std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect();
     assert!(left.is_empty(), "no lock file or scratch folder left: {left:?}");
 }
+
+/// SIGTERM while `synth` writes a model (bert-base: 438 MB) removes its temporary file and exits
+/// 130: nothing is left in the output folder (hidden temporaries up to 1.1 GB used to stay).
+#[test]
+fn sigterm_during_synth_leaves_no_temporary_file() {
+    let dir = common::scratch("interrupt-synth");
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+        .args(["synth", "--arch", "bert", "-o", "out.onnx"])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let temp = d.join(format!(".out.onnx.tmp{}", child.id()));
+    let t = Instant::now();
+    while !temp.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "synth ended before it wrote");
+        assert!(t.elapsed() < Duration::from_secs(120), "no temporary file appeared");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal("-TERM", &child.id().to_string());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}

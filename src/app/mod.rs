@@ -208,11 +208,26 @@ pub struct SynthArgs {
 /// `synth`: builds the model and writes it.
 pub fn synth(a: SynthArgs) -> Result<Outcome> {
     let config = synth::load_config(a.arch, a.config.as_deref(), a.weights.as_deref(), &a.sets)?;
+    remove_temporaries_on_signal(&a.output);
     let model = synth::synthesize(&synth::Options { config, head: a.head, seed: a.seed, weights: a.weights })?;
     let summary = model.save(&a.output, &SaveOptions { force: a.force, ..Default::default() })?;
     let params = stats::inspect(&model, 1, 128)?.parameters;
     eprintln!("wrote {} ({}, {} parameters)", summary.path.display(), crate::util::human_bytes(summary.bytes), crate::util::group(params));
     Ok(Outcome::Ok)
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP, removes the temporary files a save of `output` (and of its
+/// external data file) may be filling, then exits 130: an interrupted write of a large model
+/// leaves nothing behind (they can be gigabytes).
+fn remove_temporaries_on_signal(output: &Path) {
+    let name = output.file_name().unwrap_or_default().to_string_lossy();
+    let temps = [crate::util::temp_path(output), crate::util::temp_path(&output.with_file_name(format!("{name}.data")))];
+    let _ = ctrlc::set_handler(move || {
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        std::process::exit(130);
+    });
 }
 
 /// Flags of `gate`.

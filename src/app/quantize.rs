@@ -232,7 +232,18 @@ pub fn quantize(a: Args) -> Result<Outcome> {
     let size_after = summary.bytes + summary.external.as_ref().map_or(0, |e| e.1);
     let (fidelity, outcome) = match searched {
         Some((f, o)) => (Some(f), Some(o)),
-        None => (data.map(|d| compare::compare(&model, &output, &d)).transpose()?, None),
+        None => match data.map(|d| compare::compare(&model, &output, &d)).transpose() {
+            Ok(f) => (f, None),
+            Err(e) => {
+                // The check could not run (ONNX Runtime refuses the float model, bad --check
+                // data): an unchecked output would block the rerun; remove it.
+                let _ = std::fs::remove_file(&summary.path);
+                if let Some((data_file, _)) = &summary.external {
+                    let _ = std::fs::remove_file(data_file);
+                }
+                return Err(e.into());
+            }
+        },
     };
     if json {
         let doc = serde_json::json!({

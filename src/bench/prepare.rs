@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 
-use crate::onnx::{stats, ExternalMode, Model, SaveOptions};
+use crate::onnx::{check, stats, ExternalMode, Model, SaveOptions};
 use crate::passes;
 use crate::quant::{self, QuantizeOptions};
 use crate::results::{ModelInfo, VariantInfo};
@@ -268,11 +268,13 @@ pub fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> Vari
     }
 }
 
-/// Runs the steps in order on the model at `path`.
+/// Runs the steps in order on the model at `path`, after the structural check the `rewrite` and
+/// `quantize` verbs apply (a model they refuse is not built into a variant either).
 pub fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Result<Model, String> {
     // The quantizer reads each float weight once and hands its pages back: map the file for it.
     let quantizes = steps.iter().any(|s| matches!(s, StepPlan::Quantize(_)));
     let mut model = if quantizes { Model::load_mapped(path) } else { Model::load(path) }.map_err(|e| e.to_string())?;
+    check::ensure_sound(&model).map_err(|e| e.to_string())?;
     for step in steps {
         match step {
             StepPlan::Rewrite(list) => {

@@ -60,6 +60,7 @@ pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
 
 /// Reads `path` as UTF-8 text; other bytes are an error at their line and column.
 pub fn read_utf8(path: &Path) -> Result<String, Error> {
+    crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, column, byte) = utf8_error_place(e.as_bytes(), &e.utf8_error());

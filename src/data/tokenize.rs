@@ -14,7 +14,7 @@ use crate::runtime::TensorInfo;
 /// Loads `path` with batch-longest padding and truncation to at most `max_len` tokens.
 pub fn load(path: &Path, max_len: usize) -> Result<Tokenizer, Error> {
     let err = |reason: String| Error::Tokenizer { path: path.into(), reason };
-    if !path.is_file() {
+    if !path.exists() {
         return Err(err("file does not exist".into()));
     }
     let text = super::text::read_utf8(path)?;

@@ -352,6 +352,7 @@ pub enum Error {
 impl Results {
     /// Reads a results file, checking its schema version before anything else.
     pub fn load(path: &Path) -> Result<Results, Error> {
+        crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
         Self::from_json(&text).map_err(|e| match e {
             Error::Parse { message, .. } => Error::Parse { path: path.into(), message },
