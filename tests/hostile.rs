@@ -506,6 +506,7 @@ fn a_closed_stdout_or_stderr_ends_every_verb_quietly() {
         vec!["quantize", m, "-o", "q.onnx", "--force", "--verify", "1"],
         vec!["synth", "--arch", "bert", "--set", "num_hidden_layers=1", "--set", "hidden_size=32", "--set", "num_attention_heads=2", "--set", "intermediate_size=64", "-o", "s.onnx", "--force"],
         vec!["profile", m, "--seq", "8", "--runs", "2"],
+        vec!["bench", m, "--seq", "8", "--threads", "1", "--rounds", "1", "--min-time", "0.1", "--cache-dir", "cache"],
         vec!["--help"],
     ];
     for args in &verbs {
@@ -602,6 +603,7 @@ fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
     let m = m.to_str().unwrap();
     let fifo_says = format!("'{f}': it is a FIFO (named pipe), not a regular file");
     let zero_says = "'/dev/zero': it is a character device, not a regular file".to_string();
+    let bench_says = format!("model '{f}' is a FIFO (named pipe), not a regular file");
     let runs: Vec<(Vec<&str>, &str)> = vec![
         (vec!["inspect", f], &fifo_says),
         (vec!["inspect", "/dev/zero", "--json"], &zero_says),
@@ -611,6 +613,7 @@ fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
         (vec!["run", f], &fifo_says),
         (vec!["gate", "--baseline", "/dev/zero", "--current", f], &zero_says),
         (vec!["report", f, "--out", "rep"], &fifo_says),
+        (vec!["bench", f], &bench_says),
         (vec!["quantize", m, "-o", "out.onnx", "--check", f], &fifo_says),
     ];
     for (args, says) in runs {
