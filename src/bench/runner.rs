@@ -202,7 +202,7 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             break;
         }
         schedule.start(&mut jobs)?;
-        schedule.collect(interrupted.load(Ordering::SeqCst));
+        schedule.collect(&interrupted);
         schedule.record(&mut results, &results_path)?;
         if schedule.done() {
             bar.finish_and_clear();
@@ -538,7 +538,7 @@ impl Schedule<'_> {
     }
 
     /// Collects the workers that ended (or ran past the time limit) into records.
-    fn collect(&mut self, interrupted: bool) {
+    fn collect(&mut self, interrupted: &AtomicBool) {
         let limit = Duration::from_secs_f64(self.plan.run.time_limit_s);
         let mut k = 0;
         while k < self.running.len() {
@@ -559,7 +559,7 @@ impl Schedule<'_> {
                 continue;
             };
             let r = self.running.remove(k);
-            if interrupted && !matches!(&status, Ok(s) if s.success()) {
+            if !matches!(&status, Ok(s) if s.success()) && (interrupted.load(Ordering::SeqCst) || interruption_follows(&status, interrupted)) {
                 // Ctrl-C reaches the whole process group: a worker it killed did not crash, its
                 // case is unfinished and not recorded.
                 continue;
@@ -627,6 +627,24 @@ impl Schedule<'_> {
             self.failed.insert(index, rec);
         }
     }
+}
+
+/// Whether a worker killed by SIGINT, SIGTERM or SIGHUP was killed by an interruption of the
+/// whole run: the signal reaches the worker and the runner together, and the worker may die
+/// before the runner's handler has set the flag, so the flag is given a moment (up to 0.5 s).
+fn interruption_follows(status: &Result<std::process::ExitStatus, ()>, interrupted: &AtomicBool) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    if !matches!(status, Ok(s) if matches!(s.signal(), Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP))) {
+        return false;
+    }
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(500) {
+        if interrupted.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
 }
 
 /// Makes the process `command` starts die (SIGKILL) when this thread's process ends, however it
