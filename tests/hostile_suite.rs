@@ -386,3 +386,23 @@ fn long_texts_are_truncated_to_seq_and_overlong_lines_refused() {
     d.write("long.tsv", format!("{cls}\n1\t{}\n", "word ".repeat(20_000)));
     d.refused(suite, &["dataset 'd': '{dir}/long.tsv' line 21: is 100002 bytes long, past the limit of 65536 bytes a line"]);
 }
+
+/// A cache folder that cannot be written (a read-only file system, or here a file where the
+/// folder should be) is named in the error of what could not be cached, not just "Read-only file
+/// system (os error 30)".
+#[test]
+fn an_unwritable_cache_folder_is_named() {
+    let d = Dir::new("hs-cache");
+    d.write("cache", "a file, not a folder");
+    d.write(
+        "s.yaml",
+        "models:\n  s: {synth: {arch: bert, set: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64}}}\n\
+         workloads: {batch: [1], seq: [8], threads: [1]}\nmetrics: [params]\n",
+    );
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let r = squeezebench::results::Results::load(&d.path().join("out/results.json")).unwrap();
+    let e = r.models[0].error.as_deref().unwrap_or_default();
+    assert!(e.contains("cannot create the cache folder 'cache/models' (--cache-dir): "), "{e}");
+}

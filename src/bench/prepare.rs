@@ -121,9 +121,16 @@ pub fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
     result
 }
 
+/// Creates the folder of the cache file `path`; the error names it (a read-only file system
+/// said only "Read-only file system (os error 30)").
+fn cache_folder(path: &Path) -> Result<(), String> {
+    let dir = path.parent().expect("cache file");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the cache folder '{}' (--cache-dir): {e}", dir.display()))
+}
+
 /// Saves `model` into the cache at `path` (atomically: a killed run never leaves half a model).
 fn save(model: &Model, path: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(path.parent().expect("cache file")).map_err(|e| e.to_string())?;
+    cache_folder(path)?;
     model.save(path, &SaveOptions { external: ExternalMode::Auto, force: true, ..Default::default() }).map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -221,8 +228,9 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
     } else {
         run_steps(Path::new(&model.path), &variant.steps, &mut info.log).and_then(|m| {
             // The log first: a file in the cache always has its log beside it.
-            std::fs::create_dir_all(path.parent().expect("cache file")).map_err(|e| e.to_string())?;
-            std::fs::write(&log_path, serde_json::to_string(&info.log).expect("serializes")).map_err(|e| e.to_string())?;
+            cache_folder(&path)?;
+            std::fs::write(&log_path, serde_json::to_string(&info.log).expect("serializes"))
+                .map_err(|e| format!("cannot write '{}' in the cache folder (--cache-dir): {e}", log_path.display()))?;
             save(&m, &path)
         })
     };
