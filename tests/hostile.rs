@@ -478,6 +478,15 @@ fn absurd_synth_sizes_are_refused_before_allocating() {
     }
 }
 
+/// `dir/run/results.json` of a one-case run of bert-tiny (params only) from `dir/s.yaml`.
+fn one_case_results(dir: &Path) -> PathBuf {
+    let m = fixtures().join("bert-tiny.onnx");
+    fs::write(dir.join("s.yaml"), format!("models:\n  m: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n", m.display())).unwrap();
+    let o = bin().args(["run", "s.yaml", "--out", "run", "--cache-dir", "cache", "--no-progress"]).current_dir(dir).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    dir.join("run/results.json")
+}
+
 /// Every verb's printing with its stdout, then its stderr, already closed (`| head` that has
 /// exited): the process ends quietly by SIGPIPE or finishes with exit 0, never with a panic
 /// ("failed printing to stdout: Broken pipe", exit 101). The runs use the small fixtures.
@@ -489,11 +498,8 @@ fn a_closed_stdout_or_stderr_ends_every_verb_quietly() {
     let d = dir.path();
     let model = fixtures().join("bert-tiny.onnx");
     let m = model.to_str().unwrap();
-    fs::write(d.join("s.yaml"), format!("models:\n  m: {{path: {m}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n")).unwrap();
     // A results file for gate and report: a one-case run of the same model.
-    let o = bin().args(["run", "s.yaml", "--out", "run", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let results = d.join("run/results.json");
+    let results = one_case_results(d);
     let r = results.to_str().unwrap();
     let verbs: Vec<Vec<&str>> = vec![
         vec!["inspect", m],
@@ -604,6 +610,10 @@ fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
     let fifo_says = format!("'{f}': it is a FIFO (named pipe), not a regular file");
     let zero_says = "'/dev/zero': it is a character device, not a regular file".to_string();
     let bench_says = format!("model '{f}' is a FIFO (named pipe), not a regular file");
+    // A results file for gate --thresholds, in a folder of its own.
+    let run_dir = scratch("hostile-fifo-run");
+    let results = one_case_results(run_dir.path());
+    let r = results.to_str().unwrap();
     let runs: Vec<(Vec<&str>, &str)> = vec![
         (vec!["inspect", f], &fifo_says),
         (vec!["inspect", "/dev/zero", "--json"], &zero_says),
@@ -614,6 +624,9 @@ fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
         (vec!["gate", "--baseline", "/dev/zero", "--current", f], &zero_says),
         (vec!["report", f, "--out", "rep"], &fifo_says),
         (vec!["bench", f], &bench_says),
+        (vec!["synth", "--arch", "bert", "--config", f, "-o", "s.onnx"], &fifo_says),
+        (vec!["synth", "--arch", "bert", "--weights", "/dev/zero", "-o", "s.onnx"], &zero_says),
+        (vec!["gate", "--baseline", r, "--current", r, "--thresholds", f], &fifo_says),
         (vec!["quantize", m, "-o", "out.onnx", "--check", f], &fifo_says),
     ];
     for (args, says) in runs {

@@ -95,6 +95,7 @@ pub fn load_config(arch: Arch, config: Option<&Path>, weights: Option<&Path>, se
     let mut c = Config::defaults(arch);
     let beside = weights.and_then(|w| w.parent()).map(|d| d.join("config.json")).filter(|p| p.is_file());
     if let Some(path) = config.map(Path::to_path_buf).or(beside) {
+        crate::util::check_regular(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::Config(format!("'{}' is not JSON: {e}", path.display())))?;
