@@ -107,11 +107,13 @@ pub fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
                 continue;
             }
             let dest = staging.join(rel);
-            std::fs::create_dir_all(dest.parent().expect("inside staging")).map_err(|e| e.to_string())?;
-            let mut out = std::fs::File::create(&dest).map_err(|e| e.to_string())?;
-            std::io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
+            let unpack = |e: std::io::Error| format!("cannot unpack into '{}' (--cache-dir): {e}", dest.display());
+            std::fs::create_dir_all(dest.parent().expect("inside staging")).map_err(unpack)?;
+            let mut out = std::fs::File::create(&dest).map_err(unpack)?;
+            std::io::copy(&mut entry, &mut out).map_err(unpack)?;
         }
-        std::fs::write(staging.join(".complete"), requirement).map_err(|e| e.to_string())?;
+        let done = staging.join(".complete");
+        std::fs::write(&done, requirement).map_err(|e| format!("cannot write '{}' (--cache-dir): {e}", done.display()))?;
         if std::fs::rename(&staging, &root).is_err() && !root.join(".complete").exists() {
             return Err(format!("cannot place the wheel of '{requirement}' at '{}'", root.display()));
         }
