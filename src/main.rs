@@ -3,7 +3,11 @@
 //!
 //! Exit codes: 0 success, 1 a check failed (structural check, gate regression, fidelity bound,
 //! accuracy goal), 2 an error (bad input, missing file, runtime failure), 3 a suite case failed,
-//! 130 a suite run was interrupted.
+//! 130 a suite run was interrupted (Ctrl-C, SIGTERM or SIGHUP).
+//!
+//! A closed stdout or stderr (`squeezebench inspect m.onnx --json | head`) ends the process
+//! quietly by SIGPIPE, as `cat` and other Unix filters end (the shell reports status 141): Rust
+//! ignores SIGPIPE by default, which turns every print into a panic (exit 101) instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,7 +78,8 @@ enum Command {
     ///
     /// Exit codes: 0 every case ok; 2 the suite is invalid or the run could not start; 3 at least
     /// one case failed, crashed or timed out (recorded in results.json, the others ran); 130
-    /// interrupted by Ctrl-C (finished cases are kept).
+    /// interrupted by Ctrl-C, SIGTERM or SIGHUP (finished cases are kept). Workers die with the
+    /// runner, even when it is killed with SIGKILL.
     ///
     /// Example: squeezebench run suites/quick.yaml --dry-run
     Run(app::run::Args),
@@ -117,6 +122,10 @@ enum Command {
 
 
 fn main() -> ExitCode {
+    // SAFETY: restoring a signal's default disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let matches = Cli::command().mut_subcommand("rewrite", |c| c.after_help(app::rewrite::pass_list())).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,

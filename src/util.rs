@@ -30,12 +30,10 @@ pub fn write_atomic<E: From<Error>>(path: &Path, force: bool, fill: impl FnOnce(
     if path.exists() && !force {
         return Err(Error::Refused { path: path.into(), reason: "the file exists (pass --force to replace it)".into() }.into());
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path.file_name().ok_or_else(|| Error::Refused { path: path.into(), reason: "no file name".into() })?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    if path.file_name().is_none() {
+        return Err(Error::Refused { path: path.into(), reason: "no file name".into() }.into());
+    }
+    let tmp = temp_path(path);
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -52,9 +50,66 @@ pub fn write_atomic<E: From<Error>>(path: &Path, force: bool, fill: impl FnOnce(
     result
 }
 
+/// The temporary file [`write_atomic`] fills beside `path` (`.NAME.tmpPID`) before renaming it
+/// into place, for a signal handler to remove.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
+}
+
 /// [`write_atomic`] of bytes already in memory, replacing `path`.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<u64, Error> {
     write_atomic(path, true, |w| w.write_all(bytes).map_err(|e| Error::io("write", path, e)))
+}
+
+/// What `path` is when it exists but is not a regular file (following symbolic links): "a
+/// folder", "a FIFO (named pipe)", "a character device" (`/dev/zero`), "a block device", "a
+/// socket". `None` for a regular file or a path that does not exist.
+pub fn irregular_kind(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = fs::metadata(path).ok()?.file_type();
+    Some(if t.is_file() {
+        return None;
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    })
+}
+
+/// Checks, before anything opens `path`, that it is a regular file: reading a FIFO blocks until a
+/// writer comes, reading `/dev/zero` never ends. The error (kind `InvalidInput`) says what it is,
+/// for the caller to wrap with the path.
+pub fn check_regular(path: &Path) -> std::io::Result<()> {
+    match irregular_kind(path) {
+        Some(kind) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("it is {kind}, not a regular file"))),
+        None => Ok(()),
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo` in bytes: what the kernel estimates can be allocated without
+/// swapping. `None` where there is no such file (not Linux) or line.
+pub fn mem_available() -> Option<u64> {
+    mem_available_in(&fs::read_to_string("/proc/meminfo").ok()?)
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+fn mem_available_in(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Lower-case hex of `bytes`.
@@ -129,6 +184,15 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(438 * 1024 * 1024), "438.0 MiB");
+    }
+
+    #[test]
+    fn mem_available_is_read_from_meminfo() {
+        let text = "MemTotal:       24683584 kB\nMemFree:         1000 kB\nMemAvailable:   23643500 kB\n";
+        assert_eq!(mem_available_in(text), Some(23643500 * 1024));
+        assert_eq!(mem_available_in("MemTotal: 5 kB\n"), None);
+        assert_eq!(mem_available_in("MemAvailable: lots\n"), None);
+        assert!(mem_available().is_some(), "this test runs on Linux");
     }
 
     #[test]

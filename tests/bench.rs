@@ -50,5 +50,5 @@ fn missing_models_are_refused() {
     let o = bench(&[dir.path().to_str().unwrap()]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(err.contains("is a folder, not a regular file"), "{err}");
 }

@@ -68,15 +68,6 @@ fn models_onnx_runtime_refuses_or_fails_on_are_recorded_and_the_suite_goes_on() 
     assert_eq!(by["c-good"].0, Status::Ok, "{:?}", by["c-good"]);
 }
 
-/// Child pids of `pid` (Linux /proc).
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
 #[test]
 fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
     let dir = common::scratch("faults-kill");
@@ -100,7 +91,7 @@ fn a_worker_killed_mid_case_is_recorded_as_crashed_and_the_suite_goes_on() {
     // The first worker, once it is measuring: SIGKILL, as the out-of-memory killer sends it.
     let t = Instant::now();
     let worker = loop {
-        if let Some(&w) = children(child.id()).first() {
+        if let Some(&w) = common::children(child.id()).first() {
             break w;
         }
         assert!(t.elapsed() < Duration::from_secs(30), "no worker started");
@@ -138,5 +129,60 @@ fn a_case_that_cannot_finish_one_iteration_in_its_time_limit_is_killed() {
         assert_eq!(c.status, Status::Timeout, "{}: {:?}", c.id, c.error);
         assert!(c.error.as_deref().unwrap().starts_with("killed at the time limit of 0.05 s"), "{:?}", c.error);
         assert!(c.wall_s < 5.0, "killed promptly: {} s", c.wall_s);
+    }
+}
+
+/// A suite's `rewrite`/`quantize` steps apply the structural check the CLI verbs apply: a model
+/// `rewrite` refuses (here an unknown op) is not built and cached into a variant; the variant's
+/// record and its cases carry the check's message and the suite goes on.
+#[test]
+fn variant_steps_refuse_models_the_structural_check_refuses() {
+    let dir = common::scratch("faults-check");
+    let d = dir.path();
+    let mut g = GraphBuilder::new("unsound");
+    g.input("input_ids", DataType::Int64, &[Axis::Named("batch"), Axis::Named("seq")]);
+    let x = g.node("Cast", &["input_ids"], &[("to", Attr::Int(1))]);
+    let y = g.node("FrobnicateV2", &[&x], &[]);
+    g.node_to("Identity", &[&y], &[], "logits");
+    g.output("logits", DataType::Float, &[Axis::Named("a"), Axis::Named("b")]);
+    g.finish(17, "faults", "").save(d.join("bad.onnx"), &SaveOptions::default()).unwrap();
+    std::fs::write(
+        d.join("s.yaml"),
+        "models:\n  bad: {path: bad.onnx}\nvariants:\n  original: {reference: true}\n  opt: {steps: [{rewrite: default}]}\n  int8: {steps: [{quantize: {mode: dynamic}}]}\n\
+         workloads: {batch: [1], seq: [8], threads: [1]}\nmetrics: [params]\n",
+    )
+    .unwrap();
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    for v in r.variants.iter().filter(|v| v.variant != "original") {
+        let e = v.error.as_deref().unwrap_or_default();
+        assert!(e.contains("structural problem(s)") && e.contains("'FrobnicateV2' is not an operator of the default ONNX domain"), "{}: {e}", v.variant);
+        assert!(v.path.is_none(), "{}: nothing built", v.variant);
+    }
+    let built = if d.join("cache").exists() { common::files_with_suffix(&d.join("cache"), ".onnx") } else { Vec::new() };
+    assert!(built.is_empty(), "no variant cached: {built:?}");
+    for c in r.cases.iter().filter(|c| c.variant != "original") {
+        assert_eq!(c.status, Status::Failed, "{}", c.id);
+    }
+}
+
+/// `quantize` checks its output against the float model in ONNX Runtime; when that check cannot
+/// run (ONNX Runtime refuses the float model), the exit is 2 and the unchecked output is removed
+/// (it used to stay and block the rerun without --force).
+#[test]
+fn quantize_removes_its_output_when_the_check_cannot_run() {
+    let dir = common::scratch("faults-quantize");
+    let d = dir.path();
+    model(&d.join("bad-perm.onnx"), |g, x| g.node("Transpose", &[x], &[("perm", Attr::Ints(vec![1, 5]))]));
+    for extra in [&[][..], &["--external", "external"][..]] {
+        let o = bin().args(["quantize", "bad-perm.onnx", "-o", "q.onnx"]).args(extra).current_dir(d).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("perm"), "ONNX Runtime's reason: {stderr}");
+        let mut left: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["bad-perm.onnx"], "{extra:?}: no output, external data or temporary file left");
     }
 }

@@ -27,7 +27,7 @@ fn predictions(model: &Path, tokenizer: &Path, texts: &[String], batch: usize) -
     let infos = session.inputs().to_vec();
     let mut out = Vec::new();
     for chunk in texts.chunks(batch) {
-        let (inputs, _) = squeezebench::data::tokenize::encode(&tok, tokenizer, &infos, chunk).unwrap();
+        let (inputs, _, _) = squeezebench::data::tokenize::encode(&tok, tokenizer, &infos, chunk).unwrap();
         let refs: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
         let outs = session.run(&refs).unwrap();
         let logits = outs.iter().find(|(n, _)| n == "logits").unwrap().1.as_f32().unwrap();

@@ -477,3 +477,173 @@ fn absurd_synth_sizes_are_refused_before_allocating() {
         assert!(!out.exists());
     }
 }
+
+/// `dir/run/results.json` of a one-case run of bert-tiny (params only) from `dir/s.yaml`.
+fn one_case_results(dir: &Path) -> PathBuf {
+    let m = fixtures().join("bert-tiny.onnx");
+    fs::write(dir.join("s.yaml"), format!("models:\n  m: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n", m.display())).unwrap();
+    let o = bin().args(["run", "s.yaml", "--out", "run", "--cache-dir", "cache", "--no-progress"]).current_dir(dir).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    dir.join("run/results.json")
+}
+
+/// Every verb's printing with its stdout, then its stderr, already closed (`| head` that has
+/// exited): the process ends quietly by SIGPIPE or finishes with exit 0, never with a panic
+/// ("failed printing to stdout: Broken pipe", exit 101). The runs use the small fixtures.
+#[test]
+fn a_closed_stdout_or_stderr_ends_every_verb_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13;
+    let dir = scratch("hostile-pipe");
+    let d = dir.path();
+    let model = fixtures().join("bert-tiny.onnx");
+    let m = model.to_str().unwrap();
+    // A results file for gate and report: a one-case run of the same model.
+    let results = one_case_results(d);
+    let r = results.to_str().unwrap();
+    let verbs: Vec<Vec<&str>> = vec![
+        vec!["inspect", m],
+        vec!["inspect", m, "--json"],
+        vec!["inspect", m, "--check"],
+        vec!["run", "s.yaml", "--dry-run"],
+        vec!["gate", "--baseline", r, "--current", r],
+        vec!["report", r, "--out", "reports"],
+        vec!["rewrite", m, "-o", "rw.onnx", "--force", "--passes", "default", "--report"],
+        vec!["quantize", m, "-o", "q.onnx", "--force", "--verify", "1"],
+        vec!["synth", "--arch", "bert", "--set", "num_hidden_layers=1", "--set", "hidden_size=32", "--set", "num_attention_heads=2", "--set", "intermediate_size=64", "-o", "s.onnx", "--force"],
+        vec!["profile", m, "--seq", "8", "--runs", "2"],
+        vec!["bench", m, "--seq", "8", "--threads", "1", "--rounds", "1", "--min-time", "0.1", "--cache-dir", "cache"],
+        vec!["--help"],
+    ];
+    for args in &verbs {
+        for closed in ["stdout", "stderr"] {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut c = bin();
+            c.args(args).current_dir(d);
+            if closed == "stdout" {
+                c.stdout(writer);
+            } else {
+                c.stderr(writer).stdout(std::process::Stdio::null());
+            }
+            let o = c.output().unwrap();
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let quiet = o.status.success() || o.status.signal() == Some(SIGPIPE);
+            assert!(quiet, "{args:?} with {closed} closed: {:?} {stderr}", o.status);
+            assert!(!stderr.contains("panicked"), "{args:?} with {closed} closed: {stderr}");
+        }
+    }
+}
+
+/// Every numeric flag is checked where it is read: NaN, infinities, negatives, absurd sizes
+/// (`--samples 18446744073709551615` overflowed an allocation) and zero where it means nothing
+/// (`quantize --mode static --seq 0` ended in an ONNX Runtime Reshape error) are refused with exit
+/// 2 and a message naming the flag and its range, before anything is read or written.
+#[test]
+fn numeric_flags_out_of_range_are_refused_naming_the_flag() {
+    let dir = scratch("hostile-flags");
+    let d = dir.path();
+    let m = fixtures().join("bert-tiny.onnx");
+    let m = m.to_str().unwrap();
+    let q = ["quantize", m, "-o", "q.onnx", "--mode", "static"];
+    // (verb and its arguments, then the flag, its bad value, and what the message says of the range)
+    fn with<'a>(verb: &[&'a str], flag: &'a str, value: &'a str) -> Vec<&'a str> {
+        [verb, &[flag, value]].concat()
+    }
+    let runs: Vec<(Vec<&str>, &str, &str)> = vec![
+        (with(&q, "--samples", "18446744073709551615"), "--samples <N>", "expected a whole number from 1 to 100000"),
+        (with(&q, "--samples", "1e12"), "--samples <N>", "from 1 to 100000"),
+        (with(&q, "--samples", "0"), "--samples <N>", "from 1 to 100000"),
+        (with(&q, "--seq", "0"), "--seq <N>", "expected a whole number from 1 to 65536"),
+        (with(&q, "--threads", "100000"), "--threads <THREADS>", "from 0 to 1024"),
+        (with(&q, "--verify", "100001"), "--verify <N>", "from 0 to 100000"),
+        (with(&q, "--text-column", "99999999999"), "--text-column <N>", "from 0 to 10000"),
+        (with(&q, "--max-drop", "nan"), "--max-drop <X>", "expected a number from 0 to 2"),
+        (with(&q, "--max-drop", "2.5"), "--max-drop <X>", "from 0 to 2"),
+        (with(&q, "--target-fidelity", "nan"), "--target-fidelity <X>", "expected a number from 0 to 1"),
+        (with(&q, "--target-fidelity", "inf"), "--target-fidelity <X>", "from 0 to 1"),
+        (with(&[&q[..], &["--eval", "e.tsv"]].concat(), "--max-accuracy-drop", "nan"), "--max-accuracy-drop <X>", "from 0 to 100"),
+        (with(&q, "--time-budget", "inf"), "--time-budget <S>", "from 0 to 604800"),
+        (with(&["inspect", "m.onnx"], "--seq", "0"), "--seq <SEQ>", "1..=65536"),
+        (with(&["inspect", "m.onnx"], "--batch", "99999999999"), "--batch <BATCH>", "1..=4096"),
+        (with(&["run", "s.yaml"], "--jobs", "0"), "--jobs <JOBS>", "1..=1024"),
+        (with(&["profile", "m.onnx"], "--runs", "0"), "--runs <RUNS>", "1..=100000"),
+    ];
+    for (args, flag, range) in runs {
+        let o = bin().args(&args).current_dir(d).output().unwrap();
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {all}");
+        let value = args[args.len() - 1];
+        assert!(all.contains(&format!("invalid value '{value}' for '{flag}'")), "{args:?}: {all}");
+        assert!(all.contains(range), "{args:?}: {all}");
+        assert!(!all.contains("panicked"), "{args:?}: {all}");
+        assert!(leftovers(d, &[]).is_empty(), "{args:?}: nothing written");
+    }
+}
+
+/// Runs `c` and kills it if it has not ended within `secs` (a reader blocked on a FIFO).
+fn output_within(mut c: Command, secs: u64) -> Output {
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() >= secs {
+            child.kill().unwrap();
+            panic!("still running after {secs} s: {c:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A FIFO (which blocked `inspect` forever) or `/dev/zero` (read until the allocator gave up) as a
+/// model, suite, results or data file is refused before it is opened, with a message that says
+/// what it is instead of "does not exist".
+#[test]
+fn fifos_and_devices_are_refused_before_reading_saying_what_they_are() {
+    let dir = scratch("hostile-fifo");
+    let d = dir.path();
+    let fifo = d.join("pipe.onnx");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let f = fifo.to_str().unwrap();
+    let m = fixtures().join("bert-tiny.onnx");
+    let m = m.to_str().unwrap();
+    let fifo_says = format!("'{f}': it is a FIFO (named pipe), not a regular file");
+    let zero_says = "'/dev/zero': it is a character device, not a regular file".to_string();
+    let bench_says = format!("model '{f}' is a FIFO (named pipe), not a regular file");
+    // A results file for gate --thresholds, in a folder of its own.
+    let run_dir = scratch("hostile-fifo-run");
+    let results = one_case_results(run_dir.path());
+    let r = results.to_str().unwrap();
+    let runs: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", f], &fifo_says),
+        (vec!["inspect", "/dev/zero", "--json"], &zero_says),
+        (vec!["rewrite", f, "-o", "out.onnx"], &fifo_says),
+        (vec!["quantize", "/dev/zero", "-o", "out.onnx"], &zero_says),
+        (vec!["profile", f], &fifo_says),
+        (vec!["run", f], &fifo_says),
+        (vec!["gate", "--baseline", "/dev/zero", "--current", f], &zero_says),
+        (vec!["report", f, "--out", "rep"], &fifo_says),
+        (vec!["bench", f], &bench_says),
+        (vec!["synth", "--arch", "bert", "--config", f, "-o", "s.onnx"], &fifo_says),
+        (vec!["synth", "--arch", "bert", "--weights", "/dev/zero", "-o", "s.onnx"], &zero_says),
+        (vec!["gate", "--baseline", r, "--current", r, "--thresholds", f], &fifo_says),
+        (vec!["quantize", m, "-o", "out.onnx", "--check", f], &fifo_says),
+    ];
+    for (args, says) in runs {
+        let mut c = bin();
+        c.args(&args).current_dir(d);
+        let o = output_within(c, 30);
+        let all = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {all}");
+        assert!(all.contains(says), "{args:?}: expected {says:?} in {all}");
+        assert!(!all.contains("does not exist") && !all.contains("panicked"), "{args:?}: {all}");
+    }
+    assert_eq!(leftovers(d, &[&fifo]), Vec::<String>::new(), "nothing written");
+    // In a suite: at the model's place, before anything runs.
+    fs::write(d.join("s.yaml"), format!("models:\n  a: {{path: {f}}}\n  b: {{path: /dev/zero}}\n")).unwrap();
+    let mut c = bin();
+    c.args(["run", "s.yaml", "--dry-run"]).current_dir(d);
+    let all = text(&output_within(c, 30));
+    assert!(all.contains(&format!("model 'a': '{f}' is a FIFO (named pipe), not a regular file")), "{all}");
+    assert!(all.contains("model 'b': '/dev/zero' is a character device, not a regular file"), "{all}");
+}

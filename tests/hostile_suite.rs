@@ -299,10 +299,110 @@ fn every_problem_is_reported_at_once_in_file_order() {
         ),
         &[],
     );
-    let lines: Vec<&str> = e.lines().filter(|l| l.contains("s.yaml:")).collect();
+    let lines: Vec<&str> = e.lines().filter(|l| l.contains("s.yaml:") && !l.contains(": warning:")).collect();
     assert_eq!(lines.len(), 4, "{e}");
     assert!(lines[0].contains(":2:") && lines[0].contains("tokenizer file"), "{e}");
     assert!(lines[1].contains(":3:") && lines[1].contains("none.onnx"), "{e}");
     assert!(lines[2].contains(":5:") && lines[2].contains("label 'x'"), "{e}");
     assert!(lines[3].contains(":6:") && lines[3].contains("seq 512"), "{e}");
+}
+
+/// A suite's `name:` names the default output folder `runs/<name>`; a name that is a path
+/// (`../../escaped`, `/abs/victim`) is made one plain folder name, so nothing is written outside
+/// `runs/` (the victim folder keeps its files), as baseline folders are named.
+#[test]
+fn a_suite_name_cannot_place_the_run_outside_the_runs_folder() {
+    let d = Dir::new("hs-name");
+    let cwd = d.path().join("a/b");
+    let victim = d.path().join("victim");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("results.json"), "precious").unwrap();
+    let cases = [("../../escaped", "_.._escaped"), (victim.to_str().unwrap(), &victim.display().to_string().replace('/', "_")[..]), ("..", "_")];
+    for (name, folder) in cases {
+        let yaml = format!(
+            "name: \"{name}\"\nmodels:\n  m: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [params]\n",
+            tiny().display()
+        );
+        std::fs::write(cwd.join("s.yaml"), yaml).unwrap();
+        let o = bin().args(["run", "s.yaml", "--no-progress", "--cache-dir", "cache"]).current_dir(&cwd).output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{name}: {stderr}");
+        let out = cwd.join("runs").join(folder);
+        assert!(out.join("results.json").is_file() && out.join("report.md").is_file(), "{name}: written to {}", out.display());
+        let mut entries: Vec<String> = std::fs::read_dir(&cwd).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        entries.sort();
+        assert_eq!(entries, ["runs", "s.yaml"], "{name}: nothing else beside the suite");
+    }
+    assert!(!d.path().join("escaped").exists() && !d.path().join("a/escaped").exists());
+    let victim_files: Vec<_> = std::fs::read_dir(&victim).unwrap().collect();
+    assert_eq!(victim_files.len(), 1, "nothing written into the victim folder");
+    assert_eq!(std::fs::read_to_string(victim.join("results.json")).unwrap(), "precious");
+}
+
+/// STS data whose scores are all equal, or a single pair, cannot be scored by Spearman (it is
+/// undefined): refused as a mistake of the data before anything runs, not a worker that ends
+/// without a result (recorded as a crash).
+#[test]
+fn sentence_pairs_with_constant_scores_are_refused() {
+    let d = Dir::new("hs-sts");
+    d.write("data.txt", "good,bad,3.0\nbad,good,3.0\ngood,good,3\n");
+    d.refused(
+        with_data("sentence_pairs", "csv", ""),
+        &["{file}:5:28: dataset 'd': '{dir}/data.txt': every score is 3 (3 pair(s)): the Spearman correlation is undefined on constant scores"],
+    );
+    d.write("data.txt", "good,bad,1.5\n");
+    d.refused(with_data("sentence_pairs", "csv", ""), &["dataset 'd': '{dir}/data.txt': every score is 1.5 (1 pair(s)): the Spearman"]);
+    d.write("data.txt", "good,bad,1.5\nbad,good,1.5\ngood,good,5\n");
+    d.refused(with_data("sentence_pairs", "csv", ", limit: 2"), &["every score is 1.5 (2 pair(s) within limit 2)"]);
+}
+
+/// A text longer than the model reads (200 words; bert-tiny has 128 positions) is cut to the
+/// workload's `seq` as the tokenizer's truncation cuts it, and said so in results.json and
+/// report.md, instead of failing the case inside ONNX Runtime; a line past the documented limit
+/// (64 KiB) is refused naming its file and line, before anything runs.
+#[test]
+fn long_texts_are_truncated_to_seq_and_overlong_lines_refused() {
+    let d = Dir::new("hs-long");
+    common::write_text_data(d.path(), 20);
+    let long = vec!["good"; 200].join(" ");
+    let cls = std::fs::read_to_string(d.path().join("cls.tsv")).unwrap();
+    d.write("long.tsv", format!("{cls}\n1\t{long}\n"));
+    let suite = format!(
+        "models:\n  m: {{path: {}, tokenizer: tokenizer.json, accuracy: [d]}}\ndatasets:\n  d: {{classification: {{path: long.tsv, format: tsv}}}}\n\
+         workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [params, accuracy]\n",
+        tiny().display()
+    );
+    d.write("s.yaml", &suite);
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = squeezebench::results::Results::load(&d.path().join("out/results.json")).unwrap();
+    let a = &r.cases[0].accuracy[0];
+    assert_eq!((a.examples, a.max_tokens, a.truncated), (21, Some(16), 1), "{a:?}");
+    let md = std::fs::read_to_string(d.path().join("out/report.md")).unwrap();
+    assert!(md.contains("- `m/original/b1-s16-t1` on d: 1 text(s) cut to 16 tokens"), "{md}");
+
+    std::fs::remove_dir_all(d.path().join("out")).unwrap();
+    d.write("long.tsv", format!("{cls}\n1\t{}\n", "word ".repeat(20_000)));
+    d.refused(suite, &["dataset 'd': '{dir}/long.tsv' line 21: is 100002 bytes long, past the limit of 65536 bytes a line"]);
+}
+
+/// A cache folder that cannot be written (a read-only file system, or here a file where the
+/// folder should be) is named in the error of what could not be cached, not just "Read-only file
+/// system (os error 30)".
+#[test]
+fn an_unwritable_cache_folder_is_named() {
+    let d = Dir::new("hs-cache");
+    d.write("cache", "a file, not a folder");
+    d.write(
+        "s.yaml",
+        "models:\n  s: {synth: {arch: bert, set: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64}}}\n\
+         workloads: {batch: [1], seq: [8], threads: [1]}\nmetrics: [params]\n",
+    );
+    let o = bin().args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    let r = squeezebench::results::Results::load(&d.path().join("out/results.json")).unwrap();
+    let e = r.models[0].error.as_deref().unwrap_or_default();
+    assert!(e.contains("cannot create the cache folder 'cache/models' (--cache-dir): "), "{e}");
 }

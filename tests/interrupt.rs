@@ -3,8 +3,9 @@
 //! offsets) and the file is then either absent or a valid results file holding exactly the cases
 //! that finished, in order; Ctrl-C (SIGINT to the whole process group, as a terminal sends it, or
 //! to the runner alone) stops the run with exit code 130 and keeps every finished case, with no
-//! case recorded as crashed by the signal; an interrupted run is neither gated nor stored as a
-//! baseline.
+//! case recorded as crashed by the signal; SIGTERM and SIGHUP are handled like Ctrl-C; no worker
+//! outlives its runner, even one killed with SIGKILL; an interrupted run is neither gated nor
+//! stored as a baseline.
 
 mod common;
 
@@ -206,4 +207,120 @@ fn an_interrupted_run_is_neither_gated_nor_saved_as_a_baseline() {
     assert!(stderr.contains("the run was interrupted: not gated against a baseline and not saved as one"), "{stderr}");
     assert!(Results::load(&results).unwrap().interrupted);
     assert_eq!(std::fs::read(&stored).unwrap(), before, "the baseline is unchanged");
+}
+
+/// SIGTERM and SIGHUP to the runner alone stop the run as Ctrl-C does (exit 130, `interrupted:
+/// true`, the worker killed); after SIGKILL, which the runner cannot catch, the worker dies too
+/// (parent-death signal) instead of running on re-parented to PID 1.
+#[test]
+fn workers_die_with_the_runner_and_sigterm_and_sighup_interrupt_the_run() {
+    let dir = common::scratch("interrupt-term");
+    let d = dir.path();
+    one_case_suite(d, 60.0);
+    for sig in ["-TERM", "-HUP", "-KILL"] {
+        let out = format!("out{sig}");
+        let mut child = start(d, &out);
+        let worker = first_worker(&mut child);
+        assert!(common::alive(worker), "{sig}: the worker runs");
+        signal(sig, &child.id().to_string());
+        let o = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let t = Instant::now();
+        while common::alive(worker) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!common::alive(worker), "{sig}: worker {worker} outlived its runner");
+        if sig == "-KILL" {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(o.status.signal(), Some(9));
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(130), "{sig}: {stderr}");
+        let r = Results::load(&d.join(&out).join("results.json")).unwrap();
+        assert!(r.interrupted && r.finished_at.is_none() && r.cases.is_empty(), "{sig}: marked interrupted, nothing finished");
+    }
+}
+
+/// `s.yaml`: one case of bert-tiny that measures for `seconds`.
+fn one_case_suite(dir: &Path, seconds: f64) {
+    std::fs::write(
+        dir.join("s.yaml"),
+        format!(
+            "name: long\nmodels:\n  bert: {{path: {}}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [latency]\n\
+             run: {{warmup: 1, min_iterations: 3, min_time_s: {seconds}, max_time_s: {seconds}, time_limit_s: 120}}\n",
+            common::fixtures().join("bert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+}
+
+/// The pid of the first worker of the run `child`, once it has run for a moment.
+fn first_worker(child: &mut Child) -> u32 {
+    let t = Instant::now();
+    let worker = loop {
+        if let Some(&w) = common::children(child.id()).first() {
+            break w;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its worker started");
+        assert!(t.elapsed() < Duration::from_secs(60), "no worker started");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    worker
+}
+
+/// Two runs on one output folder would share it (results.json, reports): the second is refused
+/// (exit 2, naming the first's pid) and the first goes on untouched; the lock of a runner killed
+/// with SIGKILL is taken over by the next run, which removes it when done.
+#[test]
+fn a_second_run_on_the_same_output_folder_is_refused_and_a_dead_runners_lock_is_taken_over() {
+    let dir = common::scratch("interrupt-lock");
+    let d = dir.path();
+    one_case_suite(d, 60.0);
+    let mut first = start(d, "out");
+    first_worker(&mut first);
+    let o = start(d, "out").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    let lock = d.join("out/.lock");
+    assert!(stderr.contains(&format!("error: the output folder 'out' is in use by another run (pid {}; lock file '{}')", first.id(), Path::new("out/.lock").display())), "{stderr}");
+    assert!(first.try_wait().unwrap().is_none(), "the first run goes on");
+    signal("-KILL", &first.id().to_string());
+    first.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), first.id().to_string(), "a dead runner's lock file stays");
+    one_case_suite(d, 0.1);
+    let o = start(d, "out").wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    assert_eq!(r.cases.len(), 1);
+    let left: Vec<String> = std::fs::read_dir(d.join("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect();
+    assert!(left.is_empty(), "no lock file or scratch folder left: {left:?}");
+}
+
+/// SIGTERM while `synth` writes a model (bert-base: 438 MB) removes its temporary file and exits
+/// 130: nothing is left in the output folder (hidden temporaries up to 1.1 GB used to stay).
+#[test]
+fn sigterm_during_synth_leaves_no_temporary_file() {
+    let dir = common::scratch("interrupt-synth");
+    let d = dir.path();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_squeezebench"))
+        .args(["synth", "--arch", "bert", "-o", "out.onnx"])
+        .current_dir(d)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let temp = d.join(format!(".out.onnx.tmp{}", child.id()));
+    let t = Instant::now();
+    while !temp.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "synth ended before it wrote");
+        assert!(t.elapsed() < Duration::from_secs(120), "no temporary file appeared");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal("-TERM", &child.id().to_string());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -488,3 +488,20 @@ fn static_steps_in_a_suite() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("s.yaml:5:") && err.contains("the calibration text needs a tokenizer, and model 'bert-tiny' has none"), "{err}");
 }
+
+// Why: --max-accuracy-drop needs --eval and --tokenizer, which dynamic quantization was refused
+// for ("calibration data is for --mode static"): the tokenizer is the eval data's, not
+// calibration data.
+#[test]
+fn max_accuracy_drop_in_dynamic_mode_takes_the_eval_tokenizer() {
+    let dir = common::scratch("quantize-eval-dynamic");
+    let d = dir.path();
+    common::write_text_data(d, 20);
+    let out = d.join("q.onnx");
+    let (m, eval, tok) = (fixture("bert-tiny"), d.join("cls.tsv"), d.join("tokenizer.json"));
+    let r = cli(&["quantize", m.to_str().unwrap(), "-o", out.to_str().unwrap(), "--max-accuracy-drop", "100", "--eval", eval.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap()]);
+    let all = format!("{}{}", String::from_utf8_lossy(&r.stdout), String::from_utf8_lossy(&r.stderr));
+    assert_eq!(r.status.code(), Some(0), "{all}");
+    assert!(all.contains("accuracy") && !all.contains("calibration data is for"), "{all}");
+    assert!(out.is_file());
+}

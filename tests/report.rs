@@ -333,3 +333,20 @@ fn the_ship_line_names_the_fastest_variant_within_thresholds() {
     assert!(md.contains("| 0.62× (0.62–0.63) slower |"), "{md}");
     assert!(ship_line(&r, "bert-base").contains("int8: slower than the reference (0.62×"), "{}", ship_line(&r, "bert-base"));
 }
+
+/// Reports are all or nothing: when one file cannot be written (a full disk; here `results.csv`
+/// is a folder, so its rename fails), the files this call wrote before it are removed, as is the
+/// charts folder it made; no temporary file is left.
+#[test]
+fn a_report_that_cannot_be_written_whole_leaves_none_of_its_files() {
+    let r = results_sample::results();
+    let dir = tempfile::Builder::new().prefix("report-partial").tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let blocker = dir.path().join(report::CSV);
+    std::fs::create_dir_all(blocker.join("inside")).unwrap();
+    let e = report::write_all(&r, dir.path()).unwrap_err();
+    assert!(e.to_string().contains(report::CSV), "{e}");
+    let mut left = walk(dir.path());
+    left.sort();
+    assert_eq!(left, Vec::<String>::new(), "only the blocking folder stays");
+    assert!(blocker.join("inside").is_dir());
+}

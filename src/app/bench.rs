@@ -205,6 +205,8 @@ pub fn bench(a: Args) -> Result<Outcome> {
     crate::bench::preflight::check(&plan)?;
     let cases = crate::suite::expand(&plan);
     let out = a.output.clone().unwrap_or_else(|| scratch.path().join("run"));
+    // As for `run`: one run at a time in an output folder.
+    let _lock = crate::bench::runner::OutLock::take(&out)?;
     let mut opts = crate::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
     if let Some(c) = &a.cache_dir {
         opts.cache_dir = c.clone();
@@ -231,9 +233,9 @@ pub fn bench(a: Args) -> Result<Outcome> {
 
 /// The absolute path of a model file, refusing what is missing or not a regular file.
 fn model_file(path: &Path) -> Result<PathBuf> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::Message(format!("model '{}': {e}", path.display())))?;
-    if !meta.is_file() {
-        return Err(Error::Message(format!("model '{}' is not a regular file", path.display())));
+    std::fs::metadata(path).map_err(|e| Error::Message(format!("model '{}': {e}", path.display())))?;
+    if let Some(kind) = crate::util::irregular_kind(path) {
+        return Err(Error::Message(format!("model '{}' is {kind}, not a regular file", path.display())));
     }
     std::fs::canonicalize(path).map_err(|e| Error::Message(format!("model '{}': {e}", path.display())))
 }

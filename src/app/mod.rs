@@ -91,6 +91,24 @@ impl From<&str> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A clap value parser for a whole number in `range`: clap's error names the flag, this says the
+/// range (`--samples 18446744073709551615` is refused before anything is allocated for it).
+pub fn whole(range: std::ops::RangeInclusive<usize>) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<usize>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {} to {}", range.start(), range.end())),
+    }
+}
+
+/// A clap value parser for a finite number in `range` (NaN and infinities refused: `--max-drop
+/// nan` would disable the check it sets).
+pub fn number(range: std::ops::RangeInclusive<f64>) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && range.contains(&x) => Ok(x),
+        _ => Err(format!("expected a number from {} to {}", range.start(), range.end())),
+    }
+}
+
 /// Weight storage of an output model (`--external`).
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum External {
@@ -117,11 +135,11 @@ pub struct InspectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Batch size assumed for the symbolic batch axis when counting MACs/FLOPs.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    /// Batch size assumed for the symbolic batch axis when counting MACs/FLOPs (1 to 4096).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..=4096))]
     pub batch: i64,
-    /// Sequence length assumed for the symbolic sequence axis when counting MACs/FLOPs.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(1..))]
+    /// Sequence length assumed for the symbolic sequence axis when counting MACs/FLOPs (1 to 65536).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(i64).range(1..=65536))]
     pub seq: i64,
     /// Also print the structural check's verdict when it finds nothing. The check always runs:
     /// its problems (cycles, undefined inputs, duplicate names, unknown ops, bad tensors) are
@@ -190,11 +208,26 @@ pub struct SynthArgs {
 /// `synth`: builds the model and writes it.
 pub fn synth(a: SynthArgs) -> Result<Outcome> {
     let config = synth::load_config(a.arch, a.config.as_deref(), a.weights.as_deref(), &a.sets)?;
+    remove_temporaries_on_signal(&a.output);
     let model = synth::synthesize(&synth::Options { config, head: a.head, seed: a.seed, weights: a.weights })?;
     let summary = model.save(&a.output, &SaveOptions { force: a.force, ..Default::default() })?;
     let params = stats::inspect(&model, 1, 128)?.parameters;
     eprintln!("wrote {} ({}, {} parameters)", summary.path.display(), crate::util::human_bytes(summary.bytes), crate::util::group(params));
     Ok(Outcome::Ok)
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP, removes the temporary files a save of `output` (and of its
+/// external data file) may be filling, then exits 130: an interrupted write of a large model
+/// leaves nothing behind (they can be gigabytes).
+fn remove_temporaries_on_signal(output: &Path) {
+    let name = output.file_name().unwrap_or_default().to_string_lossy();
+    let temps = [crate::util::temp_path(output), crate::util::temp_path(&output.with_file_name(format!("{name}.data")))];
+    let _ = ctrlc::set_handler(move || {
+        for t in &temps {
+            let _ = std::fs::remove_file(t);
+        }
+        std::process::exit(130);
+    });
 }
 
 /// Flags of `gate`.

@@ -31,6 +31,11 @@ pub enum ConvArg {
     Keep,
 }
 
+/// The most calibration or check batches a flag may ask for.
+const MAX_SAMPLES: usize = 100_000;
+/// The highest column number of a text file a flag may name.
+const MAX_COLUMN: usize = 10_000;
+
 /// Flags of `quantize`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -71,8 +76,8 @@ pub struct Args {
     /// (channels-last MatMul per group, Transposes around each), batched-right, or keep (float Conv).
     #[arg(long, value_enum, default_value_t = ConvArg::Native)]
     pub conv: ConvArg,
-    /// Threads quantizing weights (0: all cores).
-    #[arg(long, default_value_t = 2)]
+    /// Threads quantizing weights (0: all cores; at most 1024).
+    #[arg(long, default_value_t = 2, value_parser = super::whole(0..=1024))]
     pub threads: usize,
     /// Static: calibration data: `synthetic` (seeded token batches, default), a .json file of
     /// cases (the fixtures' reference format), or a text file (.tsv, .csv, or `label text`
@@ -82,47 +87,49 @@ pub struct Args {
     /// Static: how activation ranges are chosen: minmax, percentile:P (e.g. percentile:99.99), entropy.
     #[arg(long, default_value = "minmax", value_name = "METHOD")]
     pub method: quant::calibrate::Method,
-    /// Static: calibration runs (synthetic batches, or texts read from the file).
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    /// Static: calibration runs (synthetic batches, or texts read from the file), 1 to 100000.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = super::whole(1..=MAX_SAMPLES))]
     pub samples: usize,
-    /// Tokens per synthetic calibration batch; the longest tokenized text.
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    /// Tokens per synthetic calibration batch; the longest tokenized text (1 to 65536).
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = super::whole(1..=65536))]
     pub seq: usize,
     /// tokenizer.json for text --calibration and --eval files.
     #[arg(long, value_name = "FILE")]
     pub tokenizer: Option<PathBuf>,
     /// Column of the text in .tsv/.csv files (0-based).
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::whole(0..=MAX_COLUMN))]
     pub text_column: usize,
     /// Column of the class label in --eval .tsv/.csv files (0-based).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = super::whole(0..=MAX_COLUMN))]
     pub label_column: usize,
     /// Text files start with a header line.
     #[arg(long)]
     pub header: bool,
     /// Keep the most harmful nodes in float until every output's cosine (and the top-1
-    /// agreement of logits) on the check data is at least X.
-    #[arg(long, value_name = "X", conflicts_with = "max_accuracy_drop")]
+    /// agreement of logits) on the check data is at least X (0 to 1).
+    #[arg(long, value_name = "X", conflicts_with = "max_accuracy_drop", value_parser = super::number(0.0..=1.0))]
     pub target_fidelity: Option<f64>,
     /// Keep the most harmful nodes in float until the accuracy on --eval is at most X points
-    /// below the float model's.
-    #[arg(long, value_name = "X", requires = "eval")]
+    /// below the float model's (0 to 100).
+    #[arg(long, value_name = "X", requires = "eval", value_parser = super::number(0.0..=100.0))]
     pub max_accuracy_drop: Option<f64>,
     /// Labelled text data for --max-accuracy-drop (needs --tokenizer).
     #[arg(long, value_name = "DATA")]
     pub eval: Option<PathBuf>,
-    /// Seconds the accuracy search may take before it stops with the best model so far.
-    #[arg(long, value_name = "S", default_value_t = 600.0)]
+    /// Seconds the accuracy search may take before it stops with the best model so far (at most
+    /// 604800, a week).
+    #[arg(long, value_name = "S", default_value_t = 600.0, value_parser = super::number(0.0..=604_800.0))]
     pub time_budget: f64,
-    /// Seeded synthetic token batches the check runs on (0: no check).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Seeded synthetic token batches the check runs on (0: no check; at most 100000).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = super::whole(0..=MAX_SAMPLES))]
     pub verify: usize,
     /// Check on the cases of this JSON file instead (fixtures' reference format), or on the
     /// texts of a .tsv/.csv/text file (--text-column, --header) tokenized with --tokenizer.
     #[arg(long, value_name = "DATA")]
     pub check: Option<PathBuf>,
-    /// Fail (exit 1) when 1 − cosine of an output, or 1 − top-1 agreement of logits, exceeds this.
-    #[arg(long, value_name = "X")]
+    /// Fail (exit 1) when 1 − cosine of an output, or 1 − top-1 agreement of logits, exceeds this
+    /// (0 to 2).
+    #[arg(long, value_name = "X", value_parser = super::number(0.0..=2.0))]
     pub max_drop: Option<f64>,
     /// Print the report as JSON (stdout) instead of text.
     #[arg(long)]
@@ -163,7 +170,8 @@ impl Args {
             },
             threads: self.threads,
             calibration: self.calibration.clone(),
-            tokenizer: self.tokenizer.clone(),
+            // For static calibration on text; --eval and --check read it too (in any mode).
+            tokenizer: self.tokenizer.clone().filter(|_| matches!(self.mode, ModeArg::Static)),
             text_column: self.text_column,
             header: self.header,
             method: self.method,
@@ -172,26 +180,21 @@ impl Args {
         }
     }
 
-    /// The goal of the accuracy-aware search, if one is asked for.
-    fn goal(&self) -> Result<Option<quant::fallback::Goal>> {
-        let goal = match (self.target_fidelity, self.max_accuracy_drop) {
-            (Some(x), _) if !(0.0..=1.0).contains(&x) => return Err(format!("--target-fidelity {x} is not in [0, 1]").into()),
-            (_, Some(x)) if !(x.is_finite() && x >= 0.0) => return Err(format!("--max-accuracy-drop {x} is not a number of points >= 0").into()),
+    /// The goal of the accuracy-aware search, if one is asked for (the flags' parsers checked
+    /// their ranges).
+    fn goal(&self) -> Option<quant::fallback::Goal> {
+        match (self.target_fidelity, self.max_accuracy_drop) {
             (Some(x), _) => Some(quant::fallback::Goal::Fidelity(x)),
             (_, Some(x)) => Some(quant::fallback::Goal::AccuracyDrop(x)),
             _ => None,
-        };
-        if !(self.time_budget.is_finite() && self.time_budget >= 0.0) {
-            return Err(format!("--time-budget {} is not a number of seconds >= 0", self.time_budget).into());
         }
-        Ok(goal)
     }
 }
 
 /// `quantize`.
 pub fn quantize(a: Args) -> Result<Outcome> {
     let options = a.options();
-    let goal = a.goal()?;
+    let goal = a.goal();
     let Args { model, output, tokenizer, text_column, label_column, header, seq, eval, time_budget, verify: samples, check: check_data, max_drop, json, external, force, .. } = a;
     // A text file for --eval (labelled) or --check, tokenized with --tokenizer.
     let text = |label_column| TextOptions { text_column, label_column, header, limit: None, batch: 32, max_len: seq };
@@ -221,7 +224,7 @@ pub fn quantize(a: Args) -> Result<Outcome> {
             let data = data.as_ref().ok_or("--target-fidelity needs check data: --verify N (N > 0) or --check DATA")?;
             let reference = compare::Reference::new(&model, data)?;
             let scratch = tempfile::Builder::new().prefix("squeezebench-search").tempdir()?;
-            let budget = std::time::Duration::from_secs_f64(time_budget.min(1e9));
+            let budget = std::time::Duration::from_secs_f64(time_budget);
             let (q, report, fidelity, outcome) = quant::fallback::search(&prepared, &reference, goal, budget, scratch.path())?;
             drop(prepared);
             (q, report, Some((fidelity, outcome)))
@@ -242,7 +245,18 @@ pub fn quantize(a: Args) -> Result<Outcome> {
     let size_after = summary.bytes + summary.external.as_ref().map_or(0, |e| e.1);
     let (fidelity, outcome) = match searched {
         Some((f, o)) => (Some(f), Some(o)),
-        None => (data.map(|d| compare::compare(&model, &output, &d)).transpose()?, None),
+        None => match data.map(|d| compare::compare(&model, &output, &d)).transpose() {
+            Ok(f) => (f, None),
+            Err(e) => {
+                // The check could not run (ONNX Runtime refuses the float model, bad --check
+                // data): an unchecked output would block the rerun; remove it.
+                let _ = std::fs::remove_file(&summary.path);
+                if let Some((data_file, _)) = &summary.external {
+                    let _ = std::fs::remove_file(data_file);
+                }
+                return Err(e.into());
+            }
+        },
     };
     if json {
         let doc = serde_json::json!({

@@ -17,11 +17,12 @@ pub struct Args {
     /// List the expanded cases and exit without running anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Output folder (default: runs/<suite name>).
+    /// Output folder (default: runs/<suite name>, the name made a plain folder name: characters
+    /// other than letters, digits, '.', '_' and '-' become '_').
     #[arg(short, long, visible_alias = "out")]
     pub output: Option<PathBuf>,
-    /// Cases run at the same time. Keep 1 for timings you can trust.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Cases run at the same time (1 to 1024). Keep 1 for timings you can trust.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: u32,
     /// Where synthesized models, prepared variants and fetched wheels are kept (default:
     /// $SQUEEZEBENCH_CACHE_DIR, $XDG_CACHE_HOME/squeezebench or ~/.cache/squeezebench).
@@ -46,7 +47,8 @@ pub struct Args {
     pub baselines_dir: PathBuf,
 }
 
-/// `run`.
+/// `run`. The output folder is locked for the whole run (`OUT/.lock`, holding the pid): a second
+/// run on the same folder is refused with an error naming the holder.
 pub fn run(a: Args) -> Result<Outcome> {
     let store = Store::new(&a.baselines_dir);
     if let Some(name) = &a.save_baseline {
@@ -63,7 +65,12 @@ pub fn run(a: Args) -> Result<Outcome> {
         print!("{}", crate::suite::expand::render(&plan, &cases));
         return Ok(Outcome::Ok);
     }
-    let out = a.output.unwrap_or_else(|| PathBuf::from("runs").join(&plan.name));
+    let out = match a.output {
+        Some(out) => out,
+        None => run_folder(Path::new(RUNS_DIR), &plan.name)?,
+    };
+    // Held until the reports are written: a second run on this folder is refused meanwhile.
+    let _lock = crate::bench::runner::OutLock::take(&out)?;
     let mut opts = crate::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
     opts.jobs = a.jobs as usize;
     opts.progress = !a.no_progress;
@@ -77,6 +84,25 @@ pub fn run(a: Args) -> Result<Outcome> {
     print!("{}", done.stdout);
     eprint!("{}", done.stderr);
     Ok(done.outcome)
+}
+
+/// The root of the default output folders.
+pub const RUNS_DIR: &str = "runs";
+
+/// The default output folder of the suite `name`: one plain folder name under `root` (as baseline
+/// folders are named, [`store::folder_name`]), so a suite's `name:` (`../../x`, `/tmp/victim`)
+/// cannot place its files outside `root`; checked once more on the joined path.
+pub fn run_folder(root: &Path, name: &str) -> Result<PathBuf> {
+    let folder = store::folder_name(name);
+    let out = root.join(&folder);
+    let inside = out.strip_prefix(root).is_ok_and(|rest| {
+        let mut parts = rest.components();
+        matches!(parts.next(), Some(std::path::Component::Normal(_))) && parts.next().is_none()
+    });
+    if !inside {
+        return Err(format!("the suite name '{name}' gives the output folder '{}', which is not inside '{}': pass --out", out.display(), root.display()).into());
+    }
+    Ok(out)
 }
 
 /// A stored baseline to gate against.

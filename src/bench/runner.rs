@@ -5,9 +5,11 @@
 //! - A worker that exits without a result was killed or crashed: the case is `crashed`, with the
 //!   exit status or signal and the last lines of its stderr. A worker past the time limit is killed
 //!   and the case is `timeout`. Either way the suite goes on.
-//! - Ctrl-C (SIGINT) stops starting cases, kills running workers, writes what finished with
-//!   `interrupted: true` and returns. A worker the signal itself killed (a terminal sends it to the
-//!   whole process group) is unfinished, not crashed, and not recorded.
+//! - Ctrl-C (SIGINT), SIGTERM and SIGHUP stop starting cases, kill running workers, write what
+//!   finished with `interrupted: true` and return. A worker the signal itself killed (a terminal
+//!   sends it to the whole process group) is unfinished, not crashed, and not recorded.
+//! - Workers die with the runner: each gets `PR_SET_PDEATHSIG` = SIGKILL before it starts
+//!   ([`die_with_parent`]), so a runner killed with SIGKILL leaves no worker behind.
 //! - `run.rounds > 1`: each case runs in that many slices, one pass over the suite per slice, with
 //!   its timed runs joined ([`join_rounds`]); a case is recorded after its last slice (or its first
 //!   failure), in suite order.
@@ -34,7 +36,8 @@ use crate::suite::{Case, Plan};
 /// How to run a suite.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// Output folder (results.json and the workers' scratch files in `.work/`).
+    /// Output folder (results.json, and the workers' scratch files in a `.work-XXXXXX/` of this run,
+    /// removed when the run returns). Lock it with [`OutLock::take`] first.
     pub out_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub jobs: usize,
@@ -57,8 +60,79 @@ pub enum Error {
     OutDir { path: PathBuf, source: std::io::Error },
     #[error("cannot start the worker '{}': {source}", exe.display())]
     Spawn { exe: PathBuf, source: std::io::Error },
+    #[error("the output folder '{}' is in use by another run ({holder}; lock file '{}'): wait for it to finish or pass another --out", dir.display(), dir.join(LOCK_FILE).display())]
+    Busy { dir: PathBuf, holder: String },
+    #[error("cannot lock the output folder '{}' ('{}'): {source}", dir.display(), dir.join(LOCK_FILE).display())]
+    Lock { dir: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Results(#[from] crate::results::Error),
+}
+
+/// The lock file of an output folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// An output folder held by this process for a run: `DIR/.lock`, exclusively `flock`ed and
+/// holding the pid. The kernel drops the lock when the process ends however it ends, so a lock
+/// file left by a dead process is simply taken over. Dropping the lock removes the file (while
+/// still holding it); a taker checks that the file it locked is still the one at the path. Taking
+/// the lock also removes the scratch folders of dead runs.
+#[derive(Debug)]
+pub struct OutLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl OutLock {
+    /// Creates `dir` if missing and locks it, or says which process holds it ([`Error::Busy`]).
+    pub fn take(dir: &Path) -> Result<OutLock, Error> {
+        use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
+        std::fs::create_dir_all(dir).map_err(|source| Error::OutDir { path: dir.to_path_buf(), source })?;
+        let path = dir.join(LOCK_FILE);
+        let fail = |source| Error::Lock { dir: dir.to_path_buf(), source };
+        loop {
+            let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(fail)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let pid = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder = match pid.trim() {
+                        "" => "pid not written yet".to_string(),
+                        pid => format!("pid {pid}"),
+                    };
+                    return Err(Error::Busy { dir: dir.to_path_buf(), holder });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(fail(e)),
+            }
+            // The holder before us may have removed the file between our open and our lock.
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if !same {
+                continue;
+            }
+            file.set_len(0).and_then(|()| write!(file, "{}", std::process::id())).and_then(|()| file.flush()).map_err(fail)?;
+            remove_dead_scratch(dir);
+            return Ok(OutLock { path, _file: file });
+        }
+    }
+}
+
+/// Removes the scratch folders (`.work*`) that runs killed before they could clean up left in
+/// `dir`: with the lock held, no live run owns one.
+fn remove_dead_scratch(dir: &Path) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".work") && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn now_rfc3339() -> String {
@@ -71,13 +145,16 @@ fn now_rfc3339() -> String {
 /// and record each case as it ends ([`Schedule`]).
 pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Error> {
     let out = &opts.out_dir;
-    let work = out.join(".work");
-    std::fs::create_dir_all(&work).map_err(|source| Error::OutDir { path: out.clone(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| Error::OutDir { path: out.clone(), source })?;
+    // This run's own scratch folder (`.work-XXXXXX`), removed on every return, error or not.
+    let work_dir = tempfile::Builder::new().prefix(".work-").tempdir_in(out).map_err(|source| Error::OutDir { path: out.join(".work-*"), source })?;
+    let work = work_dir.path().to_path_buf();
     let results_path = out.join("results.json");
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        // Only the first handler can be installed per process; a second run in one process keeps it.
+        // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature). Only the first handler can
+        // be installed per process; a second run in one process keeps it.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
 
@@ -125,7 +202,7 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             break;
         }
         schedule.start(&mut jobs)?;
-        schedule.collect(interrupted.load(Ordering::SeqCst));
+        schedule.collect(&interrupted);
         schedule.record(&mut results, &results_path)?;
         if schedule.done() {
             bar.finish_and_clear();
@@ -135,7 +212,6 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     }
     if !results.interrupted {
         results.finished_at = Some(now_rfc3339());
-        let _ = std::fs::remove_dir_all(&work);
     }
     results.save(&results_path)?;
     Ok(results)
@@ -445,7 +521,9 @@ impl Schedule<'_> {
         std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes")).map_err(|source| Error::OutDir { path: job_path.clone(), source })?;
         let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::OutDir { path: stderr_path.clone(), source })?;
         let exe = &self.opts.worker_exe;
-        let child = Command::new(exe)
+        let mut command = Command::new(exe);
+        die_with_parent(&mut command);
+        let child = command
             .arg("__worker")
             .arg(&job_path)
             .arg(&result_path)
@@ -460,7 +538,7 @@ impl Schedule<'_> {
     }
 
     /// Collects the workers that ended (or ran past the time limit) into records.
-    fn collect(&mut self, interrupted: bool) {
+    fn collect(&mut self, interrupted: &AtomicBool) {
         let limit = Duration::from_secs_f64(self.plan.run.time_limit_s);
         let mut k = 0;
         while k < self.running.len() {
@@ -481,7 +559,7 @@ impl Schedule<'_> {
                 continue;
             };
             let r = self.running.remove(k);
-            if interrupted && !matches!(&status, Ok(s) if s.success()) {
+            if !matches!(&status, Ok(s) if s.success()) && (interrupted.load(Ordering::SeqCst) || interruption_follows(&status, interrupted)) {
                 // Ctrl-C reaches the whole process group: a worker it killed did not crash, its
                 // case is unfinished and not recorded.
                 continue;
@@ -548,6 +626,47 @@ impl Schedule<'_> {
         } else {
             self.failed.insert(index, rec);
         }
+    }
+}
+
+/// Whether a worker killed by SIGINT, SIGTERM or SIGHUP was killed by an interruption of the
+/// whole run: the signal reaches the worker and the runner together, and the worker may die
+/// before the runner's handler has set the flag, so the flag is given a moment (up to 0.5 s).
+fn interruption_follows(status: &Result<std::process::ExitStatus, ()>, interrupted: &AtomicBool) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    if !matches!(status, Ok(s) if matches!(s.signal(), Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP))) {
+        return false;
+    }
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(500) {
+        if interrupted.load(Ordering::SeqCst) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Makes the process `command` starts die (SIGKILL) when this thread's process ends, however it
+/// ends (SIGKILL included), so no worker runs on re-parented to PID 1. The worker stays in the
+/// runner's process group, so a terminal's Ctrl-C or `kill -- -PGID` reaches it too. Linux:
+/// `prctl(PR_SET_PDEATHSIG)` in the child before `exec`; if the runner died between the fork and
+/// the `prctl` (the signal would then never come), the child sees a new parent and exits at once.
+/// Call from the thread that keeps running (the death signal follows the forking thread).
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid/prctl/getppid/_exit are async-signal-safe; nothing is allocated in the child.
+    let runner = unsafe { libc::getpid() };
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != runner {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 

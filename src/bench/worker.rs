@@ -162,7 +162,8 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
     for (name, kind, file) in &job.datasets {
         let file = file.as_deref().ok_or_else(|| format!("dataset '{name}' has no file"))?;
         let tok_path = job.tokenizer.as_deref().ok_or_else(|| format!("accuracy on '{name}' needs a tokenizer"))?;
-        let tok = tokenize::load(tok_path, 512).map_err(|e| e.to_string())?;
+        // Texts are cut to the workload's seq, as the tokenizer's own truncation cuts them.
+        let tok = tokenize::load(tok_path, w.seq).map_err(|e| e.to_string())?;
         out.accuracy.push(accuracy(&mut session, &tok, tok_path, name, kind, file)?);
     }
 
@@ -252,10 +253,11 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
     match kind {
         DatasetKind::Classification { format, label_column, text_column, header, limit, batch, .. } => {
             let rows = text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?;
-            let (mut pred, mut truth) = (Vec::new(), Vec::new());
+            let (mut pred, mut truth, mut truncated) = (Vec::new(), Vec::new(), 0);
             for chunk in rows.chunks(*batch) {
                 let texts: Vec<String> = chunk.iter().map(|e| e.text.clone()).collect();
-                let (inputs, _) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
+                let (inputs, _, cut) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
+                truncated += cut;
                 let outs = session.run_set(&inputs).map_err(|e| e.to_string())?;
                 let logits = outs
                     .iter()
@@ -277,14 +279,18 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
                 examples: pred.len(),
                 metrics: [("accuracy".to_string(), 100.0 * s.accuracy), ("macro_f1".into(), 100.0 * s.macro_f1), ("mcc".into(), 100.0 * s.mcc)].into(),
                 primary: "accuracy".into(),
+                max_tokens: Some(tok.get_truncation().map_or(0, |t| t.max_length)),
+                truncated,
             })
         }
         DatasetKind::SentencePairs { format, columns, header, limit, batch, .. } => {
             let rows = text::sentence_pairs(file, *format, *columns, *header, *limit).map_err(|e| e.to_string())?;
+            let mut truncated = 0;
             let mut embed = |sentences: Vec<String>| -> Result<Vec<Vec<f32>>, String> {
                 let mut out = Vec::with_capacity(sentences.len());
                 for chunk in sentences.chunks(*batch) {
-                    let (inputs, mask) = tokenize::encode(tok, tok_path, &infos, chunk).map_err(|e| e.to_string())?;
+                    let (inputs, mask, cut) = tokenize::encode(tok, tok_path, &infos, chunk).map_err(|e| e.to_string())?;
+                    truncated += cut;
                     let outs = session.run_set(&inputs).map_err(|e| e.to_string())?;
                     let hidden = outs
                         .iter()
@@ -301,12 +307,23 @@ fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path,
             let b = embed(rows.iter().map(|r| r.1.clone()).collect())?;
             let cos: Vec<f64> = a.iter().zip(&b).map(|(x, y)| accuracy::dot(x, y)).collect();
             let gold: Vec<f64> = rows.iter().map(|r| r.2).collect();
+            let (spearman, pearson) = (stats::spearman(&cos, &gold), stats::pearson(&cos, &gold));
+            if !(spearman.is_finite() && pearson.is_finite()) {
+                // The scores vary (checked when the data is read): the model's similarities do not.
+                return Err(format!(
+                    "dataset '{name}': the model gives all {} pairs the same cosine similarity ({}): the Spearman correlation is undefined",
+                    cos.len(),
+                    cos.first().copied().unwrap_or(f64::NAN)
+                ));
+            }
             Ok(Accuracy {
                 dataset: name.into(),
                 task: "sentence_pairs".into(),
                 examples: rows.len(),
-                metrics: [("spearman".to_string(), 100.0 * stats::spearman(&cos, &gold)), ("pearson".into(), 100.0 * stats::pearson(&cos, &gold))].into(),
+                metrics: [("spearman".to_string(), 100.0 * spearman), ("pearson".into(), 100.0 * pearson)].into(),
                 primary: "spearman".into(),
+                max_tokens: Some(tok.get_truncation().map_or(0, |t| t.max_length)),
+                truncated,
             })
         }
         DatasetKind::Synthetic { .. } => Err(format!("dataset '{name}' is synthetic: no labels")),

@@ -94,9 +94,10 @@ impl Inputs {
     /// otherwise its texts tokenized with `tokenizer`, read as `text` says. `what` names the file's
     /// role in errors (`--check`, `calibration`): a missing file, or text without a tokenizer.
     pub fn from_file(what: &str, path: &Path, tokenizer: Option<&Path>, text: TextOptions) -> Result<Inputs, Error> {
-        if !path.is_file() {
+        if !path.exists() {
             return Err(Error::Missing { what: what.into(), path: path.into() });
         }
+        crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
         if text.label_column.is_none() && path.extension().is_some_and(|e| e == "json") {
             return Ok(Inputs::File(path.into()));
         }
@@ -134,7 +135,7 @@ impl TextData {
         };
         let mut out = Vec::new();
         for (t, l) in texts.chunks(self.batch.max(1)).zip(labels.chunks(self.batch.max(1))) {
-            let (set, _) = tokenize::encode(&tokenizer, &self.tokenizer, inputs, t)?;
+            let (set, _, _) = tokenize::encode(&tokenizer, &self.tokenizer, inputs, t)?;
             out.push((set, l.to_vec()));
         }
         Ok(out)

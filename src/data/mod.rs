@@ -21,6 +21,8 @@ pub enum Error {
     Line { path: std::path::PathBuf, line: usize, reason: String },
     #[error("'{}' has no examples (after the header and empty lines)", path.display())]
     Empty { path: std::path::PathBuf },
+    #[error("'{}': {reason}", path.display())]
+    Unscorable { path: std::path::PathBuf, reason: String },
     #[error("tokenizer '{}': {reason}", path.display())]
     Tokenizer { path: std::path::PathBuf, reason: String },
     #[error("check data '{}': {reason}", path.display())]

@@ -60,6 +60,7 @@ pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
 
 /// Reads `path` as UTF-8 text; other bytes are an error at their line and column.
 pub fn read_utf8(path: &Path) -> Result<String, Error> {
+    crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     String::from_utf8(bytes).map_err(|e| {
         let (line, column, byte) = utf8_error_place(e.as_bytes(), &e.utf8_error());
@@ -67,10 +68,14 @@ pub fn read_utf8(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// The longest line a data file may hold: far beyond any sentence or paragraph (texts are cut to
+/// the workload's `seq` tokens anyway), short enough that tokenizing it costs little memory.
+pub const MAX_LINE_BYTES: usize = 65_536;
+
 /// The (1-based line number, fields) of each data line of `path`. Every line must have as many
 /// fields as the first (a stray separator shifts the columns: better an error than a wrong text);
 /// a CSV line must close its quotes (quoted fields spanning lines are not supported); the file
-/// must have at least one example.
+/// must have at least one example; no line may be longer than [`MAX_LINE_BYTES`].
 fn rows(path: &Path, format: TextFormat, header: bool, limit: Option<usize>) -> Result<Vec<(usize, Vec<String>)>, Error> {
     let text = read_utf8(path)?;
     let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
@@ -84,6 +89,9 @@ fn rows(path: &Path, format: TextFormat, header: bool, limit: Option<usize>) -> 
             continue;
         }
         let bad = |reason: String| Error::Line { path: path.into(), line: i + 1, reason };
+        if l.len() > MAX_LINE_BYTES {
+            return Err(bad(format!("is {} bytes long, past the limit of {MAX_LINE_BYTES} bytes a line (one example per line)", l.len())));
+        }
         if format == TextFormat::Csv && l.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
             return Err(bad("a quoted field is not closed on its line (an odd number of '\"')".into()));
         }
@@ -168,7 +176,8 @@ pub fn check_labels(path: &Path, examples: &[Example], classes: usize) -> Result
     }
 }
 
-/// (first, second, score) sentence pairs. Scores must be finite numbers.
+/// (first, second, score) sentence pairs. Scores must be finite numbers, and not all equal: the
+/// Spearman correlation they are scored by is undefined on constant scores (one pair included).
 pub fn sentence_pairs(
     path: &Path,
     format: TextFormat,
@@ -176,6 +185,19 @@ pub fn sentence_pairs(
     header: bool,
     limit: Option<usize>,
 ) -> Result<Vec<(String, String, f64)>, Error> {
+    let pairs = pair_rows(path, format, columns, header, limit)?;
+    if let Some(first) = pairs.first().map(|p| p.2).filter(|&s| pairs.iter().all(|p| p.2 == s)) {
+        let n = pairs.len();
+        let reason = format!(
+            "every score is {first} ({n} pair(s){}): the Spearman correlation is undefined on constant scores; give at least two pairs with different scores",
+            limit.map(|l| format!(" within limit {l}")).unwrap_or_default()
+        );
+        return Err(Error::Unscorable { path: path.into(), reason });
+    }
+    Ok(pairs)
+}
+
+fn pair_rows(path: &Path, format: TextFormat, columns: [usize; 3], header: bool, limit: Option<usize>) -> Result<Vec<(String, String, f64)>, Error> {
     rows(path, format, header, limit)?
         .into_iter()
         .map(|(line, f)| {

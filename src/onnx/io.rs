@@ -106,6 +106,7 @@ impl Model {
         if meta.is_dir() {
             return Err(Error::Invalid { path: path.into(), reason: "is a folder, expected an .onnx file".into() });
         }
+        crate::util::check_regular(path).map_err(|e| Error::io("read", path, e))?;
         let buf = fs::read(path).map_err(|e| Error::io("read", path, e))?;
         let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Model::from_bytes(Bytes::from(buf), path, base_dir)
@@ -143,6 +144,7 @@ impl Model {
         if meta.is_dir() {
             return Err(Error::Invalid { path: path.into(), reason: "is a folder, expected an .onnx file".into() });
         }
+        crate::util::check_regular(path).map_err(|e| Error::io("read", path, e))?;
         if meta.len() == 0 {
             return Model::load(path);
         }

@@ -33,6 +33,7 @@ pub fn render(results: &Results) -> String {
         out.push_str(&profile_section(&t));
     }
     out.push_str(&peak_section(&groups));
+    out.push_str(&truncation_note(results));
     let failed: Vec<_> = results.cases.iter().filter(|c| c.status != Status::Ok).collect();
     if !failed.is_empty() {
         out.push_str("### Failures\n\n| case | status | error |\n|:--|:--|:--|\n");
@@ -152,6 +153,22 @@ fn table_row(results: &Results, r: &Row) -> String {
     };
     let rss = view::peak_rss(c).map(view::bytes).unwrap_or_else(dash);
     format!("| {name} | {recipe} | {} | {size} | {params} | {p50} | {speedup} | {accuracy} | {fidelity} | {rss} |\n", view::workload(c))
+}
+
+/// Which accuracy texts were cut to the case's `seq` tokens (empty when none were).
+fn truncation_note(results: &Results) -> String {
+    let mut out = String::new();
+    for c in &results.cases {
+        for a in c.accuracy.iter().filter(|a| a.truncated > 0) {
+            let tokens = a.max_tokens.map(|t| format!("{t} tokens")).unwrap_or_else(|| "the case's seq".into());
+            let _ = writeln!(out, "- `{}` on {}: {} text(s) cut to {tokens} (the tokenizer's truncation)", c.id, cell(&a.dataset), a.truncated);
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("### Truncated texts\n\n{out}\n")
+    }
 }
 
 /// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.

@@ -50,28 +50,41 @@ pub const CHARTS: &str = "charts";
 /// Renders every report into `dir` (created if missing), replacing earlier ones: `report.md`,
 /// `report.html`, `results.csv`, `results.json` (unless `dir` already holds this very document,
 /// as when the runner calls this on its own output folder) and `charts/*.svg|png`. Each file is
-/// written atomically. Returns the paths written.
+/// written atomically; when one cannot be written, those written before it are removed (and
+/// the charts folder, if this call made it). Returns the paths written.
 pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let charts = charts::render_all(results).map_err(Error::Chart)?;
     let chart_dir = dir.join(CHARTS);
+    let made_chart_dir = !chart_dir.is_dir();
     std::fs::create_dir_all(&chart_dir).map_err(|source| Error::Folder { path: chart_dir.clone(), source })?;
-    let mut written = Vec::new();
-    let mut put = |path: PathBuf, bytes: &[u8]| -> Result<(), Error> {
-        crate::util::replace_file(&path, bytes)?;
-        written.push(path);
-        Ok(())
-    };
+    // Everything is rendered before the first file is written.
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let json = json::render(results);
     let json_path = dir.join(JSON);
     if std::fs::read_to_string(&json_path).ok().as_deref() != Some(json.as_str()) {
-        put(json_path, json.as_bytes())?;
+        files.push((json_path, json.into_bytes()));
     }
-    put(dir.join(MARKDOWN), markdown::render(results).as_bytes())?;
-    put(dir.join(HTML), html::render(results, &charts).as_bytes())?;
-    put(dir.join(CSV), csv::render(results).as_bytes())?;
-    for c in &charts {
-        put(chart_dir.join(format!("{}.svg", c.name)), c.svg.as_bytes())?;
-        put(chart_dir.join(format!("{}.png", c.name)), &c.png)?;
+    files.push((dir.join(MARKDOWN), markdown::render(results).into_bytes()));
+    files.push((dir.join(HTML), html::render(results, &charts).into_bytes()));
+    files.push((dir.join(CSV), csv::render(results).into_bytes()));
+    for c in charts {
+        files.push((chart_dir.join(format!("{}.svg", c.name)), c.svg.into_bytes()));
+        files.push((chart_dir.join(format!("{}.png", c.name)), c.png));
+    }
+    let mut written = Vec::new();
+    for (path, bytes) in files {
+        if let Err(e) = crate::util::replace_file(&path, &bytes) {
+            // All or nothing (a full disk): a set of reports half from this run and half missing
+            // would mislead, so the files this call wrote go too.
+            for p in &written {
+                let _ = std::fs::remove_file(p);
+            }
+            if made_chart_dir {
+                let _ = std::fs::remove_dir(&chart_dir);
+            }
+            return Err(e.into());
+        }
+        written.push(path);
     }
     Ok(written)
 }

@@ -295,6 +295,17 @@ pub struct Accuracy {
     pub metrics: BTreeMap<String, f64>,
     /// The metric the gate checks (`accuracy` or `spearman`).
     pub primary: String,
+    /// Texts were cut to this many tokens (the case's `seq`, special tokens included), as the
+    /// tokenizer's truncation cuts them. Absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<usize>,
+    /// How many texts (sentences, for pairs) were longer and cut.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub truncated: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Agreement of a variant's outputs with the reference variant's on the same inputs.
@@ -351,6 +362,7 @@ impl Results {
 
     /// Reads a results file, checking its schema version before anything else.
     pub fn load(path: &Path) -> Result<Results, Error> {
+        crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.into(), source })?;
         Self::from_json(&text).map_err(|e| match e {
             Error::Parse { message, .. } => Error::Parse { path: path.into(), message },
@@ -423,6 +435,8 @@ mod tests {
                 examples: 872,
                 metrics: [("accuracy".to_string(), 91.0)].into(),
                 primary: "accuracy".into(),
+                max_tokens: None,
+                truncated: 0,
             }],
             fidelity: None,
             profile: None,

@@ -29,6 +29,18 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A plain folder name made from `name` (a suite's name): every character other than letters,
+/// digits, `.`, `_` and `-` becomes `_`, and leading dots are dropped, so the result is one path
+/// component that cannot leave the folder it is joined to (`../x` → `_x`, `/tmp/v` → `_tmp_v`);
+/// an empty result is `_`.
+pub fn folder_name(name: &str) -> String {
+    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    match safe.trim_start_matches('.') {
+        "" => "_".to_string(),
+        s => s.to_string(),
+    }
+}
+
 impl Store {
     pub fn new(dir: impl Into<PathBuf>) -> Store {
         Store { dir: dir.into() }
@@ -37,9 +49,7 @@ impl Store {
     /// Where the baseline `name` of `suite` lives.
     pub fn path(&self, suite: &str, name: &str) -> Result<PathBuf, String> {
         check_name(name)?;
-        let suite_dir: String =
-            suite.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
-        Ok(self.dir.join(suite_dir.trim_start_matches('.')).join(format!("{name}.json")))
+        Ok(self.dir.join(folder_name(suite)).join(format!("{name}.json")))
     }
 
     /// Stores `results` as the baseline `name` of its suite (atomically, replacing an older one).
@@ -123,5 +133,8 @@ mod tests {
         let s = Store::new("/tmp/b");
         assert_eq!(s.path("ci", "main").unwrap(), PathBuf::from("/tmp/b/ci/main.json"));
         assert_eq!(s.path("../up", "main").unwrap(), PathBuf::from("/tmp/b/_up/main.json"));
+        for (name, folder) in [("ci", "ci"), ("/tmp/x/victim", "_tmp_x_victim"), ("..", "_"), ("", "_"), ("a\\..\\b", "a_.._b")] {
+            assert_eq!(folder_name(name), folder, "{name}");
+        }
     }
 }

@@ -50,6 +50,8 @@ impl Default for Thresholds {
 /// Reads a thresholds file (YAML, or JSON, which is YAML): the keys of a suite's `thresholds:`,
 /// unknown keys and wrong types refused with the file, line and column.
 pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read thresholds '{}': {e}", path.display()))?;
+    let fail = |e: std::io::Error| format!("cannot read thresholds '{}': {e}", path.display());
+    crate::util::check_regular(path).map_err(fail)?;
+    let text = std::fs::read_to_string(path).map_err(fail)?;
     serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| format!("thresholds '{}': {e}", path.display()))
 }

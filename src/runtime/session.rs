@@ -125,11 +125,12 @@ impl Session {
     }
 
     fn open(path: &Path, options: &SessionOptions, profile: Option<&Path>) -> Result<Session> {
-        if !path.is_file() {
+        if !path.exists() {
             return Err(Error::ModelNotFound {
                 path: path.to_path_buf(),
             });
         }
+        crate::util::check_regular(path).map_err(|e| Error::ModelLoad { path: path.to_path_buf(), message: e.to_string() })?;
         let environment = library::environment()?;
         let inner = build(environment, path, options, profile).map_err(|e| Error::ModelLoad {
             path: path.to_path_buf(),

@@ -75,6 +75,7 @@ impl Error {
 
 /// Reads, parses and validates the suite at `path`. Paths inside it are relative to its folder.
 pub fn load(path: &Path) -> Result<Plan, Error> {
+    crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     load_bytes(path, &bytes)
 }

@@ -38,6 +38,21 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Refuses a model whose float32 weights (`parameters` × 4 bytes; the graph holds them once, and
+/// saving streams them) exceed the memory available now (`available`, from `MemAvailable`):
+/// better an error naming the size than the out-of-memory killer halfway through.
+fn fits_in_memory(parameters: u128, available: Option<u64>) -> Result<(), String> {
+    let need = parameters.saturating_mul(4);
+    match available {
+        Some(a) if need > u128::from(a) => Err(format!(
+            "the config describes about {parameters} parameters: {} of float32 weights, more than the {} of memory available now (MemAvailable); use a smaller config",
+            crate::util::human_bytes(u64::try_from(need).unwrap_or(u64::MAX)),
+            crate::util::human_bytes(a)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What sits on top of the encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Head {
@@ -80,6 +95,7 @@ pub fn load_config(arch: Arch, config: Option<&Path>, weights: Option<&Path>, se
     let mut c = Config::defaults(arch);
     let beside = weights.and_then(|w| w.parent()).map(|d| d.join("config.json")).filter(|p| p.is_file());
     if let Some(path) = config.map(Path::to_path_buf).or(beside) {
+        crate::util::check_regular(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::Config(format!("'{}' is not JSON: {e}", path.display())))?;
@@ -97,6 +113,7 @@ pub fn load_config(arch: Arch, config: Option<&Path>, weights: Option<&Path>, se
 pub fn synthesize(opts: &Options) -> Result<Model> {
     let c = &opts.config;
     c.validate().map_err(Error::Config)?;
+    fits_in_memory(c.parameter_bound(), crate::util::mem_available()).map_err(Error::Config)?;
     let num_labels = match opts.head {
         Head::None => None,
         Head::Classification(n) => Some(n.unwrap_or(c.num_labels)),
@@ -217,4 +234,19 @@ pub(crate) fn attention(b: &mut GraphBuilder, q: &str, kt: &str, v: &str, mask: 
     let scores = b.node("Add", &[&scores, mask], &[]);
     let probs = b.node("Softmax", &[&scores], &[("axis", Attr::Int(-1))]);
     b.node("MatMul", &[&probs, v], &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why: `synth` accepted configs up to 16 GiB of weights whatever the free memory.
+    #[test]
+    fn weights_past_the_available_memory_are_refused_naming_both_sizes() {
+        let gib = 1u64 << 30;
+        let e = fits_in_memory(2 * u128::from(gib), Some(4 * gib)).unwrap_err();
+        assert!(e.contains("2147483648 parameters: 8.0 GiB of float32 weights, more than the 4.0 GiB of memory available"), "{e}");
+        assert!(fits_in_memory(u128::from(gib / 4), Some(4 * gib)).is_ok());
+        assert!(fits_in_memory(u128::MAX, None).is_ok(), "unknown memory: the parameter limit alone applies");
+    }
 }

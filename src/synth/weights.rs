@@ -42,6 +42,7 @@ impl Weights {
 
     /// Opens a safetensors checkpoint of `arch`.
     pub fn from_safetensors(path: &Path, arch: Arch) -> Result<Weights> {
+        crate::util::check_regular(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let buffer = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let (header_len, metadata) = SafeTensors::read_metadata(&buffer)
             .map_err(|e| Error::Weights { path: path.into(), reason: format!("not a safetensors file: {e}") })?;

@@ -198,3 +198,19 @@ pub fn fixture_outputs(path: &Path, name: &str) -> Vec<Vec<(String, ndarray::Arr
 pub fn count_op(model: &squeezebench::onnx::Model, op: &str) -> usize {
     model.graph().node.iter().filter(|n| n.op_type.as_deref() == Some(op)).count()
 }
+
+/// Child pids of `pid` (Linux /proc).
+pub fn children(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` still runs (exists and is not a zombie waiting to be reaped).
+pub fn alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).unwrap_or("");
+    !matches!(state, "Z" | "X" | "")
+}

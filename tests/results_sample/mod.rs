@@ -156,6 +156,8 @@ pub fn case(spec: &Spec, seed: u64) -> CaseResult {
                 examples: 1500,
                 metrics: BTreeMap::from([("pearson".to_string(), s + 0.41), ("spearman".to_string(), s)]),
                 primary: "spearman".into(),
+                max_tokens: None,
+                truncated: 0,
             })
             .into_iter()
             .collect(),
