@@ -228,3 +228,101 @@ fn the_readme_quickstart_runs_on_the_tiny_fixture() {
     let report = fs::read_to_string(results[0].with_file_name("report.md")).unwrap();
     assert!(report.contains("int8") && report.contains("fp32"), "{report}");
 }
+
+/// The fields of every struct in `src/results/` (record.rs, env.rs, thresholds.rs) with their doc
+/// comments, as Markdown tables: the field reference of docs/results-schema.md is generated from
+/// the types themselves.
+fn render_field_reference() -> String {
+    let mut out = String::from("<!-- fields:start (generated from src/results/ by tests/docs.rs; UPDATE_DOCS=1 cargo test --test docs) -->\n");
+    // Files, and the structs of them that results.json holds (None: every struct of the file).
+    let sources: [(&str, Option<&[&str]>); 5] = [
+        ("src/results/record.rs", None),
+        ("src/results/env.rs", None),
+        ("src/results/thresholds.rs", None),
+        ("src/measure/accuracy.rs", Some(&["OutputFidelity"])),
+        ("src/profile/mod.rs", Some(&["Summary", "FamilyTime", "Timing"])),
+    ];
+    for (file, only) in sources {
+        let text = fs::read_to_string(root().join(file)).unwrap();
+        let mut doc: Vec<String> = Vec::new();
+        let mut current: Option<(String, Vec<(String, String, String)>)> = None;
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(d) = t.strip_prefix("///") {
+                doc.push(d.trim().to_string());
+                continue;
+            }
+            if t.starts_with("#[") {
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix("pub struct ").filter(|r| r.ends_with('{')) {
+                let name = rest.trim_end_matches('{').trim().to_string();
+                if only.is_none_or(|o| o.contains(&name.as_str())) {
+                    current = Some((name, Vec::new()));
+                }
+            } else if t == "}" {
+                if let Some((name, fields)) = current.take().filter(|(_, f)| !f.is_empty()) {
+                    out.push_str(&format!("\n#### `{name}` ({file})\n\n| field | type | meaning |\n|---|---|---|\n"));
+                    for (f, ty, d) in fields {
+                        out.push_str(&format!("| `{f}` | `{}` | {} |\n", ty.replace('|', "\\|"), d.replace('|', "\\|")));
+                    }
+                }
+            } else if let (Some((_, fields)), Some(rest)) = (current.as_mut(), t.strip_prefix("pub ")) {
+                if let Some((f, ty)) = rest.split_once(':') {
+                    fields.push((f.trim().to_string(), ty.trim().trim_end_matches(',').to_string(), doc.join(" ")));
+                }
+            }
+            doc.clear();
+        }
+    }
+    out.push_str("<!-- fields:end -->\n");
+    out
+}
+
+#[path = "results_sample/mod.rs"]
+mod results_sample;
+
+/// Every field name `results.json` has (walking a full sample document; keys of free-form maps,
+/// such as parameters by dtype or metrics by name, are values, not fields).
+fn field_names(v: &serde_json::Value, parent: &str, out: &mut std::collections::BTreeSet<String>) {
+    const MAPS: &[&str] = &["parameters_by_dtype", "parameters_by_op", "weight_bytes_by_dtype", "metrics", "ops", "families", "environment_extra"];
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if MAPS.contains(&parent) {
+                    field_names(x, "", out);
+                } else {
+                    out.insert(k.clone());
+                    field_names(x, k, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| field_names(x, parent, out)),
+        _ => {}
+    }
+}
+
+/// docs/results-schema.md carries the field reference generated from the types (current), and
+/// names every field a full sample document has, so a field added without a word fails here.
+#[test]
+fn the_results_schema_page_is_generated_from_the_types() {
+    let path = root().join("docs/results-schema.md");
+    let doc = fs::read_to_string(&path).unwrap();
+    let want = render_field_reference();
+    let (start, end) = (doc.find("<!-- fields:start"), doc.find("<!-- fields:end -->"));
+    let have = match (start, end) {
+        (Some(a), Some(b)) => &doc[a..b + "<!-- fields:end -->\n".len()],
+        _ => "",
+    };
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = if have.is_empty() { format!("{doc}\n## Every field\n\n{want}") } else { doc.replace(have, &want) };
+        fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert_eq!(have, want, "docs/results-schema.md's field reference is out of date: run UPDATE_DOCS=1 cargo test --test docs");
+    let json: serde_json::Value = serde_json::from_str(&results_sample::results().to_json()).unwrap();
+    let mut fields = std::collections::BTreeSet::new();
+    field_names(&json, "", &mut fields);
+    let missing: Vec<&String> = fields.iter().filter(|f| !doc.contains(&format!("`{f}`"))).collect();
+    assert!(missing.is_empty(), "docs/results-schema.md does not name: {missing:?}");
+}
