@@ -60,35 +60,29 @@ impl Pass for LayerNormFusion {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        Ok(self.propose_batch(model)?.into_iter().next())
+    }
+
+    /// Every decomposition in one look (one shape inference): matches whose nodes another match
+    /// of the batch already takes wait for the next batch. A fusion only replaces its own nodes
+    /// and writes the same output, so fusions with disjoint nodes are independent.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         if blocker(model).is_some() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let g = model.graph();
         let view = GraphView::new(g);
         let env = shapes::infer(model, &Bindings::default());
-        let Some(m) = (0..g.node.len()).find_map(|i| matches(model, &view, &env, i)) else { return Ok(None) };
-        let mut patch = Patch::new(format!(
-            "fuse {} nodes from {} into LayerNormalization '{}' (epsilon {:e}{})",
-            m.nodes.len(),
-            node_label(&g.node[m.nodes[0]], m.nodes[0]),
-            m.name,
-            m.eps,
-            if m.beta.is_some() { "" } else { ", no bias" }
-        ));
-        patch.remove_nodes = m.nodes.iter().map(|&i| NodeRef::Index(i)).collect();
-        let mut inputs = vec![m.x.as_str(), m.gamma.as_str()];
-        inputs.extend(m.beta.as_deref());
-        patch.add_nodes.push(builder::node(
-            "LayerNormalization",
-            &m.name,
-            &inputs,
-            &[&m.y],
-            &[("axis", Attr::Int(-1)), ("epsilon", Attr::Float(m.eps))],
-        ));
-        if opset(model, "").unwrap_or(0) < LAYERNORM_OPSET {
-            patch.opset_imports.push((String::new(), LAYERNORM_OPSET));
+        let mut taken = vec![false; g.node.len()];
+        let mut patches = Vec::new();
+        for m in (0..g.node.len()).filter_map(|i| matches(model, &view, &env, i)) {
+            if m.nodes.iter().any(|&i| taken[i]) {
+                continue;
+            }
+            m.nodes.iter().for_each(|&i| taken[i] = true);
+            patches.push(fusion(model, g, m));
         }
-        Ok(Some(patch))
+        Ok(patches)
     }
 
     fn note(&self, model: &Model) -> Option<String> {
@@ -99,6 +93,32 @@ impl Pass for LayerNormFusion {
         let left = (0..g.node.len()).filter(|&i| matches(model, &view, &env, i).is_some()).count();
         (left > 0).then(|| format!("{left} decomposed LayerNorm(s) left as they are: {reason}"))
     }
+}
+
+/// The patch replacing the nodes of `m` by one LayerNormalization.
+fn fusion(model: &Model, g: &crate::onnx::proto::GraphProto, m: Match) -> Patch {
+    let mut patch = Patch::new(format!(
+        "fuse {} nodes from {} into LayerNormalization '{}' (epsilon {:e}{})",
+        m.nodes.len(),
+        node_label(&g.node[m.nodes[0]], m.nodes[0]),
+        m.name,
+        m.eps,
+        if m.beta.is_some() { "" } else { ", no bias" }
+    ));
+    patch.remove_nodes = m.nodes.iter().map(|&i| NodeRef::Index(i)).collect();
+    let mut inputs = vec![m.x.as_str(), m.gamma.as_str()];
+    inputs.extend(m.beta.as_deref());
+    patch.add_nodes.push(builder::node(
+        "LayerNormalization",
+        &m.name,
+        &inputs,
+        &[&m.y],
+        &[("axis", Attr::Int(-1)), ("epsilon", Attr::Float(m.eps))],
+    ));
+    if opset(model, "").unwrap_or(0) < LAYERNORM_OPSET {
+        patch.opset_imports.push((String::new(), LAYERNORM_OPSET));
+    }
+    patch
 }
 
 /// Why the model's opset rules out fusing, if it does.

@@ -4,13 +4,16 @@
 //! names, subgraph uses follow redirects, nodes stay in topological order, stale `value_info` goes)
 //! live in one place and are tested once.
 //!
-//! Design: a pass proposes **one patch at a time**, computed against the model it will be applied
-//! to ([`Pass::propose`] returns `Option<Patch>`). Patches name nodes by index or name, and both
-//! shift as soon as another patch is applied; proposing one at a time means a patch never refers to
-//! a graph that no longer exists. It also makes `max_steps` exact: step N is one patch, so a bad
-//! rewrite can be bisected to the single patch that introduced it. The cost is re-indexing the graph
-//! after every patch, which is linear and negligible next to loading a model. Passes that see many
-//! independent rewrites at once (dead code) may put them in one patch.
+//! Design: a patch is computed against the model it will be applied to. Patches name nodes by
+//! index or name, and both shift as soon as another patch is applied, so patches are applied in
+//! **batches proposed against one graph** ([`Pass::propose_batch`], applied by [`apply_batch`] as
+//! if one after the other): a pass that sees many independent rewrites in one look proposes them
+//! together, and the graph is copied and re-indexed once per batch, not once per patch (once per
+//! patch made an Identity chain quadratic: 126 s at 20,000 nodes). Each patch stays one step, so
+//! `max_steps` is exact (a batch is cut at the limit) and a bad rewrite can be bisected to the
+//! single patch that introduced it. Passes that find one rewrite per look ([`Pass::propose`])
+//! give batches of one. Passes that see many interlocking rewrites at once (dead code, constant
+//! folding) may also put them in one patch.
 //!
 //! The [`Pipeline`] runs its passes in order, each until it proposes nothing, and repeats the whole
 //! list until a round changes nothing (a fixed point) or `max_steps` patches have been applied.
@@ -29,7 +32,7 @@ pub mod sdpa_guard;
 pub mod squeezebert_native;
 pub mod transpose;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::onnx::graph::{node_label, GraphView, NodeId};
 use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
@@ -97,81 +100,190 @@ impl Patch {
     /// A refused patch leaves the model as it was: the patch is applied to a copy of the graph
     /// (cheap: tensor payloads are shared `Bytes`), which replaces the graph only on success.
     pub fn apply(&self, model: &mut Model) -> Result<(), String> {
-        let mut graph = model.graph().clone();
-        self.apply_to(&mut graph)?;
-        *model.graph_mut() = graph;
-        for (domain, version) in &self.opset_imports {
-            let imports = &mut model.proto.opset_import;
-            let is_domain = |d: &Option<String>| d.as_deref().unwrap_or("") == domain || (domain.is_empty() && d.as_deref() == Some("ai.onnx"));
-            match imports.iter_mut().find(|o| is_domain(&o.domain)) {
-                Some(o) if o.version.unwrap_or(0) >= *version => {}
-                Some(o) => o.version = Some(*version),
-                None => imports.push(OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) }),
-            }
-            if domain.is_empty() {
-                let ir = crate::onnx::builder::ir_version_for(*version);
-                if model.proto.ir_version.unwrap_or(0) < ir {
-                    model.proto.ir_version = Some(ir);
-                }
+        apply_batch(std::slice::from_ref(self), model).map(|_| ()).map_err(|(_, reason)| reason)
+    }
+}
+
+/// Applies `patches`, all proposed against `model` as it is now (node indices refer to it), as if
+/// each were applied in turn, with one copy and one re-index of the graph for all of them: the
+/// cost is linear in the graph and the patches, however many patches there are. A redirect whose
+/// target an earlier redirect (of this or an earlier patch) moved follows it, so a batch may
+/// remove a chain of nodes. The patches must be independent: no node removed by two of them, and
+/// no patch redirecting a value that a node added by another one reads (added nodes are never
+/// redirected). Returns how many nodes each patch removed, or the index of the patch that cannot
+/// be applied and why; on error the model is left as it was.
+pub fn apply_batch(patches: &[Patch], model: &mut Model) -> std::result::Result<Vec<usize>, BatchError> {
+    let mut graph = model.graph().clone();
+    let removed = apply_to(patches, &mut graph)?;
+    *model.graph_mut() = graph;
+    for (domain, version) in patches.iter().flat_map(|p| &p.opset_imports) {
+        let imports = &mut model.proto.opset_import;
+        let is_domain = |d: &Option<String>| d.as_deref().unwrap_or("") == domain || (domain.is_empty() && d.as_deref() == Some("ai.onnx"));
+        match imports.iter_mut().find(|o| is_domain(&o.domain)) {
+            Some(o) if o.version.unwrap_or(0) >= *version => {}
+            Some(o) => o.version = Some(*version),
+            None => imports.push(OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) }),
+        }
+        if domain.is_empty() {
+            let ir = crate::onnx::builder::ir_version_for(*version);
+            if model.proto.ir_version.unwrap_or(0) < ir {
+                model.proto.ir_version = Some(ir);
             }
         }
-        Ok(())
     }
+    Ok(removed)
+}
 
-    fn apply_to(&self, g: &mut GraphProto) -> Result<(), String> {
-        let mut remove: HashSet<usize> = HashSet::new();
-        for r in &self.remove_nodes {
+/// A patch of a batch that cannot be applied (its index in the batch) and why.
+type BatchError = (usize, String);
+
+/// The nodes each patch removes: per node of `g`, the patch removing it, and per patch, how many
+/// (a node removed by two patches is an error).
+fn nodes_to_remove(patches: &[Patch], g: &GraphProto) -> std::result::Result<(Vec<Option<usize>>, Vec<usize>), BatchError> {
+    let mut owner: Vec<Option<usize>> = vec![None; g.node.len()];
+    let mut counts = vec![0; patches.len()];
+    let mut by_name: Option<HashMap<&str, usize>> = None;
+    for (k, patch) in patches.iter().enumerate() {
+        for r in &patch.remove_nodes {
             let i = match r {
                 NodeRef::Index(i) if *i < g.node.len() => *i,
-                NodeRef::Index(i) => return Err(format!("no node #{i} (the graph has {})", g.node.len())),
-                NodeRef::Name(name) => g
-                    .node
-                    .iter()
-                    .position(|n| n.name.as_deref() == Some(name.as_str()))
-                    .ok_or_else(|| format!("no node named '{name}'"))?,
+                NodeRef::Index(i) => return Err((k, format!("no node #{i} (the graph has {})", g.node.len()))),
+                NodeRef::Name(name) => {
+                    let names = by_name.get_or_insert_with(|| {
+                        let mut m = HashMap::new();
+                        for (i, n) in g.node.iter().enumerate() {
+                            m.entry(n.name.as_deref().unwrap_or("")).or_insert(i);
+                        }
+                        m
+                    });
+                    *names.get(name.as_str()).filter(|_| !name.is_empty()).ok_or_else(|| (k, format!("no node named '{name}'")))?
+                }
             };
-            remove.insert(i);
+            match owner[i] {
+                Some(o) if o == k => {}
+                Some(o) => return Err((k, format!("{} is also removed by patch '{}' of the same batch", node_label(&g.node[i], i), patches[o].label))),
+                None => {
+                    owner[i] = Some(k);
+                    counts[k] += 1;
+                }
+            }
         }
-        let mut index = 0;
-        g.node.retain(|_| {
-            index += 1;
-            !remove.contains(&(index - 1))
-        });
-        for name in &self.remove_initializers {
-            let pos = g
-                .initializer
-                .iter()
-                .position(|t| t.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| format!("no initializer named '{name}'"))?;
-            g.initializer.remove(pos);
+    }
+    Ok((owner, counts))
+}
+
+fn apply_to(patches: &[Patch], g: &mut GraphProto) -> std::result::Result<Vec<usize>, BatchError> {
+    let (owner, removed) = nodes_to_remove(patches, g)?;
+    let mut index = 0;
+    g.node.retain(|_| {
+        index += 1;
+        owner[index - 1].is_none()
+    });
+    let gone: HashSet<&str> = patches.iter().flat_map(|p| p.remove_initializers.iter().map(String::as_str)).collect();
+    if !gone.is_empty() {
+        let present: HashSet<&str> = g.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+        for (k, patch) in patches.iter().enumerate() {
+            if let Some(name) = patch.remove_initializers.iter().find(|n| !present.contains(n.as_str())) {
+                return Err((k, format!("no initializer named '{name}'")));
+            }
         }
-        g.initializer.extend(self.add_initializers.iter().cloned());
-        for (from, to) in &self.redirect {
-            if from == to {
+        g.initializer.retain(|t| !t.name.as_deref().is_some_and(|n| gone.contains(n)));
+    }
+    g.initializer.extend(patches.iter().flat_map(|p| p.add_initializers.iter().cloned()));
+    let (readers, renamed) = redirect_maps(patches, g)?;
+    if !readers.is_empty() {
+        let readers: HashMap<&str, &str> = readers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        for node in &mut g.node {
+            for out in node.output.iter_mut() {
+                if let Some(new) = renamed.get(out.as_str()) {
+                    *out = new.clone();
+                }
+            }
+        }
+        for v in &mut g.value_info {
+            if let Some(new) = v.name.as_deref().and_then(|n| renamed.get(n)) {
+                v.name = Some(new.clone());
+            }
+        }
+        rename_uses(g, &readers);
+    }
+    let added: Vec<NodeProto> = patches.iter().flat_map(|p| p.add_nodes.iter().cloned()).collect();
+    if !added.is_empty() {
+        g.node.extend(added);
+        let order = GraphView::new(&*g).topo_order().map_err(|stuck| {
+            let labels: Vec<String> = stuck.iter().take(4).map(|&i| node_label(&g.node[i], i)).collect();
+            (patches.len() - 1, format!("the added nodes make a cycle through {}", labels.join(", ")))
+        })?;
+        let mut nodes: Vec<Option<NodeProto>> = std::mem::take(&mut g.node).into_iter().map(Some).collect();
+        g.node = order.into_iter().map(|i| nodes[i].take().expect("each index once")).collect();
+    }
+    let defined: HashSet<String> = defined_values(g).map(str::to_string).collect();
+    g.value_info.retain(|v| v.name.as_deref().is_some_and(|n| defined.contains(n)));
+    Ok(removed)
+}
+
+/// The redirects of `patches`, in order, on `g` after the removals: where each read value is read
+/// from (chains followed to their end), and which produced values are renamed to a graph output.
+type RedirectMaps = (HashMap<String, String>, HashMap<String, String>);
+
+fn redirect_maps(patches: &[Patch], g: &GraphProto) -> std::result::Result<RedirectMaps, BatchError> {
+    let mut readers: HashMap<String, String> = HashMap::new();
+    let mut renamed: HashMap<String, String> = HashMap::new();
+    if patches.iter().all(|p| p.redirect.is_empty()) {
+        return Ok((readers, renamed));
+    }
+    let view = GraphView::new(g);
+    let outputs: HashSet<&str> = g.output.iter().filter_map(|v| v.name.as_deref()).collect();
+    let renamed_to: &mut HashSet<String> = &mut HashSet::new();
+    for (k, patch) in patches.iter().enumerate() {
+        for (from, to) in &patch.redirect {
+            let to = resolve(&mut readers, to);
+            if *from == to {
                 continue;
             }
-            if is_graph_output(g, from) {
-                if let Some(reason) = rename_blocker(g, from, to) {
-                    return Err(format!("graph output '{from}' keeps its name, but '{to}' cannot take it: {reason}"));
-                }
-                rename_value(g, to, from);
-            } else {
-                rename_uses(g, from, to);
+            if !outputs.contains(from.as_str()) {
+                // A value already redirected (or renamed) has no readers left to move.
+                readers.entry(from.clone()).or_insert(to);
+                continue;
             }
+            let blocker = if view.is_defined(from) || renamed_to.contains(from) {
+                Some(format!("'{from}' is still produced in the graph"))
+            } else if renamed.contains_key(&to) {
+                Some(format!("'{to}' is already renamed to '{}'", renamed[&to]))
+            } else {
+                can_redirect(&view, from, &to)
+            };
+            if let Some(reason) = blocker {
+                return Err((k, format!("graph output '{from}' keeps its name, but '{to}' cannot take it: {reason}")));
+            }
+            renamed_to.insert(from.clone());
+            readers.insert(to.clone(), from.clone());
+            renamed.insert(to, from.clone());
         }
-        if !self.add_nodes.is_empty() {
-            g.node.extend(self.add_nodes.iter().cloned());
-            let order = GraphView::new(&*g).topo_order().map_err(|stuck| {
-                let labels: Vec<String> = stuck.iter().take(4).map(|&i| node_label(&g.node[i], i)).collect();
-                format!("the added nodes make a cycle through {}", labels.join(", "))
-            })?;
-            let mut nodes: Vec<Option<NodeProto>> = std::mem::take(&mut g.node).into_iter().map(Some).collect();
-            g.node = order.into_iter().map(|i| nodes[i].take().expect("each index once")).collect();
-        }
-        let defined: HashSet<String> = defined_values(g).map(str::to_string).collect();
-        g.value_info.retain(|v| v.name.as_deref().is_some_and(|n| defined.contains(n)));
-        Ok(())
     }
+    // Every chain resolved to its end (each link followed once over the whole map).
+    let keys: Vec<String> = readers.keys().cloned().collect();
+    for key in keys {
+        resolve(&mut readers, &key);
+    }
+    Ok((readers, renamed))
+}
+
+/// Where `name` is read from after the redirects in `map`, shortening the chain it followed.
+fn resolve(map: &mut HashMap<String, String>, name: &str) -> String {
+    let mut path = Vec::new();
+    let mut at = name.to_string();
+    while let Some(next) = map.get(&at) {
+        path.push(at);
+        at = next.clone();
+        if path.len() > map.len() {
+            break; // a cycle (redirect_maps never inserts one); leave it to the structural check
+        }
+    }
+    for p in path {
+        map.insert(p, at.clone());
+    }
+    at
 }
 
 /// Whether readers of `from` can be redirected to `to` by a [`Patch`] that also removes the node
@@ -196,19 +308,6 @@ pub fn can_redirect(view: &GraphView, from: &str, to: &str) -> Option<String> {
     None
 }
 
-fn is_graph_output(g: &GraphProto, name: &str) -> bool {
-    g.output.iter().any(|v| v.name.as_deref() == Some(name))
-}
-
-/// Why `to` cannot be renamed to the graph output `from` in `g` (after the patch's removals).
-fn rename_blocker(g: &GraphProto, from: &str, to: &str) -> Option<String> {
-    let view = GraphView::new(g);
-    if view.is_defined(from) {
-        return Some(format!("'{from}' is still produced in the graph"));
-    }
-    can_redirect(&view, from, to)
-}
-
 /// Every value defined in `g`: inputs, initializers, node outputs.
 fn defined_values(g: &GraphProto) -> impl Iterator<Item = &str> {
     g.input
@@ -218,35 +317,38 @@ fn defined_values(g: &GraphProto) -> impl Iterator<Item = &str> {
         .chain(g.node.iter().flat_map(|n| n.output.iter().map(String::as_str)))
 }
 
-/// Readers of `from` in `g` (node inputs, and subgraphs using it from the outer scope) read `to`.
-fn rename_uses(g: &mut GraphProto, from: &str, to: &str) {
+/// Readers of each key of `map` in `g` (node inputs, and subgraphs using it from the outer scope)
+/// read its value instead.
+fn rename_uses(g: &mut GraphProto, map: &HashMap<&str, &str>) {
     for node in &mut g.node {
-        for input in node.input.iter_mut().filter(|i| *i == from) {
-            *input = to.to_string();
+        for input in node.input.iter_mut() {
+            if let Some(to) = map.get(input.as_str()) {
+                *input = to.to_string();
+            }
         }
         for attr in &mut node.attribute {
             for sub in attr.g.iter_mut().chain(attr.graphs.iter_mut()) {
-                // A subgraph that defines `from` itself shadows the outer value.
-                if !defined_values(sub).any(|d| d == from) {
-                    rename_uses(sub, from, to);
-                    for out in sub.output.iter_mut().filter(|v| v.name.as_deref() == Some(from)) {
+                // A subgraph that defines a name itself shadows the outer value.
+                let shadowed: HashSet<String> = defined_values(sub).filter(|d| map.contains_key(d)).map(str::to_string).collect();
+                let inner: HashMap<&str, &str>;
+                let map = if shadowed.is_empty() {
+                    map
+                } else {
+                    inner = map.iter().filter(|(k, _)| !shadowed.contains(**k)).map(|(k, v)| (*k, *v)).collect();
+                    &inner
+                };
+                if map.is_empty() {
+                    continue;
+                }
+                rename_uses(sub, map);
+                for out in sub.output.iter_mut() {
+                    if let Some(to) = out.name.as_deref().and_then(|n| map.get(n)) {
                         out.name = Some(to.to_string());
                     }
                 }
             }
         }
     }
-}
-
-/// Renames the value `old` (a node output of `g`) to `new`: its producer, its readers, its value_info.
-fn rename_value(g: &mut GraphProto, old: &str, new: &str) {
-    for out in g.node.iter_mut().flat_map(|n| n.output.iter_mut()).filter(|o| *o == old) {
-        *out = new.to_string();
-    }
-    for v in g.value_info.iter_mut().filter(|v| v.name.as_deref() == Some(old)) {
-        v.name = Some(new.to_string());
-    }
-    rename_uses(g, old, new);
 }
 
 /// The version of `domain` the model imports (`""` is the default domain, also spelled
@@ -331,6 +433,14 @@ pub trait Pass {
     fn describe(&self) -> &'static str;
     /// The next rewrite this pass would make on `model`, or `None` when it has nothing to do.
     fn propose(&self, model: &Model) -> Result<Option<Patch>>;
+    /// Every patch this pass can propose against `model` as it is now, for [`apply_batch`] (so
+    /// independent, see there), in the order proposing one at a time would find them; empty
+    /// when it has nothing to do. A pass that finds many rewrites in one look at the graph
+    /// proposes them here, so a [`Pipeline`] copies and re-indexes the graph once per batch, not
+    /// once per patch (an Identity chain would be quadratic). The default: [`Pass::propose`].
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        Ok(self.propose(model)?.into_iter().collect())
+    }
     /// Sets the options given after a colon (`low-rank:rank=256,match=intermediate`), as
     /// `key=value` pairs; always called by [`by_name`], with no pairs when there is no colon.
     /// Passes without options refuse any.
@@ -448,6 +558,9 @@ pub struct Report {
     pub steps: usize,
     /// True when the run stopped at `max_steps` rather than at a fixed point.
     pub stopped_at_max_steps: bool,
+    /// Batches of patches applied: each costs one copy and one re-index of the graph, so this is
+    /// what makes a run linear or not (a pass proposing one patch per look makes one per patch).
+    pub batches: usize,
     pub before: Counts,
     pub after: Counts,
     /// `pass: note` for every pass with something to say about what it left undone.
@@ -521,38 +634,17 @@ impl Pipeline {
             let mut changed = false;
             for (k, pass) in self.passes.iter().enumerate() {
                 loop {
-                    if self.max_steps.is_some_and(|m| report.steps >= m) {
+                    let left = self.max_steps.map(|m| m.saturating_sub(report.steps));
+                    if left == Some(0) {
                         report.stopped_at_max_steps = true;
                         break 'rounds;
                     }
-                    let Some(patch) = pass.propose(model)? else { break };
-                    let before = Counts::of(model);
-                    let g = model.graph();
-                    let removed_bytes: u64 = g
-                        .initializer
-                        .iter()
-                        .filter(|t| t.name.as_deref().is_some_and(|n| patch.remove_initializers.iter().any(|r| r == n)))
-                        .map(|t| weight_bytes(std::slice::from_ref(t)))
-                        .sum();
-                    patch.apply(model).map_err(|reason| Error::Apply { pass: pass.name().into(), label: patch.label.clone(), reason })?;
-                    report.steps += 1;
-                    report.log.push(format!("step {} {}: {}", report.steps, pass.name(), patch.label));
-                    let after = Counts::of(model);
-                    let r = &mut report.passes[k];
-                    r.patches += 1;
-                    r.nodes_added += patch.add_nodes.len();
-                    r.nodes_removed += before.nodes + patch.add_nodes.len() - after.nodes;
-                    r.initializers_added += patch.add_initializers.len();
-                    r.initializers_removed += patch.remove_initializers.len();
-                    r.weight_bytes_added += weight_bytes(&patch.add_initializers);
-                    r.weight_bytes_removed += removed_bytes;
-                    if self.check_each_step {
-                        let problems: Vec<String> =
-                            check::check(model).iter().map(ToString::to_string).filter(|p| !known.contains(p)).collect();
-                        if !problems.is_empty() {
-                            return Err(Error::Check { pass: pass.name().into(), label: patch.label, step: report.steps, problems });
-                        }
+                    let mut batch = pass.propose_batch(model)?;
+                    if batch.is_empty() {
+                        break;
                     }
+                    batch.truncate(left.unwrap_or(usize::MAX));
+                    self.apply(pass.as_ref(), k, batch, model, &mut report, &known)?;
                     if report.steps > limit {
                         return Err(Error::NoFixedPoint { pass: pass.name().into(), steps: report.steps });
                     }
@@ -567,6 +659,54 @@ impl Pipeline {
         report.notes = self.passes.iter().filter_map(|p| p.note(model).map(|n| format!("{}: {n}", p.name()))).collect();
         Ok(report)
     }
+
+    /// Applies one batch of `pass` (the `k`th pass) and records each of its patches as a step.
+    /// With `check_each_step`, each prefix of the batch is applied to a copy and checked, so a
+    /// problem is blamed on the first patch that introduces it.
+    fn apply(&self, pass: &dyn Pass, k: usize, batch: Vec<Patch>, model: &mut Model, report: &mut Report, known: &HashSet<String>) -> Result<()> {
+        let sizes: HashMap<&str, u64> = if batch.iter().any(|p| !p.remove_initializers.is_empty()) {
+            let mut sizes = HashMap::new();
+            for t in &model.graph().initializer {
+                *sizes.entry(t.name.as_deref().unwrap_or("")).or_insert(0) += weight_bytes(std::slice::from_ref(t));
+            }
+            sizes
+        } else {
+            HashMap::new()
+        };
+        let removed_bytes: Vec<u64> = batch.iter().map(|p| p.remove_initializers.iter().filter_map(|n| sizes.get(n.as_str())).sum()).collect();
+        drop(sizes);
+        let fail = |(i, reason): (usize, String)| Error::Apply { pass: pass.name().into(), label: batch[i].label.clone(), reason };
+        let removed = if self.check_each_step {
+            let original = model.clone();
+            let mut removed = Vec::new();
+            for j in 1..=batch.len() {
+                let mut m = original.clone();
+                removed = apply_batch(&batch[..j], &mut m).map_err(fail)?;
+                let problems: Vec<String> = check::check(&m).iter().map(ToString::to_string).filter(|p| !known.contains(p)).collect();
+                if !problems.is_empty() {
+                    return Err(Error::Check { pass: pass.name().into(), label: batch[j - 1].label.clone(), step: report.steps + j, problems });
+                }
+                *model = m;
+            }
+            removed
+        } else {
+            apply_batch(&batch, model).map_err(fail)?
+        };
+        report.batches += 1;
+        for ((patch, nodes_removed), bytes) in batch.into_iter().zip(removed).zip(removed_bytes) {
+            report.steps += 1;
+            report.log.push(format!("step {} {}: {}", report.steps, pass.name(), patch.label));
+            let r = &mut report.passes[k];
+            r.patches += 1;
+            r.nodes_added += patch.add_nodes.len();
+            r.nodes_removed += nodes_removed;
+            r.initializers_added += patch.add_initializers.len();
+            r.initializers_removed += patch.remove_initializers.len();
+            r.weight_bytes_added += weight_bytes(&patch.add_initializers);
+            r.weight_bytes_removed += bytes;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -577,7 +717,8 @@ pub(crate) mod tests {
     use crate::onnx::proto::ModelProto;
 
     pub fn model(g: GraphProto) -> Model {
-        Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "test.onnx", ".")
+        let opset_import = vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }];
+        Model::from_proto(ModelProto { graph: Some(g), opset_import, ..Default::default() }, "test.onnx", ".")
     }
 
     pub fn float_init(name: &str, values: &[f32]) -> TensorProto {

@@ -5,6 +5,8 @@
 //! both carry an explicit `perm` (without one the rank, hence the reversal, is unknown here).
 //! The replacement takes the outer node's name and output, so graph outputs keep their names.
 
+use std::collections::HashSet;
+
 use crate::onnx::builder::{self, Attr};
 use crate::onnx::graph::{attr_ints, node_label, GraphView};
 use crate::onnx::Model;
@@ -35,9 +37,18 @@ impl Pass for Transpose {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        Ok(self.propose_batch(model)?.into_iter().next())
+    }
+
+    /// Pairs that share no value: a pair whose input, middle or output value another pair of the
+    /// batch reads or writes waits for the next batch (so a chain of N transposes takes about
+    /// log N batches, each of which folds a fixed share of what is left).
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         let g = model.graph();
         let view = GraphView::new(g);
         let is_output = |name: &str| g.output.iter().any(|v| v.name.as_deref() == Some(name));
+        let mut touched: HashSet<&str> = HashSet::new();
+        let mut patches = Vec::new();
         for (outer_id, outer) in g.node.iter().enumerate() {
             if outer.op_type.as_deref() != Some("Transpose") || outer.output.len() != 1 {
                 continue;
@@ -52,10 +63,14 @@ impl Pass for Transpose {
             let Some(q) = compose(p1, p2) else { continue };
             let Some(x) = inner.input.first() else { continue };
             let out = &outer.output[0];
+            if [x, mid, out].iter().any(|v| touched.contains(v.as_str())) {
+                continue;
+            }
             let identity = q.iter().enumerate().all(|(i, &a)| a == i as i64);
             if identity && can_redirect(&view, out, x).is_some() {
                 continue;
             }
+            touched.extend([x.as_str(), mid.as_str(), out.as_str()]);
             let what = format!("{} then {}", node_label(inner, inner_id), node_label(outer, outer_id));
             let mut patch = Patch::new(if identity {
                 format!("remove {what}: the perms cancel")
@@ -69,9 +84,9 @@ impl Pass for Transpose {
                 let name = outer.name.clone().unwrap_or_else(|| format!("{out}_transpose"));
                 patch.add_nodes.push(builder::node("Transpose", &name, &[x], &[out], &[("perm", Attr::Ints(q))]));
             }
-            return Ok(Some(patch));
+            patches.push(patch);
         }
-        Ok(None)
+        Ok(patches)
     }
 }
 
