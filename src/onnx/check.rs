@@ -49,8 +49,25 @@ pub fn check(model: &Model) -> Vec<Problem> {
             });
         }
     }
+    if model.proto.opset_import.is_empty() {
+        problems.push(Problem {
+            graph: "main".into(),
+            message: "the model imports no opset (opset_import is empty): its operators have no defined version".into(),
+        });
+    }
     check_graph(model, model.graph(), "main", &HashSet::new(), &mut problems);
     problems
+}
+
+/// Whether the model imports `domain` (the default domain is `""` or `ai.onnx`). A model that
+/// imports nothing is reported once, not for each node.
+fn imports_domain(model: &Model, domain: &str) -> bool {
+    let default = |d: &str| d.is_empty() || d == "ai.onnx";
+    model.proto.opset_import.is_empty()
+        || model.proto.opset_import.iter().any(|o| {
+            let d = o.domain.as_deref().unwrap_or("");
+            d == domain || (default(d) && default(domain))
+        })
 }
 
 /// [`check`] as a `Result`: an error listing the problems (the first 20) when there are any.
@@ -109,6 +126,8 @@ fn check_graph(model: &Model, g: &GraphProto, where_: &str, outer: &HashSet<&str
         } else if ops::is_known(domain, op) == Some(false) && !is_local_function(model, domain, op) {
             let shown = if domain.is_empty() { "the default ONNX domain" } else { domain };
             push(format!("node {}: '{op}' is not an operator of {shown}", node_label(node, id)));
+        } else if !imports_domain(model, domain) && !is_local_function(model, domain, op) {
+            push(format!("node {}: its domain '{domain}' is not in the model's opset_import", node_label(node, id)));
         }
         if NUMERIC_OPS.contains(&op) && matches!(domain, "" | "ai.onnx") {
             for input in node.input.iter().filter(|i| strings.contains(i.as_str())) {
@@ -196,7 +215,8 @@ mod tests {
     use crate::onnx::proto::ModelProto;
 
     fn model(g: GraphProto) -> Model {
-        Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "test.onnx", ".")
+        let opset_import = vec![crate::onnx::proto::OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }];
+        Model::from_proto(ModelProto { graph: Some(g), opset_import, ..Default::default() }, "test.onnx", ".")
     }
 
     fn float_tensor(name: &str, dims: &[i64], raw_len: usize) -> TensorProto {
@@ -243,6 +263,24 @@ mod tests {
         assert!(all.contains("initializer 'w': negative dimension -1"), "{all}");
         assert!(all.contains("graph output 'nowhere'"), "{all}");
         assert!(all.contains("cycle") && all.contains("'loop_a' (Add)"), "{all}");
+    }
+
+    // Why: each of these was accepted silently (issue 17 item 16): a tensor with two payloads
+    // (which one a runtime reads is its choice), an op of a domain the model does not import,
+    // and a model importing no opset at all.
+    #[test]
+    fn double_payloads_undeclared_domains_and_missing_opsets_are_reported() {
+        let mut t = float_tensor("both", &[2], 8);
+        t.float_data = vec![1.0, 2.0];
+        let mut custom = node("Gelu", "g", &["x"], &["y"]);
+        custom.domain = Some("com.microsoft".into());
+        let g = GraphProto { node: vec![custom], initializer: vec![t], input: vec![value("x")], output: vec![value("y")], ..Default::default() };
+        let all = check(&model(g.clone())).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("initializer 'both': has both raw_data and 2 typed values"), "{all}");
+        assert!(all.contains("node 'g' (Gelu): its domain 'com.microsoft' is not in the model's opset_import"), "{all}");
+        let bare = Model::from_proto(ModelProto { graph: Some(g), ..Default::default() }, "test.onnx", ".");
+        let all = check(&bare).iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(all.contains("the model imports no opset"), "{all}");
     }
 
     #[test]

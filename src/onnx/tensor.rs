@@ -75,6 +75,8 @@ pub fn data_problem(t: &TensorProto) -> Option<String> {
         return Some(format!("dims {:?} of {dt} overflow 64 bits in bytes", t.dims));
     };
     match &t.raw_data {
+        // Which of the two a reader takes is up to the reader: refuse rather than guess.
+        Some(_) if typed_len(t) > 0 => Some(format!("has both raw_data and {} typed values; a tensor holds one or the other", typed_len(t))),
         Some(raw) if raw.len() as u64 != want => {
             Some(format!("raw_data holds {} bytes but dims {:?} of {dt} need {want}", raw.len(), t.dims))
         }
