@@ -82,6 +82,10 @@ fn markdown_escapes_cells() {
     r.cases[1].variant = "int8|x".into();
     let md = report::markdown::render(&r);
     assert!(md.contains("| crashed | bad \\| input |"), "{md}");
+    // Error text is shown, not rendered: no raw HTML reaches the Markdown.
+    r.cases[7].error = Some("<img src=x onerror=alert(1)> & <script>".into());
+    let md = report::markdown::render(&r);
+    assert!(md.contains("| crashed | &lt;img src=x onerror=alert(1)&gt; &amp; &lt;script&gt; |") && !md.contains("<img"), "{md}");
     assert!(md.contains("| int8\\|x |"), "{md}");
 }
 

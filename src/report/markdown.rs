@@ -185,7 +185,8 @@ fn dash() -> String {
     "—".to_string()
 }
 
-/// Text safe inside a table cell: pipes escaped, line breaks flattened.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+/// Text safe inside a table cell: pipes escaped, line breaks flattened, and `&`, `<`, `>` as
+/// entities, so error text holding HTML is shown, not rendered (GitHub renders inline HTML).
+pub(crate) fn cell(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
 }
