@@ -145,6 +145,23 @@ fn charts_render_as_svg_and_png() {
     assert!(charts.iter().zip(&again).all(|(a, b)| a.svg == b.svg && a.png == b.png));
 }
 
+/// Latencies a results file may hold but no log axis can place (0, negative, NaN, infinite):
+/// every chart still renders, promptly (a p50 of 0 used to loop over 2^31 decades of ticks).
+#[test]
+fn charts_render_with_degenerate_latencies() {
+    for bad in [0.0, -3.0, f64::NAN, f64::INFINITY] {
+        let mut r = results_sample::results();
+        for c in r.cases.iter_mut().take(3) {
+            let l = c.latency.as_mut().unwrap();
+            l.p50_ms = bad;
+            l.p99_ms = bad;
+            l.samples_ms.iter_mut().for_each(|x| *x = bad);
+        }
+        let charts = report::charts::render_all(&r).unwrap_or_else(|e| panic!("{bad}: {e}"));
+        assert!(charts.iter().any(|c| c.name.starts_with("tradeoff")), "{bad}: the other cases still make a trade-off chart");
+    }
+}
+
 /// The HTML page stands alone (no script, no external resource), inlines every chart, lists the
 /// environment and every case, and escapes text from the results.
 #[test]

@@ -711,7 +711,12 @@ struct TradeoffFig {
 
 impl TradeoffFig {
     fn all(results: &Results) -> Vec<TradeoffFig> {
-        let ok: Vec<&CaseResult> = results.cases.iter().filter(|c| c.status == Status::Ok && c.latency.is_some()).collect();
+        // A log axis places only finite positive latencies (a results file may say 0 or worse).
+        let ok: Vec<&CaseResult> = results
+            .cases
+            .iter()
+            .filter(|c| c.status == Status::Ok && c.latency.as_ref().is_some_and(|l| l.p50_ms.is_finite() && l.p50_ms > 0.0))
+            .collect();
         let several = several_workloads(ok.iter().copied());
         let point = |c: &CaseResult, quality: f64| Point {
             model: c.model.clone(),
@@ -802,7 +807,12 @@ impl TradeoffFig {
 
 /// Tick values for a log axis over `[lo, hi]`: 1, 2, 5 × 10^k, or 1, 1.5, 2, 3, 4, 5, 6, 8 × 10^k
 /// when that gives fewer than four.
+/// Only a finite, positive range has decades to step through: anything else (a latency of 0,
+/// NaN or infinity read from a results file) gives no ticks rather than a loop over 2^31 decades.
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    if !(lo > 0.0 && hi >= lo && hi.is_finite()) {
+        return Vec::new();
+    }
     let pick = |mantissas: &[f64]| {
         let mut out = Vec::new();
         let (k0, k1) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
@@ -993,10 +1003,15 @@ impl DistributionFig {
             .iter()
             .flat_map(|g| &g.rows)
             .filter_map(|r| {
-                let l = r.case.latency.as_ref().filter(|l| !l.samples_ms.is_empty())?;
+                let l = r.case.latency.as_ref()?;
+                // Bins need finite, non-negative times (and p99 one of them).
+                let samples: Vec<f64> = l.samples_ms.iter().copied().filter(|x| x.is_finite() && *x >= 0.0).collect();
+                if samples.is_empty() || !(l.p50_ms.is_finite() && l.p99_ms.is_finite()) {
+                    return None;
+                }
                 Some(DistCase {
                     id: r.case.id.clone(),
-                    samples: l.samples_ms.clone(),
+                    samples,
                     p50: l.p50_ms,
                     p99: l.p99_ms,
                     color: colors[&r.case.variant],
@@ -1151,5 +1166,9 @@ mod tests {
         assert_eq!(log_ticks(0.5, 300.0), [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0]);
         let narrow = log_ticks(18.0, 70.0);
         assert_eq!(narrow, [20.0, 30.0, 40.0, 50.0, 60.0]);
+        // Why: log10(0) = -inf made the decade loop run 2^31 times (3.3 GB, then abort).
+        for (lo, hi) in [(0.0, 10.0), (-1.0, 10.0), (f64::NAN, 1.0), (1.0, f64::INFINITY), (0.0, 0.0), (5.0, 1.0)] {
+            assert!(log_ticks(lo, hi).is_empty(), "{lo}..{hi}");
+        }
     }
 }
