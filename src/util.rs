@@ -174,9 +174,64 @@ pub fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// Characters of a line or value quoted in an error message: enough to recognise it, while a
+/// 50 MB line still gives a message of one screen line.
+pub const QUOTE_CHARS: usize = 80;
+
+/// At most [`QUOTE_CHARS`] characters of `line` around its 1-based character `column`, with `…`
+/// where the line goes on, and the 1-based column of that character in the excerpt (for a caret
+/// under it). Every error message that quotes input text goes through this or [`clip`].
+pub fn excerpt(line: &str, column: usize) -> (String, usize) {
+    window(line, column, QUOTE_CHARS)
+}
+
+fn window(line: &str, column: usize, width: usize) -> (String, usize) {
+    let total = line.chars().count();
+    let col = column.saturating_sub(1).min(total);
+    if total <= width {
+        return (line.to_string(), col + 1);
+    }
+    let start = col.saturating_sub(width / 2).min(total - width);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(start).take(width));
+    if start + width < total {
+        out.push('…');
+    }
+    (out, col - start + 1 + usize::from(start > 0))
+}
+
+/// `text` cut to its first [`QUOTE_CHARS`] characters, `…` marking the cut.
+pub fn clip(text: &str) -> String {
+    clip_to(text, QUOTE_CHARS)
+}
+
+/// `text` cut to its first `max` characters, `…` marking the cut (for a whole message that may
+/// quote input, e.g. a parser's).
+pub fn clip_to(text: &str, max: usize) -> String {
+    window(text, 1, max).0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Why: a 50 MB YAML line or dataset label was echoed whole (100 MB of stderr).
+    #[test]
+    fn quotes_are_bounded_windows_around_the_column() {
+        let long = format!("{}X{}", "a".repeat(1000), "b".repeat(1000));
+        let (e, col) = excerpt(&long, 1001);
+        assert_eq!(e.chars().count(), QUOTE_CHARS + 2, "{e}");
+        assert!(e.starts_with('…') && e.ends_with('…'), "{e}");
+        assert_eq!(e.chars().nth(col - 1), Some('X'), "the column points at the same character");
+        assert_eq!(excerpt("short", 3), ("short".to_string(), 3));
+        assert_eq!(clip(&long).chars().count(), QUOTE_CHARS + 1);
+        let (e, col) = excerpt(&long, 2001);
+        assert!(!e.ends_with('…') && e.chars().nth(col - 1) == Some('b'), "{e} {col}");
+        assert_eq!(excerpt("", 5), (String::new(), 1));
+    }
 
     #[test]
     fn numbers_read_well() {

@@ -144,7 +144,7 @@ pub fn classification(
             let label = label.trim().parse::<usize>().map_err(|_| Error::Line {
                 path: path.into(),
                 line,
-                reason: format!("label '{label}' is not a class number (0, 1, ...)"),
+                reason: format!("label '{}' is not a class number (0, 1, ...)", crate::util::clip(label)),
             })?;
             Ok(Example { line, text: field(path, line, &f, text_column)?.to_string(), label })
         })
@@ -205,7 +205,7 @@ fn pair_rows(path: &Path, format: TextFormat, columns: [usize; 3], header: bool,
             let score = score.trim().parse::<f64>().ok().filter(|s| s.is_finite()).ok_or_else(|| Error::Line {
                 path: path.into(),
                 line,
-                reason: format!("score '{score}' is not a number"),
+                reason: format!("score '{}' is not a number", crate::util::clip(score)),
             })?;
             Ok((field(path, line, &f, columns[0])?.to_string(), field(path, line, &f, columns[1])?.to_string(), score))
         })
@@ -230,6 +230,16 @@ mod tests {
         assert_eq!(fields(r#""a, ""b""",c,4.5"#, TextFormat::Csv), [r#"a, "b""#, "c", "4.5"]);
         assert_eq!(fields("1\tgood film\t", TextFormat::Tsv), ["1", "good film", ""]);
         assert_eq!(fields("0 one long string , of cliches .", TextFormat::Space), ["0", "one long string , of cliches ."]);
+    }
+
+    // Why: a 100 MB label was printed whole; an error quotes a bounded window.
+    #[test]
+    fn a_huge_bad_label_is_quoted_in_a_bounded_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.tsv");
+        std::fs::write(&p, format!("{}\tsome text\n", "x".repeat(1_000_000))).unwrap();
+        let e = classification(&p, TextFormat::Tsv, 0, 1, false, None).unwrap_err().to_string();
+        assert!(e.len() < 400 && e.contains("label 'xxxx") && e.contains("…'"), "{} bytes: {}", e.len(), crate::util::clip(&e));
     }
 
     #[test]

@@ -48,9 +48,10 @@ impl fmt::Display for Error {
                     if i > 0 {
                         writeln!(f)?;
                     }
-                    write!(f, "{}:{}:{}: {}", path.display(), p.line, p.column, p.message)?;
+                    write!(f, "{}:{}:{}: {}", path.display(), p.line, p.column, crate::util::clip_to(&p.message, 500))?;
                     if let Some(line) = (p.line > 0).then(|| text.lines().nth(p.line as usize - 1)).flatten() {
-                        let pad = " ".repeat(p.column.saturating_sub(1) as usize);
+                        let (line, column) = crate::util::excerpt(line, p.column as usize);
+                        let pad = " ".repeat(column - 1);
                         write!(f, "\n  | {line}\n  | {pad}^")?;
                     }
                     if let Some(h) = &p.hint {
@@ -186,5 +187,20 @@ mod tests {
         assert_eq!(closest("mdoels", &["models", "variants"]), Some("models"));
         assert_eq!(closest("zzzzzz", &["models", "variants"]), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    // Why: a 50 MB YAML line gave 100 MB of stderr (the line, then as many spaces before the
+    // caret); the message quotes a window around the column.
+    #[test]
+    fn a_huge_line_gives_a_bounded_message() {
+        let text = format!("name: x\nmodels: [{}]\nbogus: 1\n", "\"m\", ".repeat(2_000_000));
+        let e = load_str(Path::new("big.yaml"), &text).unwrap_err().to_string();
+        assert!(e.len() < 2000, "{} bytes: {}", e.len(), crate::util::clip(&e));
+        let text = format!("name: {}\n", "y".repeat(5_000_000)) + "models: 3\n";
+        let e = load_str(Path::new("big.yaml"), &text).unwrap_err().to_string();
+        assert!(e.len() < 2000, "{} bytes: {}", e.len(), crate::util::clip(&e));
+        let text = format!("name: x\nmodels: {}\n", "z".repeat(5_000_000));
+        let e = load_str(Path::new("big.yaml"), &text).unwrap_err().to_string();
+        assert!(e.len() < 2000 && e.contains("big.yaml:2:"), "{} bytes: {}", e.len(), crate::util::clip(&e));
     }
 }
