@@ -11,12 +11,7 @@ use squeezebench::gate::{self, Options, Verdict};
 use squeezebench::results::{CaseResult, Results, Status};
 use squeezebench::results::Thresholds;
 
-/// The sample without its crashed case (a baseline must be all ok).
-fn baseline() -> Results {
-    let mut r = results_sample::results();
-    r.cases.retain(|c| c.status == squeezebench::results::Status::Ok);
-    r
-}
+use results_sample::baseline;
 
 fn case<'a>(r: &'a mut Results, id: &str) -> &'a mut CaseResult {
     r.cases.iter_mut().find(|c| c.id == id).unwrap()
@@ -318,4 +313,61 @@ fn intervals_too_wide_for_the_threshold_cannot_judge() {
     assert!(strict.failed() && strict.render_markdown().starts_with("## squeezebench gate: FAIL (strict): "), "{}", strict.render_markdown());
     let t = Thresholds { strict: true, ..Thresholds::default() };
     assert!(gate::compare(&b, &c, &t, &Options::default()).unwrap().failed());
+}
+
+/// Nonsense must not pass (issue 17 item 10): NaN, infinite or negative thresholds are refused
+/// where they are read (a thresholds file, a results file, the library call); a current run
+/// missing a measurement the baseline has fails that check instead of passing on fewer checks;
+/// a time of 0 or less (a negative throughput) is refused.
+#[test]
+fn nonsense_thresholds_values_and_missing_metrics_do_not_pass() {
+    let b = baseline();
+    let mut c = b.clone();
+    slow_down(case(&mut c, "bert-base/int8/b1-s128-t2"), 2.0);
+    for (key, bad) in [("latency_p50_increase", f64::NAN), ("throughput_drop", f64::INFINITY), ("accuracy_drop", -5.0)] {
+        let mut t = Thresholds::default();
+        match key {
+            "latency_p50_increase" => t.latency_p50_increase = bad,
+            "throughput_drop" => t.throughput_drop = bad,
+            _ => t.accuracy_drop = bad,
+        }
+        let e = gate::compare(&b, &c, &t, &Options::default()).unwrap_err().to_string();
+        assert!(e.contains(&format!("thresholds: {key} must be a number, 0 or more")), "{e}");
+    }
+
+    let mut missing = b.clone();
+    case(&mut missing, "bert-base/int8/b1-s128-t2").latency = None;
+    let r = compare(&b, &missing);
+    let v = verdicts(&r, "bert-base/int8/b1-s128-t2");
+    for name in ["latency p50", "latency p99", "throughput"] {
+        assert!(v.contains(&(name.to_string(), Verdict::Regression)), "{name}: {v:?}");
+    }
+    assert!(r.failed() && r.render_markdown().contains("— (not recorded)"));
+    let mut no_acc = b.clone();
+    case(&mut no_acc, "minilm-l6/int8/b1-s128-t2").accuracy.clear();
+    assert!(verdicts(&compare(&b, &no_acc), "minilm-l6/int8/b1-s128-t2").contains(&("accuracy stsb-dev spearman".to_string(), Verdict::Regression)));
+
+    for bad in [-5.0, 0.0, f64::NAN] {
+        let mut neg = b.clone();
+        case(&mut neg, "bert-base/int8/b1-s128-t2").latency.as_mut().unwrap().p50_ms = bad;
+        let e = gate::compare(&b, &neg, &Thresholds::default(), &Options::default()).unwrap_err().to_string();
+        assert!(e.contains("current case 'bert-base/int8/b1-s128-t2': latency p50_ms is"), "{e}");
+    }
+
+    // The command: a thresholds file with .nan, and results whose stored thresholds are negative.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    b.save(Path::new(&p("a.json"))).unwrap();
+    c.save(Path::new(&p("b.json"))).unwrap();
+    std::fs::write(p("nan.yaml"), "latency_p50_increase: .nan\n").unwrap();
+    let o = gate_cmd(&["--baseline", &p("a.json"), "--current", &p("b.json"), "--thresholds", &p("nan.yaml")]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("latency_p50_increase must be a number"));
+    let mut stored = c.clone();
+    stored.thresholds.latency_p50_increase = -5.0;
+    stored.save(Path::new(&p("neg.json"))).unwrap();
+    let o = gate_cmd(&["--baseline", &p("a.json"), "--current", &p("neg.json")]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("neg.json") && err.contains("latency_p50_increase must be a number, 0 or more (got -5)"), "{err}");
 }

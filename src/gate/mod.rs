@@ -139,7 +139,38 @@ pub enum Error {
     Environment(Vec<String>),
     #[error("the baseline has no cases")]
     EmptyBaseline,
+    #[error("{}", .0.join("; "))]
+    Thresholds(Vec<String>),
+    #[error("{run} case '{case}': {what}; the gate judges only finite measurements (times above 0)")]
+    BadValue { run: &'static str, case: String, what: String },
 }
+
+/// What makes an ok case's measurements unjudgeable: a time that is not finite and positive (a
+/// throughput derived from it would be negative or infinite), an accuracy or cosine that is NaN.
+fn bad_value(c: &CaseResult) -> Option<String> {
+    if let Some(l) = &c.latency {
+        let times = [
+            ("p50_ms", l.p50_ms),
+            ("p99_ms", l.p99_ms),
+            ("p50_ci_ms[0]", l.p50_ci_ms[0]),
+            ("p50_ci_ms[1]", l.p50_ci_ms[1]),
+            ("p99_ci_ms[0]", l.p99_ci_ms[0]),
+            ("p99_ci_ms[1]", l.p99_ci_ms[1]),
+        ];
+        if let Some((name, v)) = times.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
+            return Some(format!("latency {name} is {v}"));
+        }
+    }
+    for a in &c.accuracy {
+        if let Some((name, v)) = a.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Some(format!("accuracy {} {name} is {v}", a.dataset));
+        }
+    }
+    c.fidelity.as_ref().filter(|f| !f.cosine.is_finite()).map(|f| format!("fidelity cosine is {}", f.cosine))
+}
+
+/// Shown as the current value of a check whose measurement the current run lacks.
+const MISSING: &str = "— (not recorded)";
 
 impl Report {
     /// The checks that failed.
@@ -228,6 +259,15 @@ pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Opt
     }
     if baseline.cases.is_empty() {
         return Err(Error::EmptyBaseline);
+    }
+    let problems = t.problems();
+    if !problems.is_empty() {
+        return Err(Error::Thresholds(problems));
+    }
+    for (run, r) in [("baseline", baseline), ("current", current)] {
+        if let Some((c, what)) = r.cases.iter().filter(|c| c.status == Status::Ok).find_map(|c| bad_value(c).map(|w| (c, w))) {
+            return Err(Error::BadValue { run, case: c.id.clone(), what });
+        }
     }
     let missing: Vec<String> = baseline.cases.iter().filter(|b| current.case(&b.id).is_none()).map(|b| b.id.clone()).collect();
     if !missing.is_empty() {
@@ -360,8 +400,21 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
     if c.status != Status::Ok {
         let why = c.error.as_deref().map(|e| crate::report::view::short_error(e, 80)).unwrap_or_default();
         let was = if b.is_some() { "ok" } else { "— (new)" };
-        push("status", was.into(), format!("{} ({})", status_word(c.status), why.replace('|', "\\|")), "—".into(), ("ok".into(), None), Verdict::Regression);
+        push("status", was.into(), format!("{} ({})", status_word(c.status), crate::report::markdown::cell(&why)), "—".into(), ("ok".into(), None), Verdict::Regression);
         return;
+    }
+    // A measurement the baseline has and the current run lacks cannot be judged: it fails,
+    // rather than the gate passing on fewer checks.
+    if b.is_some_and(|b| b.latency.is_some()) && c.latency.is_none() {
+        for name in ["latency p50", "latency p99", "throughput"] {
+            push(name, "measured".into(), MISSING.into(), "—".into(), ("must be recorded".into(), None), Verdict::Regression);
+        }
+    }
+    if b.is_some_and(|b| b.fidelity.is_some()) && c.fidelity.is_none() {
+        push("fidelity cosine", "measured".into(), MISSING.into(), "—".into(), ("must be recorded".into(), None), Verdict::Regression);
+    }
+    if b.is_some_and(|b| b.memory.is_some()) && c.memory.is_none() {
+        push("size and memory", "measured".into(), MISSING.into(), "—".into(), ("must be recorded".into(), None), Verdict::Regression);
     }
     if let (Some(bl), Some(cl)) = (b.and_then(|b| b.latency.as_ref()), &c.latency) {
         for (name, b_v, b_ci, c_v, c_ci, limit) in [
@@ -392,7 +445,9 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
         );
     }
     for a in b.iter().flat_map(|b| &b.accuracy) {
-        let (Some(bv), Some(cv)) = (a.metrics.get(&a.primary), crate::report::view::primary_accuracy(c, &a.dataset)) else {
+        let Some(bv) = a.metrics.get(&a.primary) else { continue };
+        let Some(cv) = crate::report::view::primary_accuracy(c, &a.dataset) else {
+            push(&format!("accuracy {} {}", a.dataset, a.primary), format!("{bv:.2}"), MISSING.into(), "—".into(), ("must be recorded".into(), None), Verdict::Regression);
             continue;
         };
         let drop = bv - cv;

@@ -382,7 +382,11 @@ impl Results {
             Some(v) => return Err(Error::Version { path, found: v }),
             None => return Err(Error::Parse { path, message: "no integer `schema_version` field".into() }),
         }
-        serde_json::from_value(value).map_err(|e| Error::Parse { path, message: e.to_string() })
+        let results: Results = serde_json::from_value(value).map_err(|e| Error::Parse { path: path.clone(), message: e.to_string() })?;
+        match results.thresholds.problems().as_slice() {
+            [] => Ok(results),
+            problems => Err(Error::Parse { path, message: problems.join("; ") }),
+        }
     }
 
     /// Pretty JSON with a trailing newline.

@@ -47,11 +47,41 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// What is wrong with the values, one line per field (empty when all are usable): each must
+    /// be a finite number, 0 or more (a NaN compares false with everything, so it would pass any
+    /// change), and `fidelity_min_cosine` a cosine in [-1, 1]. Checked wherever thresholds are
+    /// read: a suite, a thresholds file, a results file.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (key, x) in [
+            ("latency_p50_increase", self.latency_p50_increase),
+            ("latency_p99_increase", self.latency_p99_increase),
+            ("throughput_drop", self.throughput_drop),
+            ("accuracy_drop", self.accuracy_drop),
+            ("size_increase", self.size_increase),
+            ("memory_increase", self.memory_increase),
+        ] {
+            if !(x.is_finite() && x >= 0.0) {
+                out.push(format!("thresholds: {key} must be a number, 0 or more (got {x})"));
+            }
+        }
+        if !(-1.0..=1.0).contains(&self.fidelity_min_cosine) {
+            out.push(format!("thresholds: fidelity_min_cosine must lie in [-1, 1] (got {})", self.fidelity_min_cosine));
+        }
+        out
+    }
+}
+
 /// Reads a thresholds file (YAML, or JSON, which is YAML): the keys of a suite's `thresholds:`,
 /// unknown keys and wrong types refused with the file, line and column.
 pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
     let fail = |e: std::io::Error| format!("cannot read thresholds '{}': {e}", path.display());
     crate::util::check_regular(path).map_err(fail)?;
     let text = std::fs::read_to_string(path).map_err(fail)?;
-    serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| format!("thresholds '{}': {e}", path.display()))
+    let t = serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| format!("thresholds '{}': {e}", path.display()))?;
+    match t.problems().as_slice() {
+        [] => Ok(t),
+        problems => Err(format!("thresholds '{}': {}", path.display(), problems.join("; "))),
+    }
 }

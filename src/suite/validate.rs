@@ -357,21 +357,8 @@ pub fn validate(path: &Path, text: &str, suite: spec::Suite) -> Result<Plan, Vec
     }
 
     let t = &suite.thresholds;
-    let v = &t.value;
-    for (key, x) in [
-        ("latency_p50_increase", v.latency_p50_increase),
-        ("latency_p99_increase", v.latency_p99_increase),
-        ("throughput_drop", v.throughput_drop),
-        ("accuracy_drop", v.accuracy_drop),
-        ("size_increase", v.size_increase),
-        ("memory_increase", v.memory_increase),
-    ] {
-        if !(x.is_finite() && x >= 0.0) {
-            cx.at(t, format!("thresholds: {key} must be a number, 0 or more (got {x})"), None);
-        }
-    }
-    if !(-1.0..=1.0).contains(&v.fidelity_min_cosine) {
-        cx.at(t, format!("thresholds: fidelity_min_cosine must lie in [-1, 1] (got {})", v.fidelity_min_cosine), None);
+    for problem in t.value.problems() {
+        cx.at(t, problem, None);
     }
 
     // Every case is a process and a record: a suite of millions is a mistake, and expanding it

@@ -272,3 +272,20 @@ pub fn results() -> Results {
         cases,
     }
 }
+
+/// The sample without its crashed case (a baseline must be all ok).
+pub fn baseline() -> Results {
+    let mut r = results();
+    r.cases.retain(|c| c.status == Status::Ok);
+    r
+}
+
+/// The sample with only the first `n` latency samples per case (a small fuzzing seed).
+pub fn with_samples(n: usize) -> Results {
+    let mut r = results();
+    for l in r.cases.iter_mut().filter_map(|c| c.latency.as_mut()) {
+        l.samples_ms.truncate(n);
+        l.round_sizes.clear();
+    }
+    r
+}
