@@ -1,17 +1,22 @@
 //! The long fuzzing run (the bounded one is `tests/fuzz.rs`):
 //!
-//! `cargo run --profile test --example fuzz -- onnx|suite [--execs N] [--seconds S] [--seed K]`
+//! `cargo run --profile test --example fuzz -- onnx|suite|results|thresholds [--execs N] [--seconds S] [--seed K]`
 //!
 //! The test profile keeps overflow checks and debug assertions on, so arithmetic overflow is a
 //! crash too. Seeds: for `onnx`, the committed fixtures plus the onnx wheel's test models when the
 //! test suite has fetched them (target/tmp/onnx-*-test-data); for `suite`, suites/*.yaml and
-//! fuzz/seeds/suite/*.yaml. Crashing inputs are written to
+//! fuzz/seeds/suite/*.yaml; for `results`, the hand-built results document of the tests
+//! (tests/results_sample, 20 samples per case); for `thresholds`, fuzz/seeds/thresholds/*.yaml
+//! (judged on that results document). Crashing inputs are written to
 //! target/fuzz-crashes/; the exit code is 1 when there is any.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use squeezebench::fuzz::{self, Campaign, CountingAlloc};
+
+#[path = "../tests/results_sample/mod.rs"]
+mod results_sample;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -60,8 +65,17 @@ fn main() {
             let seeds: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
             (fuzz::suite_target(sandbox), seeds)
         }
+        "results" => {
+            (fuzz::results_target(), vec![results_sample::with_samples(20).to_json().into_bytes()])
+        }
+        "thresholds" => {
+            let mut paths = Vec::new();
+            files(&root.join("fuzz/seeds/thresholds"), ".yaml", &mut paths);
+            let seeds: Vec<Vec<u8>> = paths.iter().filter_map(|p| std::fs::read(p).ok()).collect();
+            (fuzz::thresholds_target(results_sample::baseline()), seeds)
+        }
         other => {
-            eprintln!("unknown target '{other}' (known: onnx, suite)");
+            eprintln!("unknown target '{other}' (known: onnx, suite, results, thresholds)");
             std::process::exit(2);
         }
     };

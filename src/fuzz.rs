@@ -501,6 +501,161 @@ pub fn mutate_yaml(data: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
     Some(out.into_bytes())
 }
 
+/// The results reader and everything that reads a results file: the gate (the run against itself
+/// and against a copy 2× slower, under the thresholds it carries), the Markdown, CSV and HTML
+/// reports, and (for each input that reaches a new outcome of those, so the campaign stays fast)
+/// the charts. A `results.json` may come from anywhere (`gate --baseline` in CI).
+pub fn results_target() -> Target {
+    let seen = std::sync::Mutex::new(HashSet::<String>::new());
+    let run = move |data: &[u8]| -> String {
+        let Ok(text) = std::str::from_utf8(data) else { return "not utf-8".into() };
+        let r = match crate::results::Results::from_json(text) {
+            Err(e) => return format!("refused | {}", shape_of(&e.to_string())),
+            Ok(r) => r,
+        };
+        let _ = crate::report::markdown::render(&r);
+        let _ = crate::report::csv::render(&r);
+        let _ = crate::report::html::render(&r, &[]);
+        let opts = crate::gate::Options { allow_env_change: true, ..Default::default() };
+        let mut slow = r.clone();
+        slow.cases.iter_mut().filter_map(|c| c.latency.as_mut()).for_each(twice_as_slow);
+        let gate = |b: &crate::results::Results, c: &crate::results::Results| match crate::gate::compare(b, c, &r.thresholds, &opts) {
+            Ok(rep) => {
+                let _ = rep.render_markdown();
+                format!("{} {}", rep.checks.len().min(6), rep.failed())
+            }
+            Err(e) => shape_of(&e.to_string()),
+        };
+        let p50 = r.cases.iter().filter_map(|c| c.latency.as_ref()).map(|l| l.p50_ms).fold(f64::INFINITY, f64::min);
+        let class = if p50.is_nan() { "nan" } else if p50 <= 0.0 { "non-positive" } else if p50.is_finite() { "positive" } else { "none" };
+        let sig = format!("ok {} p50 {class} | gate {} | {}", r.cases.len().min(4), gate(&r, &r), gate(&r, &slow));
+        if seen.lock().map(|mut s| s.insert(sig.clone())).unwrap_or(false) {
+            let charts = crate::report::charts::render_all(&r).map(|c| c.len().min(6).to_string()).unwrap_or_else(|e| shape_of(&e));
+            return format!("{sig} | charts {charts}");
+        }
+        sig
+    };
+    Target { name: "results", run: Box::new(run), structured: Some(mutate_json) }
+}
+
+/// A thresholds file (`gate --thresholds`, YAML or JSON) and the gate under it: `baseline` (all
+/// cases ok, at least two with latency) against a copy with its first timed case 2× slower and
+/// the last one's latency missing, which must fail under any valid thresholds.
+pub fn thresholds_target(baseline: crate::results::Results) -> Target {
+    let mut current = baseline.clone();
+    let timed: Vec<usize> = (0..current.cases.len()).filter(|&i| current.cases[i].latency.is_some()).collect();
+    assert!(timed.len() >= 2, "the thresholds target needs a baseline with two timed cases");
+    if let Some(l) = current.cases[timed[0]].latency.as_mut() {
+        twice_as_slow(l);
+    }
+    current.cases[timed[timed.len() - 1]].latency = None;
+    let run = move |data: &[u8]| -> String {
+        let Ok(text) = std::str::from_utf8(data) else { return "not utf-8".into() };
+        let t = match serde_saphyr::from_str::<crate::results::Thresholds>(text) {
+            Err(e) => return format!("parse | {}", shape_of(&e.without_snippet().to_string())),
+            Ok(t) => t,
+        };
+        let problems = t.problems();
+        if !problems.is_empty() {
+            return format!("refused {} | {}", problems.len().min(3), shape_of(&problems[0]));
+        }
+        match crate::gate::compare(&baseline, &current, &t, &crate::gate::Options::default()) {
+            Ok(rep) => {
+                let verdicts: HashSet<&str> = rep.checks.iter().map(|c| c.verdict.word()).collect();
+                let mut v: Vec<&str> = verdicts.into_iter().collect();
+                v.sort();
+                assert!(rep.failed(), "a case without latency must fail the gate");
+                format!("judged {} {v:?}", rep.checks.len())
+            }
+            Err(e) => panic!("valid thresholds refused: {e}"),
+        }
+    };
+    Target { name: "thresholds", run: Box::new(run), structured: Some(mutate_yaml) }
+}
+
+/// The latency figures the gate reads, doubled.
+fn twice_as_slow(l: &mut crate::results::Latency) {
+    for v in [&mut l.p50_ms, &mut l.p99_ms] {
+        *v *= 2.0;
+    }
+    for ci in [&mut l.p50_ci_ms, &mut l.p99_ci_ms] {
+        ci.iter_mut().for_each(|v| *v *= 2.0);
+    }
+}
+
+/// Values put in place of a JSON leaf: the edges of every type a results file holds.
+const JSON_VALUES: &[&str] = &[
+    "0", "-0", "-1", "1e308", "-1e308", "5e-324", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+    "0.5", "null", "true", "\"\"", "\"x\"", "[]", "{}", "[0]", "\"ok\"", "\"crashed\"", "\"<b>&amp;</b>|`\"",
+];
+
+/// A JSON-aware mutation: a random leaf (number, string, bool, null) replaced by an edge value,
+/// a key removed, or an array element duplicated or removed. None when the input is not JSON.
+pub fn mutate_json(data: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
+    let mut v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let mut slots = 0usize;
+    count_json(&v, &mut slots);
+    let target = rng.random_range(0..slots.max(1));
+    let replacement: serde_json::Value = serde_json::from_str(JSON_VALUES[rng.random_range(0..JSON_VALUES.len())]).ok()?;
+    let op = rng.random_range(0..4);
+    edit_json(&mut v, &mut { target }, op, &replacement);
+    serde_json::to_vec_pretty(&v).ok()
+}
+
+fn count_json(v: &serde_json::Value, n: &mut usize) {
+    *n += 1;
+    match v {
+        serde_json::Value::Array(a) => a.iter().for_each(|x| count_json(x, n)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| count_json(x, n)),
+        _ => {}
+    }
+}
+
+/// Applies `op` at the `at`-th value in document order (0: replace it, 1: remove it from its
+/// parent, 2: duplicate it in its parent array, 3: replace it when it is a leaf only).
+fn edit_json(v: &mut serde_json::Value, at: &mut usize, op: u32, with: &serde_json::Value) -> bool {
+    if *at == 0 {
+        if op != 3 || !(v.is_array() || v.is_object()) {
+            *v = with.clone();
+        }
+        return true;
+    }
+    *at -= 1;
+    match v {
+        serde_json::Value::Array(a) => {
+            for i in 0..a.len() {
+                if *at == 0 && op == 1 {
+                    a.remove(i);
+                    return true;
+                }
+                if *at == 0 && op == 2 {
+                    let x = a[i].clone();
+                    a.insert(i, x);
+                    return true;
+                }
+                if edit_json(&mut a[i], at, op, with) {
+                    return true;
+                }
+            }
+            false
+        }
+        serde_json::Value::Object(o) => {
+            let keys: Vec<String> = o.keys().cloned().collect();
+            for k in keys {
+                if *at == 0 && op == 1 {
+                    o.remove(&k);
+                    return true;
+                }
+                if edit_json(o.get_mut(&k).expect("listed key"), at, op, with) {
+                    return true;
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
 /// A message with names (quoted) and numbers removed: the kind of outcome, not its details.
 fn shape_of(msg: &str) -> String {
     let mut out = String::new();

@@ -25,11 +25,13 @@
 //! - [`bench`]: running a suite: preparing models and variants, one worker process per case.
 //! - [`report`]: Markdown, HTML, CSV and JSON reports with charts.
 //! - [`gate`]: baseline vs current run under thresholds, a verdict per check.
-//! - [`fuzz`]: a stable-toolchain fuzzing harness for the ONNX loader and the suite parser.
+//! - `fuzz` (cargo feature `fuzz`, on in tests and examples only): a stable-toolchain fuzzing
+//!   harness for the ONNX loader, the suite parser, results files and thresholds.
 //! - [`app`]: the command-line verbs and their policies; `main.rs` only parses and maps exit codes.
 pub mod app;
 pub mod bench;
 pub mod data;
+#[cfg(feature = "fuzz")]
 pub mod fuzz;
 pub mod gate;
 pub mod measure;

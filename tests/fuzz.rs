@@ -4,6 +4,7 @@
 //! The long run is `cargo run --profile test --example fuzz` (README, "Fuzzing").
 
 mod common;
+mod results_sample;
 
 use std::fs;
 use std::time::Duration;
@@ -53,4 +54,31 @@ fn suite_parser_validation_and_preflight_survive_a_bounded_campaign() {
     assert!(out.execs > 500, "only {} executions", out.execs);
     assert!(out.signatures > 20, "the mutations reach {} outcomes only", out.signatures);
     eprintln!("suite: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
+}
+
+/// results.json as `gate` and `report` read it: the hand-built sample (with fewer samples, so an
+/// execution is fast), mutated leaf by leaf.
+#[test]
+fn results_reader_gate_and_report_survive_a_bounded_campaign() {
+    let seeds = vec![results_sample::with_samples(20).to_json().into_bytes()];
+    let campaign = Campaign { time: Duration::from_secs(4), seed: 7, ..Default::default() };
+    let out = fuzz::run(&fuzz::results_target(), seeds, &campaign, &mut |_| {});
+    let report: Vec<String> = out.crashes.iter().map(|c| format!("{} ({} bytes)", c.message, c.input.len())).collect();
+    assert!(out.crashes.is_empty(), "{} crashes in {} executions:\n{}", out.crashes.len(), out.execs, report.join("\n"));
+    assert!(out.execs > 200 && out.signatures > 10, "{} executions, {} signatures", out.execs, out.signatures);
+    eprintln!("results: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
+}
+
+/// Thresholds files as `gate --thresholds` reads them, judged on the sample results.
+#[test]
+fn thresholds_and_the_gate_survive_a_bounded_campaign() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds: Vec<Vec<u8>> = common::files_with_suffix(&root.join("fuzz/seeds/thresholds"), ".yaml").iter().map(|p| fs::read(p).unwrap()).collect();
+    assert!(seeds.len() >= 2);
+    let campaign = Campaign { time: Duration::from_secs(3), seed: 7, ..Default::default() };
+    let out = fuzz::run(&fuzz::thresholds_target(results_sample::baseline()), seeds, &campaign, &mut |_| {});
+    let report: Vec<String> = out.crashes.iter().map(|c| format!("{} ({:?})", c.message, String::from_utf8_lossy(&c.input))).collect();
+    assert!(out.crashes.is_empty(), "{} crashes in {} executions:\n{}", out.crashes.len(), out.execs, report.join("\n"));
+    assert!(out.execs > 500 && out.signatures > 10, "{} executions, {} signatures", out.execs, out.signatures);
+    eprintln!("thresholds: {} executions, {} signatures, corpus {}, {:?}", out.execs, out.signatures, out.corpus, out.elapsed);
 }
