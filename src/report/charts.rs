@@ -435,7 +435,9 @@ impl LatencyFig {
                 .iter()
                 .filter(|r| r.case.status == Status::Ok)
                 .filter_map(|r| {
-                    let l = r.case.latency.as_ref()?;
+                    // A time that is not finite and positive has no place on the axis (and an
+                    // infinite one would make it endless).
+                    let l = r.case.latency.as_ref().filter(|l| positive_ms(l.p50_ms))?;
                     let speed = match r.speedup {
                         Some(s) if !r.case.reference => format!("  ({s:.2}× vs ref)"),
                         _ if r.case.reference => "  (ref)".into(),
@@ -444,7 +446,7 @@ impl LatencyFig {
                     Some(Bar {
                         label: case_label(r.case, several),
                         segments: vec![(l.p50_ms, colors[&r.case.variant])],
-                        whisker: Some(l.p50_ci_ms),
+                        whisker: Some(l.p50_ci_ms).filter(|ci| ci.iter().all(|&v| positive_ms(v))),
                         text: format!("{} ms{speed}", view::ms(l.p50_ms)),
                     })
                 })
@@ -457,6 +459,11 @@ impl LatencyFig {
         }
         LatencyFig { panels, labels }
     }
+}
+
+/// A time a chart can place: finite and above 0 (a results file may hold anything).
+fn positive_ms(v: f64) -> bool {
+    v.is_finite() && v > 0.0
 }
 
 fn several_workloads<'a>(cases: impl Iterator<Item = &'a CaseResult>) -> bool {
@@ -715,7 +722,7 @@ impl TradeoffFig {
         let ok: Vec<&CaseResult> = results
             .cases
             .iter()
-            .filter(|c| c.status == Status::Ok && c.latency.as_ref().is_some_and(|l| l.p50_ms.is_finite() && l.p50_ms > 0.0))
+            .filter(|c| c.status == Status::Ok && c.latency.as_ref().is_some_and(|l| positive_ms(l.p50_ms)))
             .collect();
         let several = several_workloads(ok.iter().copied());
         let point = |c: &CaseResult, quality: f64| Point {
