@@ -160,6 +160,14 @@ fn charts_render_with_degenerate_latencies() {
         let charts = report::charts::render_all(&r).unwrap_or_else(|e| panic!("{bad}: {e}"));
         assert!(charts.iter().any(|c| c.name.starts_with("tradeoff")), "{bad}: the other cases still make a trade-off chart");
     }
+    // Found by the results fuzz target: a huge interval end (pixel arithmetic overflowed), and
+    // huge but finite times.
+    let mut r = results_sample::results();
+    r.cases[0].latency.as_mut().unwrap().p50_ci_ms[0] = 1e308;
+    let l = r.cases[1].latency.as_mut().unwrap();
+    (l.p50_ms, l.p99_ms, l.p50_ci_ms) = (1e300, 1e300, [1e299, 1e301]);
+    l.samples_ms.iter_mut().for_each(|x| *x = 1e300);
+    report::charts::render_all(&r).unwrap();
 }
 
 /// The HTML page stands alone (no script, no external resource), inlines every chart, lists the

@@ -446,7 +446,9 @@ impl LatencyFig {
                     Some(Bar {
                         label: case_label(r.case, several),
                         segments: vec![(l.p50_ms, colors[&r.case.variant])],
-                        whisker: Some(l.p50_ci_ms).filter(|ci| ci.iter().all(|&v| positive_ms(v))),
+                        // An interval of the median holds the median; anything else would be
+                        // drawn far off the axis (pixel arithmetic overflows).
+                        whisker: Some(l.p50_ci_ms).filter(|&[lo, hi]| positive_ms(lo) && positive_ms(hi) && lo <= l.p50_ms && l.p50_ms <= hi),
                         text: format!("{} ms{speed}", view::ms(l.p50_ms)),
                     })
                 })
@@ -461,9 +463,10 @@ impl LatencyFig {
     }
 }
 
-/// A time a chart can place: finite and above 0 (a results file may hold anything).
+/// A time a chart can place: above 0 and below 10^12 ms (30 years; an axis up to ~10^308 ms
+/// overflows the pixel arithmetic). A results file may hold anything.
 fn positive_ms(v: f64) -> bool {
-    v.is_finite() && v > 0.0
+    v > 0.0 && v < 1e12
 }
 
 fn several_workloads<'a>(cases: impl Iterator<Item = &'a CaseResult>) -> bool {
@@ -1012,8 +1015,9 @@ impl DistributionFig {
             .filter_map(|r| {
                 let l = r.case.latency.as_ref()?;
                 // Bins need finite, non-negative times (and p99 one of them).
-                let samples: Vec<f64> = l.samples_ms.iter().copied().filter(|x| x.is_finite() && *x >= 0.0).collect();
-                if samples.is_empty() || !(l.p50_ms.is_finite() && l.p99_ms.is_finite()) {
+                let placeable = |x: f64| x == 0.0 || positive_ms(x);
+                let samples: Vec<f64> = l.samples_ms.iter().copied().filter(|&x| placeable(x)).collect();
+                if samples.is_empty() || !(placeable(l.p50_ms) && placeable(l.p99_ms)) {
                     return None;
                 }
                 Some(DistCase {
