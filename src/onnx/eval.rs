@@ -619,7 +619,9 @@ fn slice(node: &NodeProto, inputs: &[Input]) -> Option<Value> {
         let fix = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
         let (s, e, st) = (fix(starts[k]), fix(ends[k]), steps[k]);
         let (s, e) = if st > 0 { (s.clamp(0, n), e.clamp(0, n)) } else if n > 0 { (s.clamp(0, n - 1), e.clamp(-1, n - 1)) } else { (0, 0) };
-        let len = if st > 0 { (e - s + st - 1).div_euclid(st) } else { (s - e + (-st) - 1).div_euclid(-st) }.max(0);
+        // In i128: a step of i64::MIN or i64::MAX (hostile input) must not overflow.
+        let (s128, e128, st128) = (i128::from(s), i128::from(e), i128::from(st));
+        let len = if st > 0 { (e128 - s128 + st128 - 1).div_euclid(st128) } else { (s128 - e128 - st128 - 1).div_euclid(-st128) }.max(0);
         begin[a] = s;
         step[a] = st;
         dims[a] = len as usize;
@@ -852,6 +854,12 @@ mod tests {
         let empty = i64s(&[0], &[]);
         let s = run("Slice", &[], &[&empty, &i64s(&[1], &[-1]), &i64s(&[1], &[i64::MIN]), &i64s(&[1], &[0]), &i64s(&[1], &[-1])]).unwrap();
         assert_eq!(s.dims, vec![0], "a reversed slice of nothing is empty, not a panic");
+        // Steps of i64::MIN / i64::MAX overflowed the length arithmetic ("attempt to negate with
+        // overflow" in the fuzz campaigns): one element each.
+        let s = run("Slice", &[], &[&x, &i64s(&[1], &[4]), &i64s(&[1], &[i64::MIN]), &i64s(&[1], &[0]), &i64s(&[1], &[i64::MIN])]).unwrap();
+        assert_eq!(s.as_ints().unwrap(), &[4]);
+        let s = run("Slice", &[], &[&x, &i64s(&[1], &[1]), &i64s(&[1], &[i64::MAX]), &i64s(&[1], &[0]), &i64s(&[1], &[i64::MAX])]).unwrap();
+        assert_eq!(s.as_ints().unwrap(), &[1]);
         let r = run("Range", &[], &[&i64s(&[], &[10]), &i64s(&[], &[1]), &i64s(&[], &[-3])]).unwrap();
         assert_eq!(r.as_ints().unwrap(), &[10, 7, 4]);
         let r = run("Range", &[], &[&i64s(&[], &[0]), &i64s(&[], &[i64::MAX]), &i64s(&[], &[1])]);
