@@ -257,7 +257,7 @@ fn elementwise(op: &str, c: &Ctx) -> Vec<Info> {
         | "Sign" | "Mish" | "Gelu" | "FastGelu" | "BiasGelu" | "QuickGelu" | "Dropout" | "LayerNormalization"
         | "SkipLayerNormalization" | "SimplifiedLayerNormalization" | "BatchNormalization" | "Trilu" | "CumSum"
         | "Sin" | "Cos" | "Elu" | "Selu" | "HardSwish" => {
-            let v = if matches!(op, "Identity") { c.value(0) } else if op == "Neg" { c.value(0).map(|v| v.iter().map(|x| -x).collect()) } else { None };
+            let v = if matches!(op, "Identity") { c.value(0) } else if op == "Neg" { c.value(0).and_then(|v| v.iter().map(|x| x.checked_neg()).collect()) } else { None };
             c.one(c.dtype(0), c.shape(0), v)
         }
         "Not" | "IsNaN" | "IsInf" => c.one(Some(DataType::Bool), c.shape(0), None),
