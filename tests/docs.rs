@@ -229,6 +229,9 @@ fn the_readme_quickstart_runs_on_the_tiny_fixture() {
     assert!(report.contains("int8") && report.contains("fp32"), "{report}");
 }
 
+/// A struct field: name, type, doc comment.
+type Field = (String, String, String);
+
 /// The fields of every struct in `src/results/` (record.rs, env.rs, thresholds.rs) with their doc
 /// comments, as Markdown tables: the field reference of docs/results-schema.md is generated from
 /// the types themselves.
@@ -245,7 +248,7 @@ fn render_field_reference() -> String {
     for (file, only) in sources {
         let text = fs::read_to_string(root().join(file)).unwrap();
         let mut doc: Vec<String> = Vec::new();
-        let mut current: Option<(String, Vec<(String, String, String)>)> = None;
+        let mut current: Option<(String, Vec<Field>)> = None;
         for line in text.lines() {
             let t = line.trim();
             if let Some(d) = t.strip_prefix("///") {

@@ -215,8 +215,8 @@ impl Report {
         for c in self.cannot_judge() {
             let _ = writeln!(
                 o,
-                "- ❔ `{}`: {} cannot judge: it could only detect a change of {} ({}), past the threshold {}; more rounds or longer runs narrow the intervals",
-                c.case, c.check, c.detectable, c.delta, c.threshold
+                "- ❔ `{}`: {} cannot judge: change {} with a detectable change of {}, so its 95 % interval reaches past the threshold ({}); more rounds or longer runs narrow the intervals",
+                c.case, c.check, c.delta, c.detectable, c.threshold
             );
         }
         for c in self.regressions() {
