@@ -54,15 +54,12 @@ fn seconds(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// A name for each model from its file stem (letters, digits, `.`, `_`, `-`), unique.
+/// A name for each model from its file stem (made a plain name as run folders are), unique.
 fn names(models: &[PathBuf]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in models {
         let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut base: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect();
-        if base.is_empty() {
-            base = "model".into();
-        }
+        let base = crate::results::store::folder_name(&stem);
         let mut name = base.clone();
         let mut k = 2;
         while out.contains(&name) {
@@ -126,8 +123,7 @@ pub fn lines(results: &Results, models: &[(String, PathBuf)]) -> Vec<Line> {
             let (mut speedup, mut ci) = (None, None);
             if let (Some(f), Some(l), true) = (first, l, i > 0) {
                 speedup = Some(f.p50_ms / l.p50_ms);
-                let [lo, hi] = crate::measure::stats::ratio_interval(f.p50_ms, f.p50_ci_ms, l.p50_ms, l.p50_ci_ms);
-                ci = (lo.is_finite() && hi.is_finite() && lo > 0.0).then(|| [1.0 / hi, 1.0 / lo]);
+                ci = crate::measure::stats::speedup_interval(f.p50_ms, f.p50_ci_ms, l.p50_ms, l.p50_ci_ms);
             }
             Line {
                 model: name.clone(),
@@ -179,12 +175,11 @@ pub fn render(lines: &[Line], a: &Args, threads: usize) -> String {
     let Some(first) = lines.first() else { return o };
     for l in &lines[1..] {
         if let (Some(s), Some(ci)) = (l.speedup_vs_first, l.speedup_ci) {
-            let verdict = if ci[0] > 1.0 {
-                format!("{s:.2}× faster than")
-            } else if ci[1] < 1.0 {
-                format!("{:.2}× slower than", 1.0 / s)
-            } else {
-                format!("not measurably different from ({s:.2}×)")
+            use crate::report::view::Speed;
+            let verdict = match Speed::of(ci) {
+                Speed::Faster => format!("{s:.2}× faster than"),
+                Speed::Slower => format!("{:.2}× slower than", 1.0 / s),
+                Speed::Same => format!("not measurably different from ({s:.2}×)"),
             };
             let _ = writeln!(o, "{} is {verdict} {} (speed-up 95 % CI {:.2}–{:.2}×)", l.model, first.model, ci[0], ci[1]);
         }

@@ -168,6 +168,14 @@ pub fn ratio_interval(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> [f64; 2
     [lo.exp(), hi.exp()]
 }
 
+/// The 95 % interval of the speed-up `reference / candidate` (above 1: the candidate is faster),
+/// from the two medians' intervals: [`ratio_interval`] of `candidate / reference`, inverted.
+/// `None` when the intervals give no finite positive ratio.
+pub fn speedup_interval(reference: f64, reference_ci: [f64; 2], candidate: f64, candidate_ci: [f64; 2]) -> Option<[f64; 2]> {
+    let [lo, hi] = ratio_interval(reference, reference_ci, candidate, candidate_ci);
+    (lo.is_finite() && hi.is_finite() && lo > 0.0).then(|| [1.0 / hi, 1.0 / lo])
+}
+
 /// Samples with a modified z-score above [`OUTLIER_Z`]. When the MAD is 0 (over half the samples
 /// equal), any sample different from the median counts.
 pub fn mad_outliers(x: &[f64]) -> usize {

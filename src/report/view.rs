@@ -39,14 +39,20 @@ pub enum Speed {
 impl Row<'_> {
     /// The speed class of a non-reference case with a speed-up interval.
     pub fn speed(&self) -> Option<Speed> {
-        let [lo, hi] = self.speedup_ci?;
-        Some(if lo > 1.0 {
+        self.speedup_ci.map(Speed::of)
+    }
+}
+
+impl Speed {
+    /// The class of a speed-up interval.
+    pub fn of([lo, hi]: [f64; 2]) -> Speed {
+        if lo > 1.0 {
             Speed::Faster
         } else if hi < 1.0 {
             Speed::Slower
         } else {
             Speed::Same
-        })
+        }
     }
 }
 
@@ -82,9 +88,7 @@ pub fn row<'a>(results: &'a Results, case: &'a CaseResult) -> Row<'a> {
         if case.status == Status::Ok && c.p50_ms > 0.0 {
             speedup = Some(r.p50_ms / c.p50_ms);
             if !case.reference {
-                // The interval of this / reference, inverted into one of reference / this.
-                let [lo, hi] = crate::measure::stats::ratio_interval(r.p50_ms, r.p50_ci_ms, c.p50_ms, c.p50_ci_ms);
-                speedup_ci = (lo.is_finite() && hi.is_finite() && lo > 0.0).then(|| [1.0 / hi, 1.0 / lo]);
+                speedup_ci = crate::measure::stats::speedup_interval(r.p50_ms, r.p50_ci_ms, c.p50_ms, c.p50_ci_ms);
             }
         }
     }
