@@ -289,7 +289,8 @@ fn a_second_run_on_the_same_output_folder_is_refused_and_a_dead_runners_lock_is_
     first.wait().unwrap();
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), first.id().to_string(), "a dead runner's lock file stays");
     one_case_suite(d, 0.1);
-    let o = start(d, "out").wait_with_output().unwrap();
+    // The killed run left its results.json (no case in it): replacing it takes --force.
+    let o = start_with(d, "out", &["--force"]).wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let r = Results::load(&d.join("out/results.json")).unwrap();
     assert_eq!(r.cases.len(), 1);
@@ -323,4 +324,51 @@ fn sigterm_during_synth_leaves_no_temporary_file() {
     assert_eq!(o.status.code(), Some(130), "{}", String::from_utf8_lossy(&o.stderr));
     let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+// Why: with rounds, no case finishes before its last round, so Ctrl-C in round 3 of 8 used to
+// leave a results.json with 0 cases; every finished round is now kept.
+#[test]
+fn ctrl_c_in_round_three_of_eight_keeps_every_case_s_first_rounds() {
+    let dir = common::scratch("interrupt-rounds");
+    let d = dir.path();
+    let fx = common::fixtures();
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "name: rounds\nmodels:\n  bert: {{path: {}}}\n  squeeze: {{path: {}}}\n\
+             workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [latency]\n\
+             run: {{warmup: 1, min_iterations: 5, min_time_s: 0.1, max_time_s: 0.2, rounds: 8}}\n",
+            fx.join("bert-tiny.onnx").display(),
+            fx.join("squeezebert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+    let mut child = start(d, "out");
+    // Round 3 (0-based 2) of the last case has started: every case has finished rounds 1 and 2.
+    let t = Instant::now();
+    let started = |d: &Path| {
+        std::fs::read_dir(d.join("out")).into_iter().flatten().flatten().any(|e| e.path().join("case-1-round-2.job.json").exists())
+    };
+    while !started(d) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before round 3");
+        assert!(t.elapsed() < Duration::from_secs(120), "round 3 never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    signal("-INT", &format!("-{}", child.id()));
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let r = Results::load(&d.join("out/results.json")).unwrap();
+    assert!(r.interrupted);
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["bert/original/b1-s16-t1", "squeeze/original/b1-s16-t1"]);
+    for c in &r.cases {
+        assert_eq!(c.status, Status::Interrupted, "{}: {:?}", c.id, c.error);
+        let l = c.latency.as_ref().unwrap_or_else(|| panic!("{} keeps its latency", c.id));
+        assert!((2..8).contains(&l.round_sizes.len()), "{}: rounds {:?}", c.id, l.round_sizes);
+        assert_eq!(l.round_sizes.iter().sum::<usize>(), l.samples_ms.len());
+        assert!(c.error.as_deref().is_some_and(|e| e.contains(&format!("after {} of 8 rounds", l.round_sizes.len()))), "{:?}", c.error);
+    }
+    let md = std::fs::read_to_string(d.join("out/report.md")).unwrap();
+    assert!(md.contains("interrupted"), "{md}");
 }

@@ -461,7 +461,7 @@ fn static_steps_in_a_suite() {
         )
     };
     std::fs::write(d.join("s.yaml"), suite(", tokenizer: tokenizer.json")).unwrap();
-    let run = || Command::new(env!("CARGO_BIN_EXE_squeezebench")).args(["run", "s.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let run = || Command::new(env!("CARGO_BIN_EXE_squeezebench")).args(["run", "s.yaml", "--out", "out", "--force", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
     let o = run();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let r = squeezebench::results::Results::load(&d.join("out/results.json")).unwrap();

@@ -59,10 +59,12 @@ fn mistakes_are_reported_at_their_line_and_column_with_a_hint() {
 
     // Quantize options: a misspelt option at its key, an impossible combination at its step.
     let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{mode: dynamic, per-chanel: true}}\n"));
-    assert!(e.starts_with(&format!("{file}:7:35: unknown field `per-chanel`")), "{e}");
+    // The misspelt key is mended and the suite validated too: its missing reference comes first.
+    assert!(e.contains(&format!("\n{file}:7:35: unknown field `per-chanel`")), "{e}");
+    assert!(e.starts_with(&format!("{file}:6:5: model 'm' has no reference variant")), "{e}");
     assert!(e.contains("hint: did you mean `per-channel`?"), "{e}");
     let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{mode: fast}}\n"));
-    assert!(e.starts_with(&format!("{file}:7:26: unknown variant `fast`")) && e.contains("weight-only"), "{e}");
+    assert!(e.contains(&format!("\n{file}:7:26: unknown variant `fast`")) && e.contains("weight-only"), "{e}");
     let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{activation-type: s8}}\n      - quantize: {{op-types: [MatMull]}}\n"));
     let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&file)).collect();
     assert_eq!(lines.len(), 2, "{e}");
@@ -184,7 +186,7 @@ fn a_tiny_suite_runs_in_workers_and_records_failures() {
     let out = d.join("out");
     let run = |extra_env: Option<(&str, &str)>| {
         let mut c = bin();
-        c.args(["run", "tiny.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d);
+        c.args(["run", "tiny.yaml", "--out", "out", "--force", "--cache-dir", "cache", "--no-progress"]).current_dir(d);
         if let Some((k, v)) = extra_env {
             c.env(k, v);
         }
@@ -278,7 +280,7 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
         fx = fx.display()
     );
     std::fs::write(d.join("q.yaml"), suite).unwrap();
-    let run = || bin().args(["run", "q.yaml", "--out", "out", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
+    let run = || bin().args(["run", "q.yaml", "--out", "out", "--force", "--cache-dir", "cache", "--no-progress"]).current_dir(d).output().unwrap();
     let o = run();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let r = Results::load(&d.join("out/results.json")).unwrap();
@@ -363,4 +365,46 @@ fn rounds_spread_each_case_over_the_run() {
     assert_eq!(r.cases[3].status, Status::Crashed);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(stderr.lines().filter(|l| l.starts_with("crashed") && l.contains("squeezebert-tiny/opt")).count(), 1, "{stderr}");
+}
+
+// Why: the YAML parser stops at its first error, so four typos took three fix-and-rerun cycles.
+#[test]
+fn every_mistake_of_a_suite_is_reported_at_once_with_its_hint() {
+    let dir = common::scratch("suite-all-at-once");
+    let d = dir.path();
+    let file = d.join("s.yaml").display().to_string();
+    let e = load_err(
+        d,
+        "name: typos\nmodels:\n  bert-tiny:\n    path: model.onnx\n    bogus_key: 1\nvariants:\n  fp32: {reference: true}\n  rw:\n    steps:\n      - rewrite: default,gelu-fusoin\n    models: [bert-tiyn]\n  q:\n    steps:\n      - quantize: {mode: dynamc}\n\
+         workloads: {batch: [1], seq: [16], threads: [1]}\nrun:\n  min_tme_s: 1\n",
+    );
+    let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&file)).collect();
+    assert_eq!(lines.len(), 5, "{e}");
+    assert!(lines[0].starts_with(&format!("{file}:5:5: unknown field `bogus_key`")), "{e}");
+    assert!(lines[1].starts_with(&format!("{file}:10:18: variant 'rw': unknown pass 'gelu-fusoin'")), "{e}");
+    assert!(lines[2].starts_with(&format!("{file}:11:14: variant 'rw': unknown model 'bert-tiyn'")), "{e}");
+    assert!(lines[3].starts_with(&format!("{file}:14:26: unknown variant `dynamc`")), "{e}");
+    assert!(lines[4].starts_with(&format!("{file}:17:3: unknown field `min_tme_s`")), "{e}");
+    for hint in ["did you mean `gelu-fusion`?", "did you mean `bert-tiny`?", "did you mean `dynamic`?", "did you mean `min_time_s`?"] {
+        assert!(e.contains(&format!("hint: {hint}")), "{hint}: {e}");
+    }
+    assert!(e.contains("  |     bogus_key: 1\n  |     ^"), "the line as written: {e}");
+}
+
+// Why: a path written relative to the working directory got "does not exist" and no word on the
+// rule that suite paths are relative to the suite file.
+#[test]
+fn a_path_relative_to_the_working_directory_gets_a_hint() {
+    let dir = common::scratch("suite-path-hint");
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("suites")).unwrap();
+    std::fs::create_dir_all(d.join("models")).unwrap();
+    std::fs::copy(common::fixtures().join("bert-tiny.onnx"), d.join("models/m.onnx")).unwrap();
+    std::fs::write(d.join("suites/s.yaml"), "name: p\nmodels:\n  m: {path: models/m.onnx}\nworkloads: {batch: [1], seq: [8], threads: [1]}\n").unwrap();
+    let o = bin().args(["run", "suites/s.yaml", "--dry-run"]).current_dir(d).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("suites/s.yaml:3:13: model 'm': file 'suites/models/m.onnx' does not exist"), "{e}");
+    assert!(e.contains("hint: paths in a suite are relative to the suite file's folder ('suites'); 'models/m.onnx' names a file from the working directory: write '"), "{e}");
+    assert!(e.contains(" or '../models/m.onnx'"), "{e}");
 }

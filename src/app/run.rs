@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Outcome, Result};
+use crate::bench::runner::Verbosity;
 use crate::results::store::{self, Store};
 use crate::results::{Results, Status};
 
@@ -18,9 +19,14 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Output folder (default: runs/<suite name>, the name made a plain folder name: characters
-    /// other than letters, digits, '.', '_' and '-' become '_').
+    /// other than letters, digits, '.', '_' and '-' become '_'). A folder that already holds a
+    /// run's results is refused unless --force; in the default folder an earlier run is kept
+    /// instead, moved to runs/<suite name>.<its start time>.
     #[arg(short, long, visible_alias = "out")]
     pub output: Option<PathBuf>,
+    /// Write into an --output folder that holds an earlier run's results, replacing them.
+    #[arg(long)]
+    pub force: bool,
     /// Cases run at the same time (1 to 1024). Keep 1 for timings you can trust.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub jobs: u32,
@@ -28,9 +34,16 @@ pub struct Args {
     /// $SQUEEZEBENCH_CACHE_DIR, $XDG_CACHE_HOME/squeezebench or ~/.cache/squeezebench).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// No progress bar.
+    /// No progress bar (a line per finished case-round instead, as when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Print nothing on stderr but warnings and errors (no progress, case lines, summary or file
+    /// list); the gate's table still goes to stdout.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// A line per finished case-round even under the progress bar.
+    #[arg(short, long)]
+    pub verbose: bool,
     /// After the run, store its results as the baseline NAME of this suite
     /// (BASELINES_DIR/<suite>/NAME.json); not when a case failed or the run was interrupted.
     #[arg(long, value_name = "NAME")]
@@ -65,15 +78,25 @@ pub fn run(a: Args) -> Result<Outcome> {
         print!("{}", crate::suite::expand::render(&plan, &cases));
         return Ok(Outcome::Ok);
     }
-    let out = match a.output {
-        Some(out) => out,
-        None => run_folder(Path::new(RUNS_DIR), &plan.name)?,
+    let (out, named) = match a.output {
+        Some(out) => (out, true),
+        None => (run_folder(Path::new(RUNS_DIR), &plan.name)?, false),
     };
     // Held until the reports are written: a second run on this folder is refused meanwhile.
     let _lock = crate::bench::runner::OutLock::take(&out)?;
+    if !a.force {
+        if let Some(kept) = keep_earlier_run(&out, named)? {
+            eprintln!("the earlier run in {} was moved to {}", out.display(), kept.display());
+        }
+    }
     let mut opts = crate::bench::RunOptions::new(out.clone(), std::env::current_exe()?);
     opts.jobs = a.jobs as usize;
     opts.progress = !a.no_progress;
+    opts.verbosity = match (a.quiet, a.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
     if let Some(c) = a.cache_dir {
         opts.cache_dir = c;
     }
@@ -81,9 +104,53 @@ pub fn run(a: Args) -> Result<Outcome> {
     let baseline = base.as_ref().map(|(name, (path, results))| Baseline { name, path, results });
     let save = a.save_baseline.as_deref().map(|name| (&store, name));
     let done = finish(&results, &out, baseline, save)?;
+    if a.quiet {
+        done.stderr.lines().filter(|l| l.starts_with("error:")).for_each(|l| eprintln!("{l}"));
+    } else {
+        eprint!("\n{}\n{}", crate::report::text::summary(&results), done.stderr);
+    }
     print!("{}", done.stdout);
-    eprint!("{}", done.stderr);
     Ok(done.outcome)
+}
+
+/// What `run` does with an earlier run's results in its output folder `out` (one holding a
+/// `results.json`), without --force: an output folder the user `named` is refused, naming the file
+/// and the way out; the default folder's files (all but the lock and scratch folders) are moved to
+/// a sibling folder named after the earlier run's start time, which is returned.
+pub fn keep_earlier_run(out: &Path, named: bool) -> Result<Option<PathBuf>> {
+    let earlier = out.join("results.json");
+    if std::fs::symlink_metadata(&earlier).is_err() {
+        return Ok(None);
+    }
+    if named {
+        return Err(format!(
+            "'{}' holds the results of an earlier run ('{}'): pass --force to replace them, or another --output",
+            out.display(),
+            earlier.display()
+        )
+        .into());
+    }
+    let started = Results::load(&earlier).map(|r| r.started_at).unwrap_or_default();
+    let stamp: String = started.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let base = format!("{}.{}", out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), if stamp.is_empty() { "earlier".into() } else { stamp });
+    let parent = out.parent().unwrap_or(Path::new("."));
+    let mut kept = parent.join(&base);
+    let mut k = 1;
+    while std::fs::symlink_metadata(&kept).is_ok() {
+        k += 1;
+        kept = parent.join(format!("{base}-{k}"));
+    }
+    std::fs::create_dir(&kept).map_err(|e| format!("cannot create '{}' to keep the earlier run: {e}", kept.display()))?;
+    for entry in std::fs::read_dir(out).map_err(|e| format!("cannot read '{}': {e}", out.display()))? {
+        let entry = entry.map_err(|e| format!("cannot read '{}': {e}", out.display()))?;
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if n == crate::bench::runner::LOCK_FILE || n.starts_with(".work") {
+            continue;
+        }
+        std::fs::rename(entry.path(), kept.join(&name)).map_err(|e| format!("cannot move '{}' into '{}': {e}", entry.path().display(), kept.display()))?;
+    }
+    Ok(Some(kept))
 }
 
 /// The root of the default output folders.

@@ -46,6 +46,38 @@ fn missing(f: &FileRef) -> Option<String> {
     }
 }
 
+/// For a missing file named by a relative path: paths in a suite are relative to its folder, and
+/// when the path as written names a file from the working directory, the path to write instead.
+fn relative_hint(plan: &Plan, f: &FileRef) -> Option<String> {
+    let FileRef::Local(p) = f else { return None };
+    let folder = plan.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let written = p.strip_prefix(folder).ok().filter(|w| w.is_relative())?;
+    let mut hint = format!("paths in a suite are relative to the suite file's folder ('{}')", folder.display());
+    if written.is_file() {
+        let from_here = std::fs::canonicalize(written).ok()?;
+        hint.push_str(&format!("; '{}' names a file from the working directory: write '{}'", written.display(), from_here.display()));
+        if let Some(rel) = std::fs::canonicalize(folder).ok().and_then(|d| relative_path(&d, &from_here)) {
+            hint.push_str(&format!(" or '{}'", rel.display()));
+        }
+    }
+    Some(hint)
+}
+
+/// The relative path from folder `from` to `to` (both absolute and canonical).
+fn relative_path(from: &Path, to: &Path) -> Option<std::path::PathBuf> {
+    let (a, b): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return None;
+    }
+    let mut rel = std::path::PathBuf::new();
+    for _ in common..a.len() {
+        rel.push("..");
+    }
+    rel.extend(&b[common..]);
+    Some(rel)
+}
+
 fn local(f: &FileRef) -> Option<&Path> {
     match f {
         FileRef::Local(p) if p.is_file() => Some(p),
@@ -72,7 +104,7 @@ pub fn problems(plan: &Plan) -> Vec<Problem> {
             }
         };
         if let Some(m) = missing(file) {
-            out.push(places.problem(&at, format!("dataset '{}': {m}", d.name), None));
+            out.push(places.problem(&at, format!("dataset '{}': {m}", d.name), relative_hint(plan, file)));
         }
         match read {
             Some(Ok((p, rows))) if !rows.is_empty() => {
@@ -97,12 +129,12 @@ pub fn problems(plan: &Plan) -> Vec<Problem> {
         };
         for (f, what) in &files {
             if let Some(e) = missing(f) {
-                out.push(places.problem(&key(what), format!("model '{}': {e}", m.name), None));
+                out.push(places.problem(&key(what), format!("model '{}': {e}", m.name), relative_hint(plan, f)));
             }
         }
         if let Some(t) = &m.tokenizer {
             if let Some(e) = missing(t) {
-                out.push(places.problem(&key("tokenizer"), format!("model '{}': tokenizer {e}", m.name), None));
+                out.push(places.problem(&key("tokenizer"), format!("model '{}': tokenizer {e}", m.name), relative_hint(plan, t)));
             } else if let Some(p) = local(t) {
                 if let Err(e) = tokenize::load(p, 512) {
                     out.push(places.problem(&key("tokenizer"), format!("model '{}': {e}", m.name), None));

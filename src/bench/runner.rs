@@ -45,11 +45,26 @@ pub struct RunOptions {
     pub worker_exe: PathBuf,
     /// Show a progress bar (on stderr, when it is a terminal).
     pub progress: bool,
+    /// How much the run says on stderr as it goes.
+    pub verbosity: Verbosity,
+}
+
+/// How much a run says as it goes (on stderr).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Nothing but errors.
+    Quiet,
+    /// A line per finished case; with rounds, also a line per finished case-round when there is
+    /// no progress bar (stderr is not a terminal, as in a CI log, or `--no-progress`).
+    #[default]
+    Normal,
+    /// A line per finished case-round even under the progress bar.
+    Verbose,
 }
 
 impl RunOptions {
     pub fn new(out_dir: PathBuf, worker_exe: PathBuf) -> RunOptions {
-        RunOptions { out_dir, cache_dir: default_cache_dir(), jobs: 1, worker_exe, progress: true }
+        RunOptions { out_dir, cache_dir: default_cache_dir(), jobs: 1, worker_exe, progress: true, verbosity: Verbosity::Normal }
     }
 }
 
@@ -172,14 +187,14 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         variants: Vec::new(),
         cases: Vec::new(),
     };
-    let prepared = prepare_all(plan, &opts.cache_dir, &mut results);
+    let prepared = prepare_all(plan, opts, &mut results);
     results.save(&results_path)?;
     let peaks = attainable_peaks(plan, cases, opts, &env);
 
     let mut jobs = Jobs { plan, cache_dir: &opts.cache_dir, env: &env, prepared: &prepared, peaks: &peaks, inspected: HashMap::new() };
     let rounds = plan.run.rounds.max(1);
     let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
-    let bar = progress_bar(slots.len(), opts.progress);
+    let bar = Reporter::new(cases.len(), rounds, opts);
     let mut schedule = Schedule {
         plan,
         cases,
@@ -197,15 +212,17 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     loop {
         if interrupted.load(Ordering::SeqCst) {
             schedule.kill_all();
+            schedule.keep_unfinished();
+            schedule.record(&mut results, &results_path)?;
             results.interrupted = true;
-            bar.abandon_with_message("interrupted");
+            bar.bar.abandon_with_message("interrupted");
             break;
         }
         schedule.start(&mut jobs)?;
         schedule.collect(&interrupted);
         schedule.record(&mut results, &results_path)?;
         if schedule.done() {
-            bar.finish_and_clear();
+            bar.bar.finish_and_clear();
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -230,6 +247,9 @@ fn attainable_peaks(plan: &Plan, cases: &[Case], opts: &RunOptions, env: &Enviro
             continue;
         }
         match super::peak::attainable(&opts.cache_dir, &env.cpu.model, env.cpu.logical_cores, &env.onnxruntime_version, t) {
+            Ok(p) if opts.verbosity == Verbosity::Quiet => {
+                out.insert(t, p);
+            }
             Ok(p) => {
                 eprintln!("peak     {t} threads: fp32 {:.1} GMAC/s, int8 {:.1} GMAC/s (ONNX Runtime, {n}³ GEMM, measured {})", p.fp32_gmac_per_s, p.int8_gmac_per_s, p.measured_at, n = p.size);
                 out.insert(t, p);
@@ -248,8 +268,14 @@ struct Prepared {
 
 /// Prepares every model, dataset and variant of `plan` in this process (a failure is recorded in
 /// its info, not returned) and lists them in `results`.
-fn prepare_all(plan: &Plan, cache_dir: &Path, results: &mut Results) -> Prepared {
-    let say = |msg: String| eprintln!("{msg}");
+fn prepare_all(plan: &Plan, opts: &RunOptions, results: &mut Results) -> Prepared {
+    let cache_dir = &opts.cache_dir;
+    // Quiet keeps the errors only.
+    let say = |msg: String| {
+        if opts.verbosity != Verbosity::Quiet || msg.contains("error: ") {
+            eprintln!("{msg}");
+        }
+    };
     let mut model_infos: HashMap<String, ModelInfo> = HashMap::new();
     for m in &plan.models {
         say(format!("model    {} ({})", m.name, m.source));
@@ -407,30 +433,71 @@ fn inspect(path: &Path, batch: usize, seq: usize) -> Inspected {
     Ok((params, vocab, r.size_bytes))
 }
 
-/// Where the runner reports progress (a progress bar, or nothing).
-trait Progress {
-    /// One more slot (a case's round) is done.
-    fn advance(&self);
-    /// What runs now.
-    fn running(&self, what: String);
-    /// A finished case's line for the log.
-    fn log(&self, line: String);
+/// Where the runner reports progress: a bar counting finished cases (on a terminal), a line per
+/// finished case, and with rounds a line per finished case-round when no bar shows it (see
+/// [`Verbosity`]).
+struct Reporter {
+    /// Counts case-rounds (so that it fills and its ETA holds with rounds); its text counts cases.
+    bar: indicatif::ProgressBar,
+    cases: usize,
+    done: std::cell::Cell<usize>,
+    case_lines: bool,
+    round_lines: bool,
 }
 
-impl Progress for indicatif::ProgressBar {
-    fn advance(&self) {
-        self.inc(1);
+impl Reporter {
+    fn new(cases: usize, rounds: usize, opts: &RunOptions) -> Reporter {
+        let quiet = opts.verbosity == Verbosity::Quiet;
+        let bar = if opts.progress && !quiet {
+            let bar = indicatif::ProgressBar::new((cases * rounds) as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] ETA {eta} {wide_msg}")
+                    .expect("template")
+                    .progress_chars("=> "),
+            );
+            bar
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let round_lines = !quiet && (opts.verbosity == Verbosity::Verbose || bar.is_hidden());
+        Reporter { bar, cases, done: std::cell::Cell::new(0), case_lines: !quiet, round_lines }
     }
 
+    /// What runs now.
     fn running(&self, what: String) {
-        self.set_message(what);
+        self.bar.set_message(format!("{}/{} cases done, running {what}", self.done.get(), self.cases));
     }
 
-    fn log(&self, line: String) {
-        if self.is_hidden() {
+    /// One more case-round ended.
+    fn slot_done(&self) {
+        self.bar.inc(1);
+    }
+
+    /// A case was recorded: its line.
+    fn case_done(&self, rec: &CaseResult) {
+        self.done.set(self.done.get() + 1);
+        if self.case_lines {
+            self.print(line(rec));
+        }
+    }
+
+    /// A case finished round `round` (0-based) of `rounds`, not its last: its latency so far.
+    fn round_done(&self, rec: &CaseResult, round: usize, rounds: usize) {
+        if !self.round_lines {
+            return;
+        }
+        let mut s = format!("round {}/{rounds} {}", round + 1, rec.id);
+        if let Some(l) = &rec.latency {
+            s.push_str(&format!("  p50 so far {:.3} ms [{:.3}, {:.3}]  n={}", l.p50_ms, l.p50_ci_ms[0], l.p50_ci_ms[1], l.iterations));
+        }
+        self.print(s);
+    }
+
+    fn print(&self, line: String) {
+        if self.bar.is_hidden() {
             eprintln!("{line}");
         } else {
-            self.println(line);
+            self.bar.println(line);
         }
     }
 }
@@ -454,7 +521,7 @@ struct Schedule<'a> {
     failed: HashMap<usize, CaseResult>,
     /// Cases ready to record, by index.
     finished: BTreeMap<usize, CaseResult>,
-    progress: &'a dyn Progress,
+    progress: &'a Reporter,
 }
 
 impl Schedule<'_> {
@@ -469,6 +536,20 @@ impl Schedule<'_> {
         }
     }
 
+    /// After an interruption: every case between its rounds is recorded with the rounds it
+    /// finished (status [`Status::Interrupted`]), and every case that failed in an earlier round
+    /// with that failure. Cases that finished no round are not recorded.
+    fn keep_unfinished(&mut self) {
+        let rounds = self.rounds;
+        for (index, (mut rec, _)) in std::mem::take(&mut self.partial) {
+            let done = rec.latency.as_ref().map_or(1, |l| round_sizes(l).len());
+            rec.status = Status::Interrupted;
+            rec.error = Some(format!("the run was interrupted after {done} of {rounds} rounds of this case; its figures are those of the rounds it finished"));
+            self.finished.insert(index, rec);
+        }
+        self.finished.extend(std::mem::take(&mut self.failed));
+    }
+
     /// Starts workers until `jobs` run or no slot is left.
     fn start(&mut self, jobs: &mut Jobs) -> Result<(), Error> {
         let params_wanted = self.plan.metrics.contains(&Metric::Params);
@@ -480,17 +561,15 @@ impl Schedule<'_> {
             if let Some(rec) = self.failed.remove(&index) {
                 // Failed in an earlier round: recorded in its last round's place.
                 self.settle(index, round, rec);
-                self.progress.advance();
+                self.progress.slot_done();
                 continue;
             }
             match jobs.job(case) {
                 Err((e, params)) => {
                     let mut r = blank(case, Status::Failed, Some(e), 0.0);
                     r.params = params.filter(|_| params_wanted);
-                    if self.rounds > 1 {
-                        self.progress.advance();
-                    }
                     self.settle(index, round, r);
+                    self.progress.slot_done();
                 }
                 Ok((job, params)) => {
                     let running = self.spawn(index, round, started, job, Some(params).filter(|_| params_wanted))?;
@@ -564,13 +643,13 @@ impl Schedule<'_> {
                 // case is unfinished and not recorded.
                 continue;
             }
+            self.progress.slot_done();
             let mut rec = self.record_of(&r, status, elapsed.as_secs_f64());
             rec.params = r.params;
             if self.rounds == 1 {
                 self.finished.insert(r.index, rec);
                 continue;
             }
-            self.progress.advance();
             let merged = match self.partial.remove(&r.index) {
                 None => (rec, r.job),
                 Some((so_far, job)) if rec.status == Status::Ok => (join_rounds(so_far, rec, &job), job),
@@ -579,6 +658,7 @@ impl Schedule<'_> {
             if merged.0.status != Status::Ok || r.round + 1 == self.rounds {
                 self.settle(r.index, r.round, merged.0);
             } else {
+                self.progress.round_done(&merged.0, r.round, self.rounds);
                 self.partial.insert(r.index, merged);
             }
         }
@@ -608,10 +688,7 @@ impl Schedule<'_> {
     /// Records everything finished so far, in case order, saving `results` after each.
     fn record(&mut self, results: &mut Results, path: &Path) -> Result<(), Error> {
         for (_, rec) in std::mem::take(&mut self.finished) {
-            if self.rounds == 1 {
-                self.progress.advance();
-            }
-            self.progress.log(line(&rec));
+            self.progress.case_done(&rec);
             results.cases.push(rec);
             results.save(path)?;
         }
@@ -772,17 +849,4 @@ fn stderr_tail(path: &Path) -> String {
     }
     let tail = &lines[lines.len().saturating_sub(8)..];
     format!("; stderr: {}", tail.join(" | "))
-}
-
-fn progress_bar(len: usize, show: bool) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cases, ETA {eta} {wide_msg}")
-            .expect("template")
-            .progress_chars("=> "),
-    );
-    bar
 }

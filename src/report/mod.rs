@@ -12,6 +12,7 @@ pub mod charts;
 pub mod csv;
 pub mod html;
 pub mod markdown;
+pub mod text;
 pub mod view;
 
 use std::path::{Path, PathBuf};

@@ -137,7 +137,7 @@ pub fn status_counts(results: &Results) -> String {
     let n = results.cases.len();
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
     let mut parts = vec![format!("{} ok", count(Status::Ok))];
-    for (s, name) in [(Status::Failed, "failed"), (Status::Crashed, "crashed"), (Status::Timeout, "timed out")] {
+    for (s, name) in [(Status::Failed, "failed"), (Status::Crashed, "crashed"), (Status::Timeout, "timed out"), (Status::Interrupted, "interrupted")] {
         let k = count(s);
         if k > 0 {
             parts.push(format!("{k} {name}"));
@@ -326,6 +326,7 @@ pub fn status_word(s: Status) -> &'static str {
         Status::Failed => "failed",
         Status::Crashed => "crashed",
         Status::Timeout => "timeout",
+        Status::Interrupted => "interrupted",
     }
 }
 

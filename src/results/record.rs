@@ -137,6 +137,10 @@ pub enum Status {
     Crashed,
     /// The worker was killed at the case's time limit.
     Timeout,
+    /// The run was interrupted (Ctrl-C, SIGTERM, SIGHUP) between this case's rounds: its latency
+    /// and memory are those of the rounds it finished (`latency.round_sizes`), its accuracy,
+    /// fidelity and profile those of round 1.
+    Interrupted,
 }
 
 /// The shape of the work in one case.

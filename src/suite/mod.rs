@@ -99,10 +99,103 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
 
 /// Like [`load`], for a suite whose text is already read (`path` names it in errors and anchors
 /// relative paths).
+///
+/// Every problem is reported at once: the YAML parser stops at its first error, so each unknown
+/// key or value it reports is mended in a copy of the text ([`mend`]: renamed to the name the hint
+/// suggests, or a key without one left out) and the copy parsed again, until it parses or an error
+/// cannot be mended; a copy that parses is validated too. Lines never move, so every problem keeps
+/// its place in the file as written.
 pub fn load_str(path: &Path, text: &str) -> Result<Plan, Error> {
     let invalid = |problems| Error::Invalid { path: path.into(), text: text.to_string(), problems };
-    let suite: spec::Suite = serde_saphyr::from_str(text).map_err(|e| invalid(vec![parse_problem(&e)]))?;
-    validate::validate(path, text, suite).map_err(invalid)
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut copy = text.to_string();
+    loop {
+        match serde_saphyr::from_str::<spec::Suite>(&copy) {
+            Ok(suite) if problems.is_empty() => return validate::validate(path, text, suite).map_err(invalid),
+            Ok(suite) => {
+                if let Err(more) = validate::validate(path, text, suite) {
+                    problems.extend(more);
+                }
+                break;
+            }
+            Err(e) => {
+                let p = parse_problem(&e);
+                // A problem the last mend made (a renamed key that now appears twice, a key left
+                // out that was required) is not the user's: stop before it.
+                let after_mend = !problems.is_empty();
+                if after_mend && (p.message.starts_with("missing field") || p.message.contains("duplicate")) {
+                    break;
+                }
+                let mended = (problems.len() < MAX_PARSE_PROBLEMS).then(|| mend(&copy, &p)).flatten();
+                let stuck = problems.last().is_some_and(|q| (q.line, q.column) == (p.line, p.column));
+                if !stuck {
+                    problems.push(p);
+                }
+                match mended {
+                    Some(t) if !stuck => copy = t,
+                    _ => break,
+                }
+            }
+        }
+    }
+    problems.sort_by_key(|p| (p.line, p.column));
+    Err(invalid(problems))
+}
+
+/// The most parse problems gathered from one file.
+const MAX_PARSE_PROBLEMS: usize = 50;
+
+/// `text` with the unknown key or value of `p` mended, or `None` when `p` is not of that kind or
+/// its place does not hold the name: the name is replaced by the one the hint suggests (`did you
+/// mean`); an unknown key with no suggestion is blanked with its value (the lines indented under
+/// it too) when it starts its line; an unknown value with no suggestion becomes the first valid
+/// one. Only the problem's line and the lines under a blanked key change, and no line is removed.
+fn mend(text: &str, p: &Problem) -> Option<String> {
+    let (given, key) = if let Some(rest) = p.message.strip_prefix("unknown field `") {
+        (rest.split_once('`')?.0, true)
+    } else if let Some(rest) = p.message.strip_prefix("unknown variant `") {
+        (rest.split_once('`')?.0, false)
+    } else {
+        return None;
+    };
+    let suggested = p.hint.as_deref().and_then(|h| h.strip_prefix("did you mean `")).and_then(|h| h.split_once('`')).map(|(n, _)| n.to_string());
+    let first_valid = || p.message.split_once("expected one of ").and_then(|(_, l)| l.split(',').next()).map(|n| n.trim().trim_matches('`').to_string());
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let row = usize::try_from(p.line).ok()?.checked_sub(1)?;
+    let line = lines.get(row)?;
+    let start = line.char_indices().nth(usize::try_from(p.column).ok()?.checked_sub(1)?).map(|(b, _)| b)?;
+    let (quote, at) = match line[start..].chars().next()? {
+        q @ ('"' | '\'') => (Some(q), start + 1),
+        _ => (None, start),
+    };
+    if !line[at..].starts_with(given) || quote.is_some_and(|q| !line[at + given.len()..].starts_with(q)) {
+        return None;
+    }
+    let replacement = match (suggested, key) {
+        (Some(n), _) => n,
+        (None, false) => first_valid()?,
+        (None, true) if line[..start].trim().is_empty() || line[..start].trim() == "-" => {
+            // Blank the key, its value and every deeper-indented line under it.
+            let indent = line[..start].chars().count();
+            // A list item's dash stays: the item keeps the keys on the lines under it.
+            lines[row] = format!("{}{}", &line[..start], " ".repeat(line[start..].chars().count()));
+            for next in lines.iter_mut().skip(row + 1) {
+                let depth = next.chars().take_while(|c| *c == ' ').count();
+                if !next.trim().is_empty() && depth <= indent {
+                    break;
+                }
+                *next = " ".repeat(next.chars().count());
+            }
+            return Some(lines.join("\n"));
+        }
+        (None, true) => return None,
+    };
+    let mut fixed = String::with_capacity(line.len() + replacement.len());
+    fixed.push_str(&line[..at]);
+    fixed.push_str(&replacement);
+    fixed.push_str(&line[at + given.len()..]);
+    lines[row] = fixed;
+    Some(lines.join("\n"))
 }
 
 /// A parse error as a [`Problem`]: serde-saphyr's message without its own location prefix, plus a

@@ -547,7 +547,13 @@ fn check_variants(cx: &mut Ctx<'_>, suite: &spec::Suite, models: &[PlanModel]) -
             match (&step.value.rewrite, &step.value.quantize) {
                 (Some(r), None) => match crate::passes::parse_list(&r.value) {
                     Ok(_) => steps.push(StepPlan::Rewrite(r.value.clone())),
-                    Err(e) => cx.at(r, format!("variant '{name}': {e}"), None),
+                    Err(e) => {
+                        let hint = match &e {
+                            crate::passes::Error::UnknownPass { name: given, valid } => closest(given, valid).map(|n| format!("did you mean `{n}`?")),
+                            _ => None,
+                        };
+                        cx.at(r, format!("variant '{name}': {e}"), hint)
+                    }
                 },
                 (None, Some(q)) => {
                     let mut options = q.value.clone().unwrap_or_default();
