@@ -359,7 +359,7 @@ fn sentence_pairs_with_constant_scores_are_refused() {
 
 /// A text longer than the model reads (200 words; bert-tiny has 128 positions) is cut to the
 /// workload's `seq` as the tokenizer's truncation cuts it, and said so in results.json and
-/// report.md, instead of failing the case inside ONNX Runtime; a line past the documented limit
+/// report.md and report.html, instead of failing the case inside ONNX Runtime; a line past the documented limit
 /// (64 KiB) is refused naming its file and line, before anything runs.
 #[test]
 fn long_texts_are_truncated_to_seq_and_overlong_lines_refused() {
@@ -381,6 +381,8 @@ fn long_texts_are_truncated_to_seq_and_overlong_lines_refused() {
     assert_eq!((a.examples, a.max_tokens, a.truncated), (21, Some(16), 1), "{a:?}");
     let md = std::fs::read_to_string(d.path().join("out/report.md")).unwrap();
     assert!(md.contains("- `m/original/b1-s16-t1` on d: 1 text(s) cut to 16 tokens"), "{md}");
+    let html = std::fs::read_to_string(d.path().join("out/report.html")).unwrap();
+    assert!(html.contains("<li><code>m/original/b1-s16-t1</code> on d: 1 text(s) cut to 16 tokens"), "the HTML report says it too");
 
     std::fs::remove_dir_all(d.path().join("out")).unwrap();
     d.write("long.tsv", format!("{cls}\n1\t{}\n", "word ".repeat(20_000)));

@@ -87,6 +87,14 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
             let _ = writeln!(o, "<figure id=\"chart-{}\" aria-label=\"{}\">\n{svg}\n</figure>", esc(&c.name), esc(&c.title));
         }
     }
+    let cut = view::truncations(results);
+    if !cut.is_empty() {
+        o.push_str("<h2>Truncated texts</h2>\n<ul>\n");
+        for t in cut {
+            let _ = writeln!(o, "<li><code>{}</code> on {}: {} text(s) cut to {} (the tokenizer's truncation)</li>", esc(t.case), esc(t.dataset), t.texts, esc(&t.limit));
+        }
+        o.push_str("</ul>\n");
+    }
     let failed: Vec<&CaseResult> = results.cases.iter().filter(|c| c.status != Status::Ok).collect();
     if !failed.is_empty() {
         o.push_str("<h2>Failures</h2>\n");

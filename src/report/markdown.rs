@@ -157,18 +157,16 @@ fn table_row(results: &Results, r: &Row) -> String {
 
 /// Which accuracy texts were cut to the case's `seq` tokens (empty when none were).
 fn truncation_note(results: &Results) -> String {
-    let mut out = String::new();
-    for c in &results.cases {
-        for a in c.accuracy.iter().filter(|a| a.truncated > 0) {
-            let tokens = a.max_tokens.map(|t| format!("{t} tokens")).unwrap_or_else(|| "the case's seq".into());
-            let _ = writeln!(out, "- `{}` on {}: {} text(s) cut to {tokens} (the tokenizer's truncation)", c.id, cell(&a.dataset), a.truncated);
-        }
+    let lines = view::truncations(results);
+    if lines.is_empty() {
+        return String::new();
     }
-    if out.is_empty() {
-        out
-    } else {
-        format!("### Truncated texts\n\n{out}\n")
+    let mut out = String::from("### Truncated texts\n\n");
+    for t in lines {
+        let _ = writeln!(out, "- `{}` on {}: {} text(s) cut to {} (the tokenizer's truncation)", t.case, cell(t.dataset), t.texts, t.limit);
     }
+    out.push('\n');
+    out
 }
 
 /// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.

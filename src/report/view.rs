@@ -319,6 +319,28 @@ pub fn workload(c: &CaseResult) -> String {
     format!("b{} s{} t{}", c.workload.batch, c.workload.seq, c.workload.threads)
 }
 
+/// Accuracy texts of one case and dataset cut to the case's `seq` tokens.
+pub struct Truncation<'a> {
+    pub case: &'a str,
+    pub dataset: &'a str,
+    /// How many texts were cut.
+    pub texts: usize,
+    /// `128 tokens`, or `the case's seq` when the limit was not recorded.
+    pub limit: String,
+}
+
+/// Every case and dataset whose texts were cut to the case's `seq` (empty when none were).
+pub fn truncations(results: &Results) -> Vec<Truncation<'_>> {
+    let mut out = Vec::new();
+    for c in &results.cases {
+        for a in c.accuracy.iter().filter(|a| a.truncated > 0) {
+            let limit = a.max_tokens.map(|t| format!("{t} tokens")).unwrap_or_else(|| "the case's seq".into());
+            out.push(Truncation { case: &c.id, dataset: &a.dataset, texts: a.truncated, limit });
+        }
+    }
+    out
+}
+
 /// The status word of a case.
 pub fn status_word(s: Status) -> &'static str {
     match s {
