@@ -197,81 +197,93 @@ impl Pass for ConvMatMul {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        let view = GraphView::new(model.graph());
+        super::first_at(model.graph().node.len(), |id| self.convert_at(model, &view, id))
+    }
+
+    /// Every Conv in one look: each patch replaces its own Conv; two Convs sharing a weight write
+    /// the same new names, so the second waits for the next batch.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        let view = GraphView::new(model.graph());
+        super::batch_at(model.graph().node.len(), |id| self.convert_at(model, &view, id))
+    }
+}
+
+impl ConvMatMul {
+    /// The patch replacing node `id` when it is a Conv this pass converts.
+    fn convert_at(&self, model: &Model, view: &GraphView, id: usize) -> Result<Option<Patch>> {
         let g = model.graph();
-        let view = GraphView::new(g);
-        for (id, node) in g.node.iter().enumerate() {
-            let Ok(mt) = matches(&view, node) else { continue };
-            if matches!(self.form, Form::Split | Form::BatchedRight) {
-                if mt.w.data_type != Some(1) || mt.b.is_some_and(|b| b.data_type != Some(1)) {
-                    continue;
-                }
-                return channels_last(model, &view, id, node, &mt, self.form).map(Some);
+        let node = &g.node[id];
+        let Ok(mt) = matches(view, node) else { return Ok(None) };
+        if matches!(self.form, Form::Split | Form::BatchedRight) {
+            if mt.w.data_type != Some(1) || mt.b.is_some_and(|b| b.data_type != Some(1)) {
+                return Ok(None);
             }
-            let y = node.output[0].as_str();
-            let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
-            let mut taken = HashSet::new();
-            let mut patch = Patch::new(format!(
-                "{} (group {}) -> MatMul{}",
-                node_label(node, id),
-                mt.groups,
-                if mt.groups > 1 && self.form == Form::Batched { " over groups" } else { "" }
-            ));
-            patch.remove_nodes.push(NodeRef::Index(id));
-            let only_reader = |t: &TensorProto| {
-                let n = t.name.as_deref().unwrap_or("");
-                view.consumers(n) == [id] && !g.output.iter().any(|v| v.name.as_deref() == Some(n))
-            };
-            let dense = mt.groups == 1 || (self.form == Form::BlockDiagonal && mt.w.data_type == Some(1));
-            let (m, gr, cg) = (mt.m, mt.groups, mt.c_per_group);
-            let mut w2 = mt.w.clone();
-            w2.name = Some(fresh(&view, &mut taken, &format!("{}_matmul", mt.w.name.as_deref().unwrap_or(&base))));
-            if dense && gr > 1 {
-                let raw = model.tensor_bytes(mt.w)?;
-                let data = block_diagonal(&raw, m as usize, gr as usize, cg as usize);
-                w2 = TensorProto {
-                    name: w2.name,
-                    dims: vec![m, cg * gr],
-                    data_type: Some(1),
-                    raw_data: Some(data.into()),
-                    ..Default::default()
-                };
-            } else {
-                w2.dims = if dense { vec![m, cg] } else { vec![gr, m / gr, cg] };
-            }
-            let w2_name = w2.name.clone().unwrap();
-            if only_reader(mt.w) {
-                patch.remove_initializers.push(mt.w.name.clone().unwrap_or_default());
-            }
-            patch.add_initializers.push(w2);
-            // The value the MatMul part produces: `y` itself when there is no bias.
-            let product = if mt.b.is_some() { fresh(&view, &mut taken, &format!("{y}_matmul")) } else { y.to_string() };
-            if dense {
-                patch.add_nodes.push(builder::node("MatMul", &format!("{base}_matmul"), &[&w2_name, mt.x], &[&product], &[]));
-            } else {
-                let s1 = fresh(&view, &mut taken, &format!("{y}_group_shape"));
-                let x4 = fresh(&view, &mut taken, &format!("{y}_grouped_input"));
-                let p4 = fresh(&view, &mut taken, &format!("{y}_grouped_matmul"));
-                let s2 = fresh(&view, &mut taken, &format!("{y}_channel_shape"));
-                patch.add_nodes.push(const_i64_node(&format!("{base}_group_shape"), &s1, &[0, gr, cg, -1]));
-                patch.add_nodes.push(builder::node("Reshape", &format!("{base}_group_reshape"), &[mt.x, &s1], &[&x4], &[]));
-                patch.add_nodes.push(builder::node("MatMul", &format!("{base}_matmul"), &[&w2_name, &x4], &[&p4], &[]));
-                patch.add_nodes.push(const_i64_node(&format!("{base}_channel_shape"), &s2, &[0, m, -1]));
-                patch.add_nodes.push(builder::node("Reshape", &format!("{base}_channel_reshape"), &[&p4, &s2], &[&product], &[]));
-            }
-            if let Some(b) = mt.b {
-                let mut b2 = b.clone();
-                b2.name = Some(fresh(&view, &mut taken, &format!("{}_column", b.name.as_deref().unwrap_or(&base))));
-                b2.dims = vec![m, 1];
-                let b2_name = b2.name.clone().unwrap();
-                if only_reader(b) {
-                    patch.remove_initializers.push(b.name.clone().unwrap_or_default());
-                }
-                patch.add_initializers.push(b2);
-                patch.add_nodes.push(builder::node("Add", &format!("{base}_bias"), &[&product, &b2_name], &[y], &[]));
-            }
-            return Ok(Some(patch));
+            return channels_last(model, view, id, node, &mt, self.form).map(Some);
         }
-        Ok(None)
+        let y = node.output[0].as_str();
+        let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
+        let mut taken = HashSet::new();
+        let mut patch = Patch::new(format!(
+            "{} (group {}) -> MatMul{}",
+            node_label(node, id),
+            mt.groups,
+            if mt.groups > 1 && self.form == Form::Batched { " over groups" } else { "" }
+        ));
+        patch.remove_nodes.push(NodeRef::Index(id));
+        let only_reader = |t: &TensorProto| {
+            let n = t.name.as_deref().unwrap_or("");
+            view.consumers(n) == [id] && !g.output.iter().any(|v| v.name.as_deref() == Some(n))
+        };
+        let dense = mt.groups == 1 || (self.form == Form::BlockDiagonal && mt.w.data_type == Some(1));
+        let (m, gr, cg) = (mt.m, mt.groups, mt.c_per_group);
+        let mut w2 = mt.w.clone();
+        w2.name = Some(fresh(view, &mut taken, &format!("{}_matmul", mt.w.name.as_deref().unwrap_or(&base))));
+        if dense && gr > 1 {
+            let raw = model.tensor_bytes(mt.w)?;
+            let data = block_diagonal(&raw, m as usize, gr as usize, cg as usize);
+            w2 = TensorProto {
+                name: w2.name,
+                dims: vec![m, cg * gr],
+                data_type: Some(1),
+                raw_data: Some(data.into()),
+                ..Default::default()
+            };
+        } else {
+            w2.dims = if dense { vec![m, cg] } else { vec![gr, m / gr, cg] };
+        }
+        let w2_name = w2.name.clone().unwrap();
+        if only_reader(mt.w) {
+            patch.remove_initializers.push(mt.w.name.clone().unwrap_or_default());
+        }
+        patch.add_initializers.push(w2);
+        // The value the MatMul part produces: `y` itself when there is no bias.
+        let product = if mt.b.is_some() { fresh(view, &mut taken, &format!("{y}_matmul")) } else { y.to_string() };
+        if dense {
+            patch.add_nodes.push(builder::node("MatMul", &format!("{base}_matmul"), &[&w2_name, mt.x], &[&product], &[]));
+        } else {
+            let s1 = fresh(view, &mut taken, &format!("{y}_group_shape"));
+            let x4 = fresh(view, &mut taken, &format!("{y}_grouped_input"));
+            let p4 = fresh(view, &mut taken, &format!("{y}_grouped_matmul"));
+            let s2 = fresh(view, &mut taken, &format!("{y}_channel_shape"));
+            patch.add_nodes.push(const_i64_node(&format!("{base}_group_shape"), &s1, &[0, gr, cg, -1]));
+            patch.add_nodes.push(builder::node("Reshape", &format!("{base}_group_reshape"), &[mt.x, &s1], &[&x4], &[]));
+            patch.add_nodes.push(builder::node("MatMul", &format!("{base}_matmul"), &[&w2_name, &x4], &[&p4], &[]));
+            patch.add_nodes.push(const_i64_node(&format!("{base}_channel_shape"), &s2, &[0, m, -1]));
+            patch.add_nodes.push(builder::node("Reshape", &format!("{base}_channel_reshape"), &[&p4, &s2], &[&product], &[]));
+        }
+        if let Some(b) = mt.b {
+            let mut b2 = b.clone();
+            b2.name = Some(fresh(view, &mut taken, &format!("{}_column", b.name.as_deref().unwrap_or(&base))));
+            b2.dims = vec![m, 1];
+            let b2_name = b2.name.clone().unwrap();
+            if only_reader(b) {
+                patch.remove_initializers.push(b.name.clone().unwrap_or_default());
+            }
+            patch.add_initializers.push(b2);
+            patch.add_nodes.push(builder::node("Add", &format!("{base}_bias"), &[&product, &b2_name], &[y], &[]));
+        }
+        Ok(Some(patch))
     }
 }
 

@@ -23,6 +23,12 @@ impl Pass for DedupInitializers {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
+        Ok(self.propose_batch(model)?.into_iter().next())
+    }
+
+    /// Every class of equal initializers in one look (each merge removes its own initializers):
+    /// the bytes of each weight are read once per batch, not once per merge.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         let g = model.graph();
         let view = GraphView::new(g);
         let candidates: Vec<usize> = (0..g.initializer.len())
@@ -35,6 +41,7 @@ impl Pass for DedupInitializers {
         }
         let mut groups: Vec<Vec<usize>> = by_shape.into_values().filter(|v| v.len() > 1).collect();
         groups.sort();
+        let mut patches = Vec::new();
         for group in groups {
             for ids in equal_classes(model, &group) {
                 let keep = tensor::name(&g.initializer[ids[0]]);
@@ -51,10 +58,10 @@ impl Pass for DedupInitializers {
                     patch.remove_initializers.push(other.to_string());
                     patch.redirect.push((other.to_string(), keep.to_string()));
                 }
-                return Ok(Some(patch));
+                patches.push(patch);
             }
         }
-        Ok(None)
+        Ok(patches)
     }
 }
 
@@ -179,5 +186,30 @@ mod tests {
         let mut m = model(g);
         run(&mut m, &["dedup-initializers"]);
         assert_eq!(names(&m), vec!["a"]);
+    }
+
+    // Why: each merge was one patch with a copy and re-index of the graph and a fresh read of
+    // every weight's bytes (quadratic in the classes); all classes now go in one batch.
+    #[test]
+    fn many_classes_merge_in_one_batch() {
+        let n = 2_000;
+        let mut nodes = Vec::new();
+        let mut inits = Vec::new();
+        let mut prev = "x".to_string();
+        for k in 0..n {
+            for copy in 0..2 {
+                let (w, out) = (format!("w{k}_{copy}"), format!("s{k}_{copy}"));
+                nodes.push(node("Add", &out, &[&prev, &w], &[&out]));
+                inits.push(float_init(&w, &[k as f32, 0.5]));
+                prev = out;
+            }
+        }
+        nodes.push(node("Identity", "out", &[&prev], &["y"]));
+        let g = GraphProto { node: nodes, initializer: inits, input: vec![value("x")], output: vec![value("y")], ..Default::default() };
+        let mut m = model(g);
+        let r = crate::passes::Pipeline::new(vec![crate::passes::by_name("dedup-initializers").unwrap()]).run(&mut m).unwrap();
+        assert_eq!((r.steps, r.batches), (n, 1));
+        assert_eq!(m.graph().initializer.len(), n);
+        assert_eq!(m.graph().node[1].input[1], "w0_0");
     }
 }

@@ -41,6 +41,32 @@ fn close(value: f64, want: f64) -> bool {
     (value - want).abs() <= 1e-6 * want.abs()
 }
 
+impl GeluFusion {
+    /// The fusion of the GELU whose nodes [`matches`] finds from node `i`, if any.
+    fn fuse_at(&self, model: &Model, view: &GraphView, i: NodeId) -> Option<Patch> {
+        let g = model.graph();
+        let (nodes, x, y) = matches(model, view, i)?;
+        let last = &g.node[*nodes.last().expect("five nodes")];
+        let name = last.name.clone().filter(|n| !n.is_empty()).map_or_else(|| format!("{y}_Gelu"), |n| format!("{n}_Gelu"));
+        let erf = nodes[1];
+        let (domain, label) = match self.target {
+            Target::Microsoft => ("com.microsoft", "com.microsoft.Gelu"),
+            Target::Onnx => ("", "Gelu"),
+        };
+        let mut patch = Patch::new(format!("fuse {} nodes around {} into {label} '{name}'", nodes.len(), node_label(&g.node[erf], erf)));
+        patch.remove_nodes = nodes.iter().map(|&i| NodeRef::Index(i)).collect();
+        let mut gelu = builder::node("Gelu", &name, &[&x], &[&y], &[]);
+        if self.target == Target::Microsoft {
+            gelu.domain = Some(domain.into());
+            patch.opset_imports.push((domain.into(), 1));
+        } else {
+            gelu.attribute.extend(builder::node("Gelu", "", &[], &[], &[("approximate", Attr::Str("none".into()))]).attribute);
+        }
+        patch.add_nodes.push(gelu);
+        Some(patch)
+    }
+}
+
 impl Pass for GeluFusion {
     fn name(&self) -> &'static str {
         "gelu-fusion"
@@ -66,27 +92,17 @@ impl Pass for GeluFusion {
         if self.blocker(model).is_some() {
             return Ok(None);
         }
-        let g = model.graph();
-        let view = GraphView::new(g);
-        let Some((nodes, x, y)) = (0..g.node.len()).find_map(|i| matches(model, &view, i)) else { return Ok(None) };
-        let last = &g.node[*nodes.last().expect("five nodes")];
-        let name = last.name.clone().filter(|n| !n.is_empty()).map_or_else(|| format!("{y}_Gelu"), |n| format!("{n}_Gelu"));
-        let erf = nodes[1];
-        let (domain, label) = match self.target {
-            Target::Microsoft => ("com.microsoft", "com.microsoft.Gelu"),
-            Target::Onnx => ("", "Gelu"),
-        };
-        let mut patch = Patch::new(format!("fuse {} nodes around {} into {label} '{name}'", nodes.len(), node_label(&g.node[erf], erf)));
-        patch.remove_nodes = nodes.iter().map(|&i| NodeRef::Index(i)).collect();
-        let mut gelu = builder::node("Gelu", &name, &[&x], &[&y], &[]);
-        if self.target == Target::Microsoft {
-            gelu.domain = Some(domain.into());
-            patch.opset_imports.push((domain.into(), 1));
-        } else {
-            gelu.attribute.extend(builder::node("Gelu", "", &[], &[], &[("approximate", Attr::Str("none".into()))]).attribute);
+        let view = GraphView::new(model.graph());
+        super::first_at(model.graph().node.len(), |i| Ok(self.fuse_at(model, &view, i)))
+    }
+
+    /// Every GELU in one look; fusions of disjoint nodes are independent.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        if self.blocker(model).is_some() {
+            return Ok(Vec::new());
         }
-        patch.add_nodes.push(gelu);
-        Ok(Some(patch))
+        let view = GraphView::new(model.graph());
+        super::batch_at(model.graph().node.len(), |i| Ok(self.fuse_at(model, &view, i)))
     }
 
     fn note(&self, model: &Model) -> Option<String> {
@@ -263,5 +279,30 @@ mod tests {
         let erf_out = m.graph().node.iter().find(|n| n.op_type.as_deref() == Some("Erf")).unwrap().output[0].clone();
         m.graph_mut().output.push(crate::onnx::graph::tests::value(&erf_out));
         assert_eq!(run(&mut m, &["gelu-fusion"]).steps, 0);
+    }
+
+    // Why: each fusion was one patch with a copy and re-index of the graph (quadratic in the
+    // GELUs); all fusions of one look at the graph now go in one batch.
+    #[test]
+    fn many_gelus_fuse_in_one_batch() {
+        let n = 1_000;
+        let mut b = GraphBuilder::new("g");
+        b.input("x", DataType::Float, &[Axis::Named("n"), Axis::Fixed(4)]);
+        let mut x = "x".to_string();
+        for k in 0..n {
+            let c = b.scalar_f32(std::f32::consts::SQRT_2);
+            let scaled = b.node("Div", &[&x, &c], &[]);
+            let e = b.node("Erf", &[&scaled], &[]);
+            let one = b.scalar_f32(1.0);
+            let s = b.node("Add", &[&one, &e], &[]);
+            let half = b.scalar_f32(0.5);
+            let p = b.node("Mul", &[&x, &s], &[]);
+            x = if k + 1 == n { b.node_to("Mul", &[&p, &half], &[], "y"); "y".into() } else { b.node("Mul", &[&p, &half], &[]) };
+        }
+        b.output("y", DataType::Float, &[Axis::Named("n"), Axis::Fixed(4)]);
+        let mut m = b.finish(20, "test", "");
+        let r = Pipeline::new(vec![by_name("gelu-fusion").unwrap()]).run(&mut m).unwrap();
+        assert_eq!((r.steps, r.batches), (n, 1));
+        assert_eq!(ops(&m).iter().filter(|o| *o == "Gelu").count(), n);
     }
 }

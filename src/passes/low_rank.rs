@@ -92,68 +92,80 @@ impl Pass for LowRank {
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
         let Some(keep) = self.keep else { return Ok(None) };
+        let view = GraphView::new(model.graph());
+        super::first_at(model.graph().node.len(), |i| self.factor_at(model, &view, i, keep))
+    }
+
+    /// Every MatMul in one look (one SVD each): each factors its own weight.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        let Some(keep) = self.keep else { return Ok(Vec::new()) };
+        let view = GraphView::new(model.graph());
+        super::batch_at(model.graph().node.len(), |i| self.factor_at(model, &view, i, keep))
+    }
+}
+
+impl LowRank {
+    /// The factoring of MatMul `i`'s weight, when it is one this pass factors.
+    fn factor_at(&self, model: &Model, view: &GraphView, i: usize, keep: Keep) -> Result<Option<Patch>> {
         let g = model.graph();
-        let view = GraphView::new(g);
-        for (i, node) in g.node.iter().enumerate() {
-            if node.op_type.as_deref() != Some("MatMul") || node.input.len() != 2 || node.output.len() != 1 {
-                continue;
-            }
-            let (x, w_name) = (&node.input[0], &node.input[1]);
-            let Some(w) = view.initializer(w_name) else { continue };
-            if view.is_input(w_name) || SUFFIXES.iter().any(|s| w_name.ends_with(s)) || w.data_type != Some(1) || w.dims.len() != 2 {
-                continue;
-            }
-            let node_name = node.name.clone().unwrap_or_default();
-            if let Some(f) = &self.name_filter {
-                if !node_name.contains(f.as_str()) && !w_name.contains(f.as_str()) {
-                    continue;
-                }
-            }
-            let (k, n) = (w.dims[0] as usize, w.dims[1] as usize);
-            if ((k * n) as u64) < self.min_params || k < 2 || n < 2 {
-                continue;
-            }
-            // The weight must be this MatMul's alone (and not a graph output) to be removed.
-            let readers = g.node.iter().flat_map(|m| m.input.iter()).filter(|v| *v == w_name).count();
-            if readers != 1 || g.output.iter().any(|o| o.name.as_deref() == Some(w_name.as_str())) {
-                continue;
-            }
-            let max_r = (k * n - 1) / (k + n); // the largest r with r·(k+n) < k·n
-            if max_r == 0 {
-                continue;
-            }
-            if let Keep::Rank(r) = keep {
-                if r > max_r {
-                    continue;
-                }
-            }
-            let bytes = model.tensor_bytes(w)?;
-            let values: Vec<f64> = tensor::f32_values(&bytes).into_iter().map(f64::from).collect();
-            let wm = Array2::from_shape_vec((k, n), values).expect("dims match the bytes");
-            let svd = truncated(&wm, keep);
-            let r = svd.rank;
-            if r > max_r {
-                continue;
-            }
-            let a_name = unique(&view, &format!("{w_name}_lr_a"));
-            let b_name = unique(&view, &format!("{w_name}_lr_b"));
-            let mid = unique(&view, &format!("{}_lr", node.output[0]));
-            let mut patch = Patch::new(format!(
-                "factor '{w_name}' [{k},{n}] at rank {r} of {}: params {} -> {}, relative Frobenius error {:.4}",
-                k.min(n),
-                k * n,
-                r * (k + n),
-                svd.rel_error
-            ));
-            patch.remove_nodes.push(NodeRef::Index(i));
-            patch.remove_initializers.push(w_name.clone());
-            patch.add_initializers.push(f32_init(&a_name, &svd.a));
-            patch.add_initializers.push(f32_init(&b_name, &svd.b));
-            patch.add_nodes.push(matmul(&format!("{node_name}_lr_a"), x, &a_name, &mid));
-            patch.add_nodes.push(matmul(&format!("{node_name}_lr_b"), &mid, &b_name, &node.output[0]));
-            return Ok(Some(patch));
+        let node = &g.node[i];
+        if node.op_type.as_deref() != Some("MatMul") || node.input.len() != 2 || node.output.len() != 1 {
+            return Ok(None);
         }
-        Ok(None)
+        let (x, w_name) = (&node.input[0], &node.input[1]);
+        let Some(w) = view.initializer(w_name) else { return Ok(None) };
+        if view.is_input(w_name) || SUFFIXES.iter().any(|s| w_name.ends_with(s)) || w.data_type != Some(1) || w.dims.len() != 2 {
+            return Ok(None);
+        }
+        let node_name = node.name.clone().unwrap_or_default();
+        if let Some(f) = &self.name_filter {
+            if !node_name.contains(f.as_str()) && !w_name.contains(f.as_str()) {
+                return Ok(None);
+            }
+        }
+        let (k, n) = (w.dims[0] as usize, w.dims[1] as usize);
+        if ((k * n) as u64) < self.min_params || k < 2 || n < 2 {
+            return Ok(None);
+        }
+        // The weight must be this MatMul's alone (and not a graph output) to be removed.
+        let readers = view.consumers(w_name).len();
+        if readers != 1 || g.output.iter().any(|o| o.name.as_deref() == Some(w_name.as_str())) {
+            return Ok(None);
+        }
+        let max_r = (k * n - 1) / (k + n); // the largest r with r·(k+n) < k·n
+        if max_r == 0 {
+            return Ok(None);
+        }
+        if let Keep::Rank(r) = keep {
+            if r > max_r {
+                return Ok(None);
+            }
+        }
+        let bytes = model.tensor_bytes(w)?;
+        let values: Vec<f64> = tensor::f32_values(&bytes).into_iter().map(f64::from).collect();
+        let wm = Array2::from_shape_vec((k, n), values).expect("dims match the bytes");
+        let svd = truncated(&wm, keep);
+        let r = svd.rank;
+        if r > max_r {
+            return Ok(None);
+        }
+        let a_name = unique(view, &format!("{w_name}_lr_a"));
+        let b_name = unique(view, &format!("{w_name}_lr_b"));
+        let mid = unique(view, &format!("{}_lr", node.output[0]));
+        let mut patch = Patch::new(format!(
+            "factor '{w_name}' [{k},{n}] at rank {r} of {}: params {} -> {}, relative Frobenius error {:.4}",
+            k.min(n),
+            k * n,
+            r * (k + n),
+            svd.rel_error
+        ));
+        patch.remove_nodes.push(NodeRef::Index(i));
+        patch.remove_initializers.push(w_name.clone());
+        patch.add_initializers.push(f32_init(&a_name, &svd.a));
+        patch.add_initializers.push(f32_init(&b_name, &svd.b));
+        patch.add_nodes.push(matmul(&format!("{node_name}_lr_a"), x, &a_name, &mid));
+        patch.add_nodes.push(matmul(&format!("{node_name}_lr_b"), &mid, &b_name, &node.output[0]));
+        Ok(Some(patch))
     }
 }
 

@@ -410,6 +410,74 @@ pub(crate) fn other_input<'g>(view: &GraphView<'g>, node: NodeId, known: &str) -
     }
 }
 
+/// Patches taken into one batch for [`apply_batch`] as long as each is independent of those taken
+/// before it: no node or initializer removed twice, no value redirected twice, no value a taken
+/// patch's new nodes read redirected (or the other way round), no name written twice. A patch that
+/// is not taken waits for the next batch, proposed against the graph this one leaves.
+#[derive(Default)]
+pub(crate) struct Independent {
+    pub patches: Vec<Patch>,
+    nodes: HashSet<usize>,
+    named: HashSet<String>,
+    initializers: HashSet<String>,
+    redirected: HashSet<String>,
+    read: HashSet<String>,
+    written: HashSet<String>,
+}
+
+impl Independent {
+    /// Takes `p` if it is independent of the patches taken so far; whether it was.
+    pub fn offer(&mut self, p: Patch) -> bool {
+        let reads = || p.add_nodes.iter().flat_map(|n| n.input.iter()).filter(|v| !v.is_empty());
+        let writes = || p.add_nodes.iter().flat_map(|n| n.output.iter()).chain(p.add_initializers.iter().filter_map(|t| t.name.as_ref()));
+        let clash = p.remove_nodes.iter().any(|r| match r {
+            NodeRef::Index(i) => self.nodes.contains(i),
+            NodeRef::Name(n) => self.named.contains(n),
+        }) || p.remove_initializers.iter().any(|n| self.initializers.contains(n))
+            || p.redirect.iter().any(|(from, _)| self.redirected.contains(from) || self.read.contains(from))
+            || reads().any(|v| self.redirected.contains(v))
+            || writes().any(|v| self.written.contains(v));
+        if clash {
+            return false;
+        }
+        for r in &p.remove_nodes {
+            match r {
+                NodeRef::Index(i) => self.nodes.insert(*i),
+                NodeRef::Name(n) => self.named.insert(n.clone()),
+            };
+        }
+        self.initializers.extend(p.remove_initializers.iter().cloned());
+        self.redirected.extend(p.redirect.iter().map(|(from, _)| from.clone()));
+        self.read.extend(reads().cloned());
+        self.written.extend(writes().cloned());
+        self.patches.push(p);
+        true
+    }
+}
+
+/// [`Pass::propose`] of a pass that judges each node on its own: the patch `at` proposes at the
+/// first node (of `nodes`) where it proposes one.
+pub(crate) fn first_at(nodes: usize, mut at: impl FnMut(usize) -> Result<Option<Patch>>) -> Result<Option<Patch>> {
+    for id in 0..nodes {
+        if let Some(p) = at(id)? {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// [`Pass::propose_batch`] of the same pass: the patches `at` proposes at every node, in graph
+/// order, as far as they are [`Independent`].
+pub(crate) fn batch_at(nodes: usize, mut at: impl FnMut(usize) -> Result<Option<Patch>>) -> Result<Vec<Patch>> {
+    let mut batch = Independent::default();
+    for id in 0..nodes {
+        if let Some(p) = at(id)? {
+            batch.offer(p);
+        }
+    }
+    Ok(batch.patches)
+}
+
 /// True when node `node` is the default-domain op `op`.
 pub(crate) fn op_is(view: &GraphView, node: NodeId, op: &str) -> bool {
     view.node(node).op_type.as_deref() == Some(op) && matches!(view.node(node).domain.as_deref(), None | Some("") | Some("ai.onnx"))

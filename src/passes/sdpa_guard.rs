@@ -56,44 +56,52 @@ impl Pass for SdpaGuard {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
-        let g = model.graph();
-        let view = GraphView::new(g);
-        for (id, node) in g.node.iter().enumerate() {
-            if !op_is(&view, id, "Where") || node.input.len() != 3 || node.output.len() != 1 {
-                continue;
-            }
-            let (cond, zero, p) = (&node.input[0], &node.input[1], &node.input[2]);
-            let Some(isnan) = made_by(&view, cond, "IsNaN") else { continue };
-            let Some(softmax) = made_by(&view, p, "Softmax") else { continue };
-            if view.node(isnan).input.first() != Some(p) || constant_scalar(model, &view, zero) != Some(0.0) {
-                continue;
-            }
-            let Some(x) = view.node(softmax).input.first() else { continue };
-            let Some((bias, inf, still_infinite)) = mask_bias(model, &view, x) else { continue };
-            let out = &node.output[0];
-            if can_redirect(&view, out, p).is_some() {
-                continue;
-            }
-            let mut patch = Patch::new(format!("{} (NaN guard of {}) removed", node_label(node, id), node_label(view.node(softmax), softmax)));
-            patch.remove_nodes.push(NodeRef::Index(id));
-            if view.consumers(cond) == [id] {
-                patch.remove_nodes.push(NodeRef::Index(isnan));
-            }
-            patch.redirect.push((out.clone(), p.clone()));
-            if still_infinite {
-                // The bias reads the lowest finite value: a new constant of the same shape and type.
-                let Some(t) = finite_lowest(model, &view, inf) else { continue };
-                let name = super::conv_matmul::fresh(&view, &mut Default::default(), &format!("{inf}_finite"));
-                patch.add_nodes.push(builder::tensor_constant_node(&name, &name, t));
-                let mut moved: NodeProto = view.node(bias).clone();
-                moved.input[2] = name;
-                patch.remove_nodes.push(NodeRef::Index(bias));
-                patch.add_nodes.push(moved);
-            }
-            return Ok(Some(patch));
-        }
-        Ok(None)
+        let view = GraphView::new(model.graph());
+        super::first_at(model.graph().node.len(), |id| Ok(guard_at(model, &view, id)))
     }
+
+    /// Every guard in one look: each removes its own Where (and IsNaN), so they are independent.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        let view = GraphView::new(model.graph());
+        super::batch_at(model.graph().node.len(), |id| Ok(guard_at(model, &view, id)))
+    }
+}
+
+/// The patch removing the guard whose `Where` is node `id`, if it is one.
+fn guard_at(model: &Model, view: &GraphView, id: NodeId) -> Option<Patch> {
+    let node = view.node(id);
+    if !op_is(view, id, "Where") || node.input.len() != 3 || node.output.len() != 1 {
+        return None;
+    }
+    let (cond, zero, p) = (&node.input[0], &node.input[1], &node.input[2]);
+    let isnan = made_by(view, cond, "IsNaN")?;
+    let softmax = made_by(view, p, "Softmax")?;
+    if view.node(isnan).input.first() != Some(p) || constant_scalar(model, view, zero) != Some(0.0) {
+        return None;
+    }
+    let x = view.node(softmax).input.first()?;
+    let (bias, inf, still_infinite) = mask_bias(model, view, x)?;
+    let out = &node.output[0];
+    if can_redirect(view, out, p).is_some() {
+        return None;
+    }
+    let mut patch = Patch::new(format!("{} (NaN guard of {}) removed", node_label(node, id), node_label(view.node(softmax), softmax)));
+    patch.remove_nodes.push(NodeRef::Index(id));
+    if view.consumers(cond) == [id] {
+        patch.remove_nodes.push(NodeRef::Index(isnan));
+    }
+    patch.redirect.push((out.clone(), p.clone()));
+    if still_infinite {
+        // The bias reads the lowest finite value: a new constant of the same shape and type.
+        let t = finite_lowest(model, view, inf)?;
+        let name = super::conv_matmul::fresh(view, &mut Default::default(), &format!("{inf}_finite"));
+        patch.add_nodes.push(builder::tensor_constant_node(&name, &name, t));
+        let mut moved: NodeProto = view.node(bias).clone();
+        moved.input[2] = name;
+        patch.remove_nodes.push(NodeRef::Index(bias));
+        patch.add_nodes.push(moved);
+    }
+    Some(patch)
 }
 
 /// `-inf` of `value`'s float type and shape as that type's lowest finite value (float32 and
