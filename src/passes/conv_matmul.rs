@@ -205,7 +205,7 @@ impl Pass for ConvMatMul {
     /// the same new names, so the second waits for the next batch.
     fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         let view = GraphView::new(model.graph());
-        super::batch_at(model.graph().node.len(), |id| self.convert_at(model, &view, id))
+        super::batch_at(model.graph(), |id| self.convert_at(model, &view, id))
     }
 }
 

@@ -102,7 +102,7 @@ impl Pass for GeluFusion {
             return Ok(Vec::new());
         }
         let view = GraphView::new(model.graph());
-        super::batch_at(model.graph().node.len(), |i| Ok(self.fuse_at(model, &view, i)))
+        super::batch_at(model.graph(), |i| Ok(self.fuse_at(model, &view, i)))
     }
 
     fn note(&self, model: &Model) -> Option<String> {

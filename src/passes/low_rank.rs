@@ -100,7 +100,7 @@ impl Pass for LowRank {
     fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         let Some(keep) = self.keep else { return Ok(Vec::new()) };
         let view = GraphView::new(model.graph());
-        super::batch_at(model.graph().node.len(), |i| self.factor_at(model, &view, i, keep))
+        super::batch_at(model.graph(), |i| self.factor_at(model, &view, i, keep))
     }
 }
 

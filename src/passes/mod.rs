@@ -412,31 +412,42 @@ pub(crate) fn other_input<'g>(view: &GraphView<'g>, node: NodeId, known: &str) -
 
 /// Patches taken into one batch for [`apply_batch`] as long as each is independent of those taken
 /// before it: no node or initializer removed twice, no value redirected twice, no value a taken
-/// patch's new nodes read redirected (or the other way round), no name written twice. A patch that
-/// is not taken waits for the next batch, proposed against the graph this one leaves.
+/// patch's new nodes read redirected or dropped (the output of a removed node that the patch
+/// neither writes again nor redirects) by another, or the other way round, no name written twice.
+/// A patch that is not taken waits for the next batch, proposed against the graph this one leaves.
 #[derive(Default)]
 pub(crate) struct Independent {
     pub patches: Vec<Patch>,
     nodes: HashSet<usize>,
     named: HashSet<String>,
     initializers: HashSet<String>,
-    redirected: HashSet<String>,
+    /// Values redirected or dropped by a taken patch.
+    gone: HashSet<String>,
     read: HashSet<String>,
     written: HashSet<String>,
 }
 
 impl Independent {
-    /// Takes `p` if it is independent of the patches taken so far; whether it was.
-    pub fn offer(&mut self, p: Patch) -> bool {
-        let reads = || p.add_nodes.iter().flat_map(|n| n.input.iter()).filter(|v| !v.is_empty());
-        let writes = || p.add_nodes.iter().flat_map(|n| n.output.iter()).chain(p.add_initializers.iter().filter_map(|t| t.name.as_ref()));
+    /// Takes `p`, proposed against `g`, if it is independent of the patches taken so far; whether
+    /// it was.
+    pub fn offer(&mut self, g: &GraphProto, p: Patch) -> bool {
+        let reads: HashSet<&String> = p.add_nodes.iter().flat_map(|n| n.input.iter()).filter(|v| !v.is_empty()).collect();
+        let writes: HashSet<&String> = p.add_nodes.iter().flat_map(|n| n.output.iter()).chain(p.add_initializers.iter().filter_map(|t| t.name.as_ref())).collect();
+        let mut gone: HashSet<&String> = p.redirect.iter().map(|(from, _)| from).collect();
+        for r in &p.remove_nodes {
+            let node = match r {
+                NodeRef::Index(i) => g.node.get(*i),
+                NodeRef::Name(n) => g.node.iter().find(|m| m.name.as_deref() == Some(n.as_str())),
+            };
+            gone.extend(node.into_iter().flat_map(|n| n.output.iter()).filter(|v| !v.is_empty() && !writes.contains(v)));
+        }
         let clash = p.remove_nodes.iter().any(|r| match r {
             NodeRef::Index(i) => self.nodes.contains(i),
             NodeRef::Name(n) => self.named.contains(n),
         }) || p.remove_initializers.iter().any(|n| self.initializers.contains(n))
-            || p.redirect.iter().any(|(from, _)| self.redirected.contains(from) || self.read.contains(from))
-            || reads().any(|v| self.redirected.contains(v))
-            || writes().any(|v| self.written.contains(v));
+            || gone.iter().any(|v| self.gone.contains(*v) || self.read.contains(*v))
+            || reads.iter().any(|v| self.gone.contains(*v))
+            || writes.iter().any(|v| self.written.contains(*v));
         if clash {
             return false;
         }
@@ -447,9 +458,9 @@ impl Independent {
             };
         }
         self.initializers.extend(p.remove_initializers.iter().cloned());
-        self.redirected.extend(p.redirect.iter().map(|(from, _)| from.clone()));
-        self.read.extend(reads().cloned());
-        self.written.extend(writes().cloned());
+        self.gone.extend(gone.into_iter().cloned());
+        self.read.extend(reads.into_iter().cloned());
+        self.written.extend(writes.into_iter().cloned());
         self.patches.push(p);
         true
     }
@@ -466,13 +477,13 @@ pub(crate) fn first_at(nodes: usize, mut at: impl FnMut(usize) -> Result<Option<
     Ok(None)
 }
 
-/// [`Pass::propose_batch`] of the same pass: the patches `at` proposes at every node, in graph
-/// order, as far as they are [`Independent`].
-pub(crate) fn batch_at(nodes: usize, mut at: impl FnMut(usize) -> Result<Option<Patch>>) -> Result<Vec<Patch>> {
+/// [`Pass::propose_batch`] of the same pass: the patches `at` proposes at every node of `g`, in
+/// graph order, as far as they are [`Independent`].
+pub(crate) fn batch_at(g: &GraphProto, mut at: impl FnMut(usize) -> Result<Option<Patch>>) -> Result<Vec<Patch>> {
     let mut batch = Independent::default();
-    for id in 0..nodes {
+    for id in 0..g.node.len() {
         if let Some(p) = at(id)? {
-            batch.offer(p);
+            batch.offer(g, p);
         }
     }
     Ok(batch.patches)

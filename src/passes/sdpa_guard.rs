@@ -63,7 +63,7 @@ impl Pass for SdpaGuard {
     /// Every guard in one look: each removes its own Where (and IsNaN), so they are independent.
     fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         let view = GraphView::new(model.graph());
-        super::batch_at(model.graph().node.len(), |id| Ok(guard_at(model, &view, id)))
+        super::batch_at(model.graph(), |id| Ok(guard_at(model, &view, id)))
     }
 }
 

@@ -162,26 +162,17 @@ impl Pass for SqueezeBertNative {
     }
 
     fn propose(&self, model: &Model) -> Result<Option<Patch>> {
-        let g = model.graph();
-        let view = GraphView::new(g);
+        let view = GraphView::new(model.graph());
         let mut shapes: Option<TwoShapes> = None;
-        for (id, node) in g.node.iter().enumerate() {
-            let patch = if op_is(&view, id, "Conv") {
-                conv(model, &view, id, node)?
-            } else if op_is(&view, id, "Transpose") {
-                cancel(&view, id, node)
-            } else if op_is(&view, id, "Reshape") {
-                reshape(model, &view, id, node, &mut shapes)
-            } else if op_is(&view, id, "Split") {
-                split_of_concat(model, &view, id, node, &mut shapes)
-            } else {
-                elementwise(model, &view, id, node).or_else(|| per_part(model, &view, id, node, &mut shapes))
-            };
-            if patch.is_some() {
-                return Ok(patch);
-            }
-        }
-        Ok(None)
+        super::first_at(model.graph().node.len(), |id| rewrite_at(model, &view, id, &mut shapes))
+    }
+
+    /// Every rewrite of one look at the graph, with one shape inference (per binding) for all of
+    /// them; rewrites that touch what an earlier one of the batch touches wait for the next.
+    fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
+        let view = GraphView::new(model.graph());
+        let mut shapes: Option<TwoShapes> = None;
+        super::batch_at(model.graph(), |id| rewrite_at(model, &view, id, &mut shapes))
     }
 
     fn note(&self, model: &Model) -> Option<String> {
@@ -354,6 +345,22 @@ fn cancel(view: &GraphView, id: NodeId, node: &NodeProto) -> Option<Patch> {
     patch.remove_nodes.push(NodeRef::Index(id));
     patch.redirect.push((out.clone(), a.to_string()));
     Some(patch)
+}
+
+/// The rewrite this pass makes at node `id`, if any (shapes inferred on first need).
+fn rewrite_at(model: &Model, view: &GraphView, id: NodeId, shapes: &mut Option<TwoShapes>) -> Result<Option<Patch>> {
+    let node = view.node(id);
+    Ok(if op_is(view, id, "Conv") {
+        conv(model, view, id, node)?
+    } else if op_is(view, id, "Transpose") {
+        cancel(view, id, node)
+    } else if op_is(view, id, "Reshape") {
+        reshape(model, view, id, node, shapes)
+    } else if op_is(view, id, "Split") {
+        split_of_concat(model, view, id, node, shapes)
+    } else {
+        elementwise(model, view, id, node).or_else(|| per_part(model, view, id, node, shapes))
+    })
 }
 
 /// The head split and merge of attention, moved to the token-major side (see the module docs).
