@@ -146,10 +146,17 @@ fn main() -> ExitCode {
     match outcome {
         Ok(o) => ExitCode::from(o.exit_code()),
         Err(e) => {
-            eprintln!("error: {e}");
+            let mut shown = e.to_string();
+            eprintln!("error: {shown}");
+            // Most messages already end with their cause: a cause is printed only when its text
+            // has not been.
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let text = s.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    shown.push_str(&text);
+                }
                 source = s.source();
             }
             ExitCode::from(2)

@@ -186,3 +186,59 @@ fn quantize_removes_its_output_when_the_check_cannot_run() {
         assert_eq!(left, ["bad-perm.onnx"], "{extra:?}: no output, external data or temporary file left");
     }
 }
+
+/// A small tmpfs mounted at a fresh folder, unmounted when dropped; `None` where this process
+/// may not mount (not root, or no CAP_SYS_ADMIN in a container).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(bytes: usize) -> Option<SmallDisk> {
+        let dir = common::scratch("faults-full-disk");
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"]).arg(dir.path()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+// Why: a full disk in the middle of a run must give an error naming the file, stop every worker
+// and leave no scratch folder or lock behind (issue: ENOSPC during `run` left `.work/`).
+#[test]
+fn a_full_disk_during_a_run_is_a_clear_error_and_leaves_no_scratch_files() {
+    let Some(disk) = SmallDisk::new(48 * 1024) else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = common::scratch("faults-enospc");
+    let d = dir.path();
+    let fx = common::fixtures();
+    std::fs::write(
+        d.join("s.yaml"),
+        format!(
+            "name: full\nmodels:\n  bert: {{path: {}}}\n  squeeze: {{path: {}}}\nworkloads: {{batch: [1, 2], seq: [8, 16], threads: [1]}}\n\
+             metrics: [latency]\nrun: {{warmup: 1, min_iterations: 5, min_time_s: 0.05, max_time_s: 0.1, rounds: 4}}\n",
+            fx.join("bert-tiny.onnx").display(),
+            fx.join("squeezebert-tiny.onnx").display()
+        ),
+    )
+    .unwrap();
+    // Fill the small disk to a few KiB short of full: the run starts, then cannot write.
+    let out = disk.0.path().join("out");
+    let filler = disk.0.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 32 * 1024]).unwrap();
+    let o = bin().args(["run", "s.yaml", "--cache-dir", "cache", "--no-progress", "-o"]).arg(&out).current_dir(d).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("No space left on device"), "{e}");
+    assert_eq!(e.matches("No space left on device").count(), 1, "the cause once: {e}");
+    let left: Vec<String> = std::fs::read_dir(&out).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with('.')).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "no scratch folder or lock left: {left:?}");
+    if let Ok(text) = std::fs::read_to_string(out.join("results.json")) {
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_ok(), "results.json is whole or absent");
+    }
+    assert!(common::children(std::process::id()).is_empty());
+}

@@ -73,6 +73,8 @@ impl RunOptions {
 pub enum Error {
     #[error("cannot create the output folder '{}': {source}", path.display())]
     OutDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write '{}', a scratch file of this run: {source}", path.display())]
+    Scratch { path: PathBuf, source: std::io::Error },
     #[error("cannot start the worker '{}': {source}", exe.display())]
     Spawn { exe: PathBuf, source: std::io::Error },
     #[error("the output folder '{}' is in use by another run ({holder}; lock file '{}'): wait for it to finish or pass another --out", dir.display(), dir.join(LOCK_FILE).display())]
@@ -218,9 +220,16 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
             bar.bar.abandon_with_message("interrupted");
             break;
         }
-        schedule.start(&mut jobs)?;
-        schedule.collect(&interrupted);
-        schedule.record(&mut results, &results_path)?;
+        let step = schedule.start(&mut jobs).map(|()| schedule.collect(&interrupted)).and_then(|()| schedule.record(&mut results, &results_path));
+        if let Err(e) = step {
+            // A scratch file or results.json cannot be written (a full disk): no worker is left
+            // running, and what was measured is kept if results.json can still be written.
+            schedule.kill_all();
+            schedule.keep_unfinished();
+            let _ = schedule.record(&mut results, &results_path);
+            bar.bar.abandon_with_message("stopped");
+            return Err(e);
+        }
         if schedule.done() {
             bar.bar.finish_and_clear();
             break;
@@ -597,8 +606,8 @@ impl Schedule<'_> {
         let result_path = stem.with_extension("result.json");
         let stderr_path = stem.with_extension("stderr.txt");
         let _ = std::fs::remove_file(&result_path);
-        std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes")).map_err(|source| Error::OutDir { path: job_path.clone(), source })?;
-        let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::OutDir { path: stderr_path.clone(), source })?;
+        std::fs::write(&job_path, serde_json::to_string(&job).expect("job serializes")).map_err(|source| Error::Scratch { path: job_path.clone(), source })?;
+        let stderr = std::fs::File::create(&stderr_path).map_err(|source| Error::Scratch { path: stderr_path.clone(), source })?;
         let exe = &self.opts.worker_exe;
         let mut command = Command::new(exe);
         die_with_parent(&mut command);
