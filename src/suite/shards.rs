@@ -203,7 +203,7 @@ pub fn render(p: &ShardPlan) -> String {
         let cases: Vec<&PlannedCase> = p.cases_of(k).collect();
         let mut models: Vec<&str> = cases.iter().map(|c| c.id.split('/').next().unwrap_or("")).collect();
         models.dedup();
-        let cost: f64 = cases.iter().map(|c| c.cost_s).sum();
+        let cost: f64 = cases.iter().map(|c| c.cost_s).sum::<f64>() + 0.0;
         s.push_str(&format!("shard {k:>3}/{}  {:>4} case(s)  ~{cost:>7.1} s  {}\n", p.shards, cases.len(), if models.is_empty() { "(empty)".to_string() } else { models.join(", ") }));
     }
     s
