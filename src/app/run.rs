@@ -61,8 +61,9 @@ pub struct Args {
     /// Run only shard K of N (1-based): a model's cases stay on one shard, shards are balanced by
     /// expected cost, and the plan is written into results.json for `squeezebench merge`. `auto`
     /// takes K (and N) from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or SQUEEZEBENCH_SHARD=K/N;
-    /// `auto/N` gives N. See docs/scale-out.md.
-    #[arg(long, value_name = "K/N|auto")]
+    /// `auto/N` gives N. Not with --baseline or --save-baseline: gate or save the merge. See
+    /// docs/scale-out.md.
+    #[arg(long, value_name = "K/N|auto", conflicts_with_all = ["baseline", "save_baseline"])]
     pub shard: Option<String>,
     /// With --shard: balance by the case wall times of an earlier run (results.json or folder);
     /// every shard must be given the same file.
