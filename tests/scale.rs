@@ -184,6 +184,15 @@ fn merge_refuses_what_does_not_add_up() {
     assert_eq!(partial.merge.unwrap().missing, [format!("{}: {gone}", f[0].1.environment.testbed())]);
 
     let mut f = shards(3);
+    f[1].1.cases[0].status = squeezebench::results::Status::Interrupted;
+    let cut = f[1].1.cases[0].id.clone();
+    let p = problems(&f);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains(&format!("case '{cut}'")) && p[0].contains("'shard-2/results.json' (shard 2) was interrupted before it finished"), "{p:?}");
+    let partial = merge(&f, true).unwrap();
+    assert!(partial.incomplete && partial.case(&cut).is_some(), "kept, with what it measured");
+
+    let mut f = shards(3);
     f.remove(2);
     let p = problems(&f);
     assert!(!p.is_empty() && p.iter().all(|m| m.contains("no file holds shard 3/3")), "{p:?}");

@@ -12,8 +12,8 @@
 //! - one suite hash (content ids of the cases and the run settings) and one plan (shard count and
 //!   assignment);
 //! - every case a file holds was planned for that file's shard;
-//! - per testbed, every planned case exactly once: none missing (unless `allow_partial`, which
-//!   marks the result `incomplete` and lists what is missing), none doubled.
+//! - per testbed, every planned case exactly once: none missing or `interrupted` (unless
+//!   `allow_partial`, which marks the result `incomplete` and lists them), none doubled.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -181,10 +181,13 @@ pub fn merge(files: &[(String, Results)], allow_partial: bool) -> Result<Results
     let mut missing = Vec::new();
     for t in &testbeds {
         for pc in &plan.cases {
-            if !seen.contains_key(&(t.key.clone(), pc.id.clone())) {
-                let holder = plans.iter().find(|(_, r, p)| p.shard == pc.shard && testbed_key(r, p) == t.key).map(|(n, _, _)| n.as_str());
+            let holder = plans.iter().find(|(_, r, p)| p.shard == pc.shard && testbed_key(r, p) == t.key);
+            // A case cut short by Ctrl-C (`interrupted`, its finished rounds kept) did not run.
+            let cut = holder.and_then(|(_, r, _)| r.case(&pc.id)).is_some_and(|c| c.status == super::record::Status::Interrupted);
+            if cut || !seen.contains_key(&(t.key.clone(), pc.id.clone())) {
                 let why = match holder {
-                    Some(n) => format!("'{n}' (shard {}) does not hold it", pc.shard),
+                    Some((n, _, _)) if cut => format!("'{n}' (shard {}) was interrupted before it finished", pc.shard),
+                    Some((n, _, _)) => format!("'{n}' (shard {}) does not hold it", pc.shard),
                     None => format!("no file holds shard {}/{}", pc.shard, plan.shards),
                 };
                 missing.push((format!("{}: {}", t.key, pc.id), format!("case '{}' of testbed '{}' is missing: {why}", pc.id, t.key)));
