@@ -334,3 +334,26 @@ fn emitted_job_files_are_ready_to_submit() {
     let merge_steps = steps("merge");
     assert!(merge_steps.contains("actions/download-artifact") && merge_steps.contains("squeezebench merge shards/*/results.json") && merge_steps.contains("squeezebench gate --baseline main"), "{merge_steps}");
 }
+
+/// `--costs`: the wall times of an earlier run replace the estimates of the cases it holds ok,
+/// and move the assignment (same suite hash, another plan).
+#[test]
+fn earlier_wall_times_balance_the_plan() {
+    let suite = squeezebench::suite::load(Path::new("suites/quick.yaml")).unwrap();
+    let cases = squeezebench::suite::expand(&suite);
+    let mut prev = results_sample::results();
+    for c in prev.cases.iter_mut().filter(|c| c.model == "squeezebert-base") {
+        c.wall_s = 500.0;
+    }
+    let p = squeezebench::suite::shards::plan(&suite, &cases, 2, Some(("prev.json", &prev))).unwrap();
+    let est = squeezebench::suite::shards::plan(&suite, &cases, 2, None).unwrap();
+    assert_eq!((p.costs.as_str(), est.costs.as_str()), ("results: prev.json", "estimate"));
+    let cost = |id: &str| p.cases.iter().find(|c| c.id == id).unwrap().cost_s;
+    assert_eq!(cost("squeezebert-base/fp32/b1-s128-t2"), 500.0);
+    assert_eq!(cost("squeezebert-base/conv-matmul/b1-s128-t2"), 500.0);
+    assert_eq!(cost("bert-base/fp32/b1-s128-t2"), 6.5);
+    let shard_of = |p: &ShardPlan, m: &str| p.cases.iter().find(|c| c.id.starts_with(m)).unwrap().shard;
+    assert!(p.cases.iter().filter(|c| c.shard == shard_of(&p, "squeezebert-base/")).all(|c| c.id.starts_with("squeezebert-base/")), "alone on its shard");
+    assert_eq!(p.suite_hash, est.suite_hash);
+    assert_ne!(p.plan_hash, est.plan_hash);
+}
