@@ -118,6 +118,22 @@ enum Command {
     ///
     /// Example: squeezebench report out/quick/results.json --out reports/quick
     Report(app::ReportArgs),
+    /// Join the results of a suite's shards (`run --shard K/N`) into one run, checked: one tool
+    /// version, one suite hash and plan, every case in its planned shard, every planned case
+    /// exactly once per testbed. Writes OUT/results.json and its reports, which `report` and
+    /// `gate` read like any run's.
+    ///
+    /// Exit 0, or 2 listing every problem (each naming the file and the case). With
+    /// --allow-partial, missing cases are listed and the result is marked incomplete.
+    ///
+    /// Example: squeezebench merge runs/ci/shard-*/results.json -o runs/ci/merged
+    Merge(app::scale::MergeArgs),
+    /// Split a suite into shards for several machines: print which models and cases each shard
+    /// runs (a model's cases stay on one shard, shards balanced by expected cost), or write job
+    /// files that run them on an existing engine and merge the results.
+    ///
+    /// Example: squeezebench plan suites/ci.yaml --shards 3 --emit slurm -o jobs/ci
+    Plan(app::scale::PlanArgs),
 }
 
 
@@ -142,6 +158,8 @@ fn main() -> ExitCode {
         Command::Gate(a) => app::gate(a),
         Command::Profile(a) => app::profile::profile(a),
         Command::Report(a) => app::report(a),
+        Command::Merge(a) => app::scale::merge(a),
+        Command::Plan(a) => app::scale::plan(a),
     };
     match outcome {
         Ok(o) => ExitCode::from(o.exit_code()),

@@ -232,14 +232,15 @@ fn the_readme_quickstart_runs_on_the_tiny_fixture() {
 /// A struct field: name, type, doc comment.
 type Field = (String, String, String);
 
-/// The fields of every struct in `src/results/` (record.rs, env.rs, thresholds.rs) with their doc
+/// The fields of every struct in `src/results/` (record.rs, shard.rs, env.rs, thresholds.rs) with their doc
 /// comments, as Markdown tables: the field reference of docs/results-schema.md is generated from
 /// the types themselves.
 fn render_field_reference() -> String {
     let mut out = String::from("<!-- fields:start (generated from src/results/ by tests/docs.rs; UPDATE_DOCS=1 cargo test --test docs) -->\n");
     // Files, and the structs of them that results.json holds (None: every struct of the file).
-    let sources: [(&str, Option<&[&str]>); 5] = [
+    let sources: [(&str, Option<&[&str]>); 6] = [
         ("src/results/record.rs", None),
+        ("src/results/shard.rs", None),
         ("src/results/env.rs", None),
         ("src/results/thresholds.rs", None),
         ("src/measure/accuracy.rs", Some(&["OutputFidelity"])),

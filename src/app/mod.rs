@@ -6,10 +6,12 @@
 //! This is the top layer: it may use every other module and none uses it.
 
 pub mod bench;
+pub mod emit;
 pub mod profile;
 pub mod quantize;
 pub mod rewrite;
 pub mod run;
+pub mod scale;
 
 use std::path::{Path, PathBuf};
 

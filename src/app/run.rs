@@ -58,6 +58,17 @@ pub struct Args {
     /// Where baselines are kept.
     #[arg(long, default_value = store::DEFAULT_DIR)]
     pub baselines_dir: PathBuf,
+    /// Run only shard K of N (1-based): a model's cases stay on one shard, shards are balanced by
+    /// expected cost, and the plan is written into results.json for `squeezebench merge`. `auto`
+    /// takes K (and N) from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or SQUEEZEBENCH_SHARD=K/N;
+    /// `auto/N` gives N. Not with --baseline or --save-baseline: gate or save the merge. See
+    /// docs/scale-out.md.
+    #[arg(long, value_name = "K/N|auto", conflicts_with_all = ["baseline", "save_baseline"])]
+    pub shard: Option<String>,
+    /// With --shard: balance by the case wall times of an earlier run (results.json or folder);
+    /// every shard must be given the same file.
+    #[arg(long, value_name = "RESULTS")]
+    pub costs: Option<PathBuf>,
 }
 
 /// `run`. The output folder is locked for the whole run (`OUT/.lock`, holding the pid): a second
@@ -73,7 +84,7 @@ pub fn run(a: Args) -> Result<Outcome> {
     }
     crate::bench::preflight::check(&plan)?;
     let base = a.baseline.as_deref().map(|name| store.load_path_or_name(&plan.name, name).map(|b| (name, b))).transpose()?;
-    let cases = crate::suite::expand(&plan);
+    let (cases, shard) = super::scale::select(&plan, crate::suite::expand(&plan), a.shard.as_deref(), a.costs.as_deref())?;
     if a.dry_run {
         print!("{}", crate::suite::expand::render(&plan, &cases));
         return Ok(Outcome::Ok);
@@ -97,6 +108,7 @@ pub fn run(a: Args) -> Result<Outcome> {
         (_, true) => Verbosity::Verbose,
         _ => Verbosity::Normal,
     };
+    opts.shard = shard;
     if let Some(c) = a.cache_dir {
         opts.cache_dir = c;
     }

@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// How much the run says on stderr as it goes.
     pub verbosity: Verbosity,
+    /// The shard plan when `cases` are one shard of the suite: recorded in the results (with this
+    /// machine's testbed), and only the models of `cases` are prepared.
+    pub shard: Option<crate::results::ShardPlan>,
 }
 
 /// How much a run says as it goes (on stderr).
@@ -64,7 +67,7 @@ pub enum Verbosity {
 
 impl RunOptions {
     pub fn new(out_dir: PathBuf, worker_exe: PathBuf) -> RunOptions {
-        RunOptions { out_dir, cache_dir: default_cache_dir(), jobs: 1, worker_exe, progress: true, verbosity: Verbosity::Normal }
+        RunOptions { out_dir, cache_dir: default_cache_dir(), jobs: 1, worker_exe, progress: true, verbosity: Verbosity::Normal, shard: None }
     }
 }
 
@@ -188,8 +191,15 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         datasets: Vec::new(),
         variants: Vec::new(),
         cases: Vec::new(),
+        shard: opts.shard.clone().map(|mut s| {
+            s.testbed = env.testbed();
+            s
+        }),
+        merge: None,
+        incomplete: false,
+        testbeds: Vec::new(),
     };
-    let prepared = prepare_all(plan, opts, &mut results);
+    let prepared = prepare_all(plan, cases, opts, &mut results);
     results.save(&results_path)?;
     let peaks = attainable_peaks(plan, cases, opts, &env);
 
@@ -276,8 +286,10 @@ struct Prepared {
 }
 
 /// Prepares every model, dataset and variant of `plan` in this process (a failure is recorded in
-/// its info, not returned) and lists them in `results`.
-fn prepare_all(plan: &Plan, opts: &RunOptions, results: &mut Results) -> Prepared {
+/// its info, not returned) and lists them in `results`; for a shard (`opts.shard`), only the
+/// models that `cases` use.
+fn prepare_all(plan: &Plan, cases: &[Case], opts: &RunOptions, results: &mut Results) -> Prepared {
+    let only_cases = opts.shard.is_some();
     let cache_dir = &opts.cache_dir;
     // Quiet keeps the errors only.
     let say = |msg: String| {
@@ -286,7 +298,8 @@ fn prepare_all(plan: &Plan, opts: &RunOptions, results: &mut Results) -> Prepare
         }
     };
     let mut model_infos: HashMap<String, ModelInfo> = HashMap::new();
-    for m in &plan.models {
+    let models: Vec<_> = plan.models.iter().filter(|m| !only_cases || cases.iter().any(|c| c.model == m.name)).collect();
+    for m in &models {
         say(format!("model    {} ({})", m.name, m.source));
         let info = std::panic::catch_unwind(|| prepare::obtain_model(m, cache_dir))
             .unwrap_or_else(|_| Err("preparing the model panicked".into()))
@@ -327,7 +340,7 @@ fn prepare_all(plan: &Plan, opts: &RunOptions, results: &mut Results) -> Prepare
         results.datasets.push(DatasetInfo { name: d.name.clone(), kind: d.kind.name().into(), path: file, sha256: sha, examples, tokenizer_sha256: None });
     }
     let mut variants: HashMap<(String, String), VariantInfo> = HashMap::new();
-    for m in &plan.models {
+    for m in models {
         for v in plan.variants.iter().filter(|v| v.models.contains(&m.name)) {
             let model = &model_infos[&m.name];
             let info = match &model.error {
@@ -805,6 +818,7 @@ fn blank(case: &Case, status: Status, error: Option<String>, wall_s: f64) -> Cas
         accuracy: Vec::new(),
         fidelity: None,
         profile: None,
+        testbed: None,
     }
 }
 

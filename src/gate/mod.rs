@@ -82,6 +82,9 @@ pub enum Verdict {
     /// too noisy to tell; not a pass (a failure with `strict`).
     CannotJudge,
     Regression,
+    /// The current run has results for a testbed the baseline has none for: nothing to compare
+    /// with, which fails the gate (a new machine is never a silent pass).
+    NoBaseline,
 }
 
 impl Verdict {
@@ -92,6 +95,7 @@ impl Verdict {
             Verdict::Inconclusive => "⚠️ inconclusive",
             Verdict::CannotJudge => "❔ cannot judge",
             Verdict::Regression => "❌ regression",
+            Verdict::NoBaseline => "⛔ no baseline",
         }
     }
 }
@@ -184,7 +188,7 @@ impl Report {
     }
 
     pub fn failed(&self) -> bool {
-        self.regressions().next().is_some() || (self.strict && self.cannot_judge().next().is_some())
+        self.regressions().next().is_some() || self.checks.iter().any(|c| c.verdict == Verdict::NoBaseline) || (self.strict && self.cannot_judge().next().is_some())
     }
 
     /// The Markdown table (headline, one row per check, notes), for the terminal, a pull-request
@@ -222,6 +226,9 @@ impl Report {
         for c in self.regressions() {
             let _ = writeln!(o, "- ❌ `{}`: {} {} → {} ({})", c.case, c.check, c.baseline, c.current, c.delta);
         }
+        for c in self.checks.iter().filter(|c| c.verdict == Verdict::NoBaseline) {
+            let _ = writeln!(o, "- ⛔ {}: {}", c.case, c.current);
+        }
         if n + blind > 0 {
             o.push('\n');
         }
@@ -247,8 +254,13 @@ impl Report {
     }
 }
 
-/// Compares `current` against `baseline` under `t`.
+/// Compares `current` against `baseline` under `t`. When either holds several testbeds (a merge
+/// of shards run on several machines), each testbed of `current` is compared with the same
+/// testbed of `baseline` ([`compare_testbeds`]).
 pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Options) -> Result<Report, Error> {
+    if !baseline.testbeds.is_empty() || !current.testbeds.is_empty() {
+        return compare_testbeds(baseline, current, t, opts);
+    }
     let mut report = Report { strict: opts.strict || t.strict, ..Report::default() };
     let env = baseline.environment.differences(&current.environment);
     if !env.is_empty() {
@@ -292,6 +304,43 @@ pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Opt
         check_case(&mut report.checks, current, None, c, t);
     }
     report.notes.extend(common_shift(baseline, current));
+    Ok(report)
+}
+
+/// [`compare`] per testbed: each testbed of `current` against the same testbed of `baseline`, its
+/// checks' cases marked `[testbed N]` (the notes say which key is N). A testbed the baseline
+/// lacks is one failing check ([`Verdict::NoBaseline`]); a baseline testbed the current run lacks
+/// is a note.
+pub fn compare_testbeds(baseline: &Results, current: &Results, t: &Thresholds, opts: &Options) -> Result<Report, Error> {
+    let base = baseline.by_testbed();
+    let mut report = Report { strict: opts.strict || t.strict, ..Report::default() };
+    for (i, (key, cur)) in current.by_testbed().into_iter().enumerate() {
+        let label = format!("testbed {}", i + 1);
+        report.notes.push(format!("{label}: {key}"));
+        let Some((_, b)) = base.iter().find(|(k, _)| *k == key) else {
+            report.checks.push(Check {
+                case: label.clone(),
+                check: "baseline".into(),
+                baseline: "none".into(),
+                current: format!("no baseline for testbed '{key}' ({} case(s) not compared)", cur.cases.len()),
+                delta: "—".into(),
+                threshold: "—".into(),
+                detectable: "—".into(),
+                verdict: Verdict::NoBaseline,
+            });
+            continue;
+        };
+        let r = compare(b, &cur, t, opts)?;
+        report.checks.extend(r.checks.into_iter().map(|mut c| {
+            c.case = format!("{} [{label}]", c.case);
+            c
+        }));
+        report.notes.extend(r.notes.into_iter().map(|n| format!("{label}: {n}")));
+    }
+    let current_keys: Vec<String> = current.by_testbed().into_iter().map(|(k, _)| k).collect();
+    for (key, _) in base.iter().filter(|(k, _)| !current_keys.contains(k)) {
+        report.notes.push(format!("the baseline's testbed '{key}' has no results in the current run: not gated"));
+    }
     Ok(report)
 }
 

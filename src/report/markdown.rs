@@ -11,8 +11,12 @@ use crate::results::{Results, Status};
 /// Errors are cut to this many characters in the table (the HTML report has them in full).
 const ERROR_CHARS: usize = 160;
 
-/// Renders the report.
+/// Renders the report. A document of several testbeds (a merge of shards run on several
+/// machines) gets [`render_testbeds`].
 pub fn render(results: &Results) -> String {
+    if !results.testbeds.is_empty() {
+        return render_testbeds(results);
+    }
     let groups = view::groups(results);
     let mut out = String::new();
     let _ = writeln!(out, "## squeezebench · {}\n", cell(&results.suite.name));
@@ -54,6 +58,48 @@ pub fn render(results: &Results) -> String {
         "<sub>suite `{}` (spec hash `{hash}`), started {}, {finished}. Speed-up = reference p50 / p50 on the same workload, with the 95 % interval of that ratio; CI = 95 % interval of the median (block bootstrap, widened by the spread between rounds).</sub>",
         results.suite.path, results.started_at
     );
+    out
+}
+
+/// The report of several testbeds: the speed-up of every case against its model's reference on
+/// each testbed side by side (ratios compare across machines where times do not), then each
+/// testbed's own report.
+pub fn render_testbeds(results: &Results) -> String {
+    let splits = results.by_testbed();
+    let mut out = String::new();
+    let _ = writeln!(out, "## squeezebench · {} · {} testbeds\n", cell(&results.suite.name), splits.len());
+    for (i, (key, _)) in splits.iter().enumerate() {
+        let _ = writeln!(out, "- testbed {}: {}", i + 1, cell(key));
+    }
+    out.push_str("\n### Speed-up vs reference, by testbed\n\n| case |");
+    for i in 1..=splits.len() {
+        let _ = write!(out, " testbed {i} |");
+    }
+    out.push_str("\n|:--|");
+    out.push_str(&"--:|".repeat(splits.len()));
+    out.push('\n');
+    let mut ids: Vec<&str> = Vec::new();
+    for (_, r) in &splits {
+        for c in &r.cases {
+            if !ids.contains(&c.id.as_str()) {
+                ids.push(&c.id);
+            }
+        }
+    }
+    for id in ids {
+        let _ = write!(out, "| `{id}` |");
+        for (_, r) in &splits {
+            let speedup = r.case(id).and_then(|c| view::speedup_cell(&view::row(r, c)));
+            let _ = write!(out, " {} |", speedup.unwrap_or_else(|| "—".into()));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, (_, r)) in splits.iter().enumerate() {
+        let _ = writeln!(out, "## Testbed {}\n", i + 1);
+        out.push_str(&render(r));
+        out.push('\n');
+    }
     out
 }
 

@@ -54,6 +54,9 @@ pub const CHARTS: &str = "charts";
 /// written atomically; when one cannot be written, those written before it are removed (and
 /// the charts folder, if this call made it). Returns the paths written.
 pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    if !results.testbeds.is_empty() {
+        return write_testbeds(results, dir);
+    }
     let charts = charts::render_all(results).map_err(Error::Chart)?;
     let chart_dir = dir.join(CHARTS);
     let made_chart_dir = !chart_dir.is_dir();
@@ -85,6 +88,28 @@ pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
             }
             return Err(e.into());
         }
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The folder of testbed `n` (1-based) of a document of several testbeds.
+pub fn testbed_folder(n: usize) -> String {
+    format!("testbed-{n}")
+}
+
+/// [`write_all`] for a document of several testbeds: `results.json` and `report.md` (the
+/// testbeds side by side, [`markdown::render_testbeds`]) in `dir`, and each testbed's complete
+/// reports (HTML, CSV, charts, its own results.json) in `dir/testbed-N/`.
+fn write_testbeds(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Folder { path: dir.to_path_buf(), source })?;
+    let mut written = Vec::new();
+    for (i, (_, r)) in results.by_testbed().iter().enumerate() {
+        written.extend(write_all(r, &dir.join(testbed_folder(i + 1)))?);
+    }
+    for (name, text) in [(JSON, json::render(results)), (MARKDOWN, markdown::render(results))] {
+        let path = dir.join(name);
+        crate::util::replace_file(&path, text.as_bytes())?;
         written.push(path);
     }
     Ok(written)

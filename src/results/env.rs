@@ -19,6 +19,26 @@ pub const ISA_FLAGS: &[&str] = &[
     "asimd", "asimddp", "i8mm", "sve", "sve2", "bf16",
 ];
 
+/// For tests: a JSON object merged into the manifest a run records (`{"cpu": {"model": "X"}}`),
+/// to simulate a run on another testbed. Not for real runs: it falsifies the manifest.
+pub const OVERRIDE_VAR: &str = "SQUEEZEBENCH_ENVIRONMENT";
+
+/// The ISA flags in a testbed key: those that decide which kernels ONNX Runtime runs for int8
+/// and float32.
+pub const TESTBED_FLAGS: &[&str] =
+    &["avx2", "avx512f", "avx_vnni", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "asimddp", "i8mm", "sve", "sve2"];
+
+fn merge_json(into: &mut serde_json::Value, patch: serde_json::Value) {
+    match (into, patch) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                merge_json(a.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 /// Where and with what a run was measured.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Environment {
@@ -110,6 +130,40 @@ impl Environment {
     /// Reads the manifest of this machine and build. `jobs` is recorded as given. Loads ONNX
     /// Runtime to ask its version; if that fails the version says why.
     pub fn collect(jobs: usize) -> Environment {
+        let env = Self::read(jobs);
+        match std::env::var(OVERRIDE_VAR) {
+            Ok(text) if !text.trim().is_empty() => env.overridden(&text).unwrap_or_else(|e| {
+                eprintln!("warning: {OVERRIDE_VAR} ignored: {e}");
+                env
+            }),
+            _ => env,
+        }
+    }
+
+    /// The testbed key: what decides whether two timings can be compared, as one readable line —
+    /// CPU model, the ISA flags that set int8 and float32 speed ([`TESTBED_FLAGS`]), logical cores,
+    /// ONNX Runtime version and execution provider, OS. Results of different testbeds are kept
+    /// apart by `merge`, reported side by side and gated each against its own baseline.
+    pub fn testbed(&self) -> String {
+        let flags: Vec<&str> = self.cpu.flags.iter().map(String::as_str).filter(|f| TESTBED_FLAGS.contains(f)).collect();
+        let flags = if flags.is_empty() { "no vector flags".to_string() } else { flags.join(" ") };
+        let model = if self.cpu.model.trim().is_empty() { "unknown CPU" } else { self.cpu.model.trim() };
+        format!("{model}; {flags}; {} cores; onnxruntime {} CPU; {}", self.cpu.logical_cores, self.onnxruntime_version, self.os.name)
+    }
+
+    /// This manifest with the JSON object `patch` merged into it (objects key by key, other values
+    /// replaced), for [`OVERRIDE_VAR`].
+    pub fn overridden(&self, patch: &str) -> Result<Environment, String> {
+        let patch: serde_json::Value = serde_json::from_str(patch).map_err(|e| format!("not JSON: {e}"))?;
+        if !patch.is_object() {
+            return Err("not a JSON object".into());
+        }
+        let mut v = serde_json::to_value(self).expect("environment serializes");
+        merge_json(&mut v, patch);
+        serde_json::from_value(v).map_err(|e| format!("the patched manifest is not valid: {e}"))
+    }
+
+    fn read(jobs: usize) -> Environment {
         let (onnxruntime_version, onnxruntime_library) = match crate::runtime::init() {
             Ok(info) => (info.version.clone(), info.library.display().to_string()),
             Err(e) => (format!("unavailable: {e}"), String::new()),
@@ -263,5 +317,18 @@ mod tests {
         let d = a.differences(&b);
         assert_eq!(d.len(), if a.build_profile == "debug" { 1 } else { 2 }, "{d:?}");
         assert!(d[0].starts_with("onnxruntime_version: "));
+    }
+
+    /// The testbed key names the CPU, its int8/float32 flags, cores, runtime and OS; a patch
+    /// (what tests use to simulate a second machine) changes it, and a bad patch is refused.
+    #[test]
+    fn testbed_keys_and_manifest_overrides() {
+        let a = Environment::collect(1);
+        let b = a.overridden(r#"{"cpu": {"model": "Test CPU", "flags": ["avx2", "fma", "amx_int8"]}, "os": {"name": "TestOS"}}"#).unwrap();
+        assert_eq!(b.cpu.vendor, a.cpu.vendor, "untouched fields stay");
+        assert_eq!(b.testbed(), format!("Test CPU; avx2 amx_int8; {} cores; onnxruntime {} CPU; TestOS", a.cpu.logical_cores, a.onnxruntime_version));
+        assert_ne!(a.testbed(), b.testbed());
+        assert!(a.overridden("[1]").is_err());
+        assert!(a.overridden(r#"{"cpu": {"logical_cores": "many"}}"#).unwrap_err().contains("not valid"));
     }
 }

@@ -6,11 +6,13 @@
 
 pub mod env;
 pub mod record;
+pub mod shard;
 pub mod store;
 pub mod thresholds;
 
 pub use env::{Cpu, Environment, Os};
 pub use thresholds::Thresholds;
+pub use shard::{merge, MergeError, MergeInfo, MergedFile, PlannedCase, ShardPlan, Testbed, PLAN_ALGORITHM};
 pub use record::{
     Accuracy, Attainable, CaseResult, DatasetInfo, Error, Fidelity, Latency, Memory, ModelInfo, OutputFidelity, Params, Results,
     Status, SuiteInfo, TimeProfile, VariantInfo, Workload, SCHEMA_VERSION,

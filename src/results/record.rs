@@ -18,6 +18,7 @@ use std::path::Path;
 
 use super::env::Environment;
 use super::Thresholds;
+use super::shard::{MergeInfo, ShardPlan, Testbed};
 
 /// Version of this schema, written as `schema_version`. Readers refuse other versions.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -46,6 +47,25 @@ pub struct Results {
     pub variants: Vec<VariantInfo>,
     /// One record per case, in run order.
     pub cases: Vec<CaseResult>,
+    /// The plan of a shard (`run --shard K/N`): every case's content id and shard, and this
+    /// file's shard. Absent in a whole run and in a merged document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardPlan>,
+    /// What a merged document (`squeezebench merge`) was made from. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeInfo>,
+    /// `true` when a merge made with `--allow-partial` lacks planned cases (listed in
+    /// `merge.missing`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub incomplete: bool,
+    /// The testbeds of a merged document whose shards ran on more than one (each case then names
+    /// its `testbed`); empty when all cases ran on `environment`'s testbed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub testbeds: Vec<Testbed>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The suite file a run came from.
@@ -183,6 +203,10 @@ pub struct CaseResult {
     /// profiler on a session of its own). Absent when not measured and in files written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<TimeProfile>,
+    /// The testbed key (see `testbeds`) of the case in a merged document of several testbeds;
+    /// absent otherwise (the case ran on `environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testbed: Option<String>,
 }
 
 /// The per-operator profile of a case (defined beside the code that measures it).
@@ -448,6 +472,7 @@ mod tests {
             }],
             fidelity: None,
             profile: None,
+            testbed: None,
         };
         let failed = CaseResult {
             id: CaseResult::make_id("broken", "fp32", &w),
@@ -468,6 +493,10 @@ mod tests {
             datasets: vec![],
             variants: vec![],
             cases: vec![ok, failed],
+            shard: None,
+            merge: None,
+            incomplete: false,
+            testbeds: vec![],
         }
     }
 

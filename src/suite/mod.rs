@@ -8,6 +8,7 @@
 //! one to give ("did you mean `min_time_s`?").
 
 pub mod expand;
+pub mod shards;
 pub mod spec;
 pub mod validate;
 

@@ -176,6 +176,7 @@ pub fn case(spec: &Spec, seed: u64) -> CaseResult {
             }],
         }),
         profile: None,
+        testbed: None,
     }
 }
 
@@ -220,6 +221,7 @@ pub fn results() -> Results {
         accuracy: vec![],
         fidelity: None,
         profile: None,
+        testbed: None,
     });
     let models = ["bert-base", "squeezebert-base", "minilm-l6", "broken"]
         .map(|m| ModelInfo {
@@ -270,6 +272,10 @@ pub fn results() -> Results {
         }],
         variants,
         cases,
+        shard: None,
+        merge: None,
+        incomplete: false,
+        testbeds: vec![],
     }
 }
 
