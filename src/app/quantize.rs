@@ -90,6 +90,12 @@ pub struct Args {
     /// Static: calibration runs (synthetic batches, or texts read from the file), 1 to 100000.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = super::whole(1..=MAX_SAMPLES))]
     pub samples: usize,
+    /// Move activation outliers into the weights before quantizing (SmoothQuant-style per-channel
+    /// scales folded into the producing Mul, no new op), calibrated on --calibration (synthetic by
+    /// default): `--smooth` alone chooses alpha per MatMul by measured error, `--smooth 0.5` fixes
+    /// it, `--smooth off` turns it off.
+    #[arg(long, value_name = "ALPHA", num_args = 0..=1, default_missing_value = "auto")]
+    pub smooth: Option<quant::Smooth>,
     /// Tokens per synthetic calibration batch; the longest tokenized text (1 to 65536).
     #[arg(long, value_name = "N", default_value_t = 128, value_parser = super::whole(1..=65536))]
     pub seq: usize,
@@ -171,12 +177,13 @@ impl Args {
             threads: self.threads,
             calibration: self.calibration.clone(),
             // For static calibration on text; --eval and --check read it too (in any mode).
-            tokenizer: self.tokenizer.clone().filter(|_| matches!(self.mode, ModeArg::Static)),
+            tokenizer: self.tokenizer.clone().filter(|_| matches!(self.mode, ModeArg::Static) || self.smooth.is_some_and(|s| s != quant::Smooth::Off)),
             text_column: self.text_column,
             header: self.header,
             method: self.method,
             samples: self.samples,
             seq: self.seq,
+            smooth: self.smooth.unwrap_or_default(),
         }
     }
 

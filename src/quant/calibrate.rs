@@ -295,27 +295,12 @@ pub type Ranges = HashMap<String, (f32, f32)>;
 /// The model's float pages are released afterwards (they are read back when needed).
 pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: Method) -> Result<(Ranges, Calibration)> {
     let start = std::time::Instant::now();
-    let scratch = tempfile::Builder::new().prefix("squeezebench-calibrate").tempdir().map_err(|e| Error::Verify(format!("scratch folder for calibration: {e}")))?;
-    let path = augmented(model, activations, scratch.path())?;
-    let options = SessionOptions { prepacking: false, ..SessionOptions::default() };
-    let mut session = Session::from_file(&path, &options)?;
-    let sets = data.sets(model, session.inputs())?;
     let mut collectors: HashMap<String, Collector> = activations.iter().map(|a| (a.clone(), Collector::new(method))).collect();
-    let runs = sets.len();
-    for set in sets {
-        let set = as_declared(session.inputs(), &set);
-        for (name, value) in session.run_set(&set)? {
-            let Some(c) = collectors.get_mut(&name) else { continue };
-            let Some(x) = value.as_f32() else {
-                return Err(Error::Verify(format!("calibration: activation '{name}' is not float32")));
-            };
-            match x.as_slice() {
-                Some(v) => c.update(v),
-                None => c.update(&x.iter().copied().collect::<Vec<_>>()),
-            }
+    let runs = observe(model, activations, data, &mut |name, values, _| {
+        if let Some(c) = collectors.get_mut(name) {
+            c.update(values);
         }
-    }
-    drop(session);
+    })?;
     let ranges = collectors
         .iter()
         .map(|(name, c)| {
@@ -328,6 +313,38 @@ pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: M
         .collect::<Result<HashMap<_, _>>>()?;
     let described = data.describe();
     Ok((ranges, Calibration { method, data: described, runs, activations: activations.len(), seconds: start.elapsed().as_secs_f64() }))
+}
+
+/// What [`observe`] hands each activation's value to: `(name, row-major values, dims)`.
+pub type Visitor<'a> = dyn FnMut(&str, &[f32], &[usize]) + 'a;
+
+/// Runs the float `model` over `data` with `activations` (values the graph computes) as extra
+/// outputs, and hands each run's value of each of them to `visit` as `(name, row-major values,
+/// dims)`; returns the number of runs. The model's float pages are released (see [`calibrate`]).
+pub fn observe(model: &Model, activations: &[String], data: &Inputs, visit: &mut Visitor) -> Result<usize> {
+    let scratch = tempfile::Builder::new().prefix("squeezebench-calibrate").tempdir().map_err(|e| Error::Verify(format!("scratch folder for calibration: {e}")))?;
+    let path = augmented(model, activations, scratch.path())?;
+    let options = SessionOptions { prepacking: false, ..SessionOptions::default() };
+    let mut session = Session::from_file(&path, &options)?;
+    let sets = data.sets(model, session.inputs())?;
+    let wanted: std::collections::HashSet<&str> = activations.iter().map(String::as_str).collect();
+    let runs = sets.len();
+    for set in sets {
+        let set = as_declared(session.inputs(), &set);
+        for (name, value) in session.run_set(&set)? {
+            if !wanted.contains(name.as_str()) {
+                continue;
+            }
+            let Some(x) = value.as_f32() else {
+                return Err(Error::Verify(format!("calibration: activation '{name}' is not float32")));
+            };
+            match x.as_slice() {
+                Some(v) => visit(&name, v, x.shape()),
+                None => visit(&name, &x.iter().copied().collect::<Vec<_>>(), x.shape()),
+            }
+        }
+    }
+    Ok(runs)
 }
 
 /// `model` with `activations` added as graph outputs, saved into `dir` with external weights; then

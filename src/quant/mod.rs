@@ -50,6 +50,7 @@ pub mod calibrate;
 pub mod fallback;
 pub mod ops;
 pub mod params;
+pub mod smooth;
 
 mod dynamic;
 mod static_qdq;
@@ -65,6 +66,7 @@ use crate::data::{Inputs, TextOptions};
 use crate::onnx::{self, Model};
 use crate::passes::{self, conv_matmul, Pass, Patch};
 pub use params::QType;
+pub use smooth::Smooth;
 
 /// Errors of quantization; each names the node, tensor or option involved.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +211,9 @@ pub struct QuantizeOptions {
     /// Tokens per synthetic calibration batch (at most the model's position table), and the longest
     /// tokenized text.
     pub seq: usize,
+    /// Smoothing before quantizing (`smooth.rs`): off, `auto` (α chosen per MatMul by measured
+    /// error) or a fixed α; calibrated on `calibration` (synthetic by default) in every mode.
+    pub smooth: Smooth,
 }
 
 impl Default for QuantizeOptions {
@@ -231,6 +236,7 @@ impl Default for QuantizeOptions {
             method: calibrate::Method::MinMax,
             samples: 100,
             seq: 128,
+            smooth: Smooth::Off,
         }
     }
 }
@@ -353,8 +359,11 @@ impl QuantizeOptions {
         if self.mode == Mode::Static && self.samples == 0 {
             return Err(Error::Options("static quantization needs at least one calibration sample (--samples)".into()));
         }
-        if self.mode != Mode::Static && (self.calibration.is_some() || self.tokenizer.is_some()) {
-            return Err(Error::Options(format!("calibration data is for --mode static; {} mode does not calibrate", self.mode.name())));
+        if !self.calibrates() && (self.calibration.is_some() || self.tokenizer.is_some()) {
+            return Err(Error::Options(format!("calibration data is for --mode static or --smooth; {} mode does not calibrate", self.mode.name())));
+        }
+        if self.smooth != Smooth::Off && self.samples == 0 {
+            return Err(Error::Options("smoothing needs at least one calibration sample (--samples)".into()));
         }
         let threads = match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -377,9 +386,14 @@ impl QuantizeOptions {
         })
     }
 
-    /// Whether static calibration reads a text file (which needs a tokenizer).
+    /// Whether the options run the float model over calibration data (static mode, smoothing).
+    pub fn calibrates(&self) -> bool {
+        self.mode == Mode::Static || self.smooth != Smooth::Off
+    }
+
+    /// Whether calibration reads a text file (which needs a tokenizer).
     pub fn calibrates_on_text(&self) -> bool {
-        self.mode == Mode::Static
+        self.calibrates()
             && matches!(&self.calibration, Some(CalibrationData::File(p)) if p.extension().is_none_or(|e| e != "json"))
     }
 
@@ -421,6 +435,9 @@ pub struct QuantReport {
     /// Static mode: the calibration run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<calibrate::Calibration>,
+    /// `--smooth`: the activations smoothed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<smooth::SmoothReport>,
     /// Wall time of quantization in memory (no loading or saving), calibration included.
     pub seconds: f64,
 }
@@ -452,6 +469,10 @@ impl QuantReport {
             if o.activation_type == QType::S8 && cfg!(target_arch = "x86_64") {
                 s.push_str("note       s8 activations: ONNX Runtime on x86-64 fuses QDQ MatMuls with u8 activations only; these run dequantized in float\n");
             }
+        }
+        if let Some(r) = &self.smoothing {
+            let used: Vec<String> = r.sites.iter().filter_map(|x| x.alpha.map(|a| format!("{a}"))).collect();
+            s.push_str(&format!("smooth     {} over {}: {} of {} activations smoothed (alpha {}), {:.2} s\n", r.smooth, r.data, used.len(), r.sites.len(), if used.is_empty() { "-".into() } else { used.join(", ") }, r.seconds));
         }
         let hist = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
         s.push_str(&format!("quantized  {}\n", if self.quantized.is_empty() { "nothing".into() } else { hist(&self.quantized) }));
@@ -499,6 +520,7 @@ struct Shared {
     weights: HashMap<String, dynamic::QWeight>,
     ranges: HashMap<String, (f32, f32)>,
     calibration: Option<calibrate::Calibration>,
+    smoothing: Option<smooth::SmoothReport>,
     preprocessing: Vec<String>,
     histogram_before: BTreeMap<String, usize>,
     weight_bytes_before: u64,
@@ -550,6 +572,10 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
             format!("{}: {} patches{what}", p.pass, p.patches)
         })
         .collect();
+    let smoothing = match options.smooth {
+        Smooth::Off => None,
+        _ => Some(smooth::smooth_model(&mut model, options)?),
+    };
     let histogram_before = histogram(&model);
     let plan = ops::plan(&model, &opts);
     let (ranges, calibration) = match &calibration_data {
@@ -572,7 +598,7 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
         None => (HashMap::new(), None),
     };
     let weights = dynamic::quantize_weights(&model, &plan, &opts)?;
-    let shared = Shared { opts, weights, ranges, calibration, preprocessing, histogram_before, weight_bytes_before, seconds: start.elapsed().as_secs_f64() };
+    let shared = Shared { opts, weights, ranges, calibration, smoothing, preprocessing, histogram_before, weight_bytes_before, seconds: start.elapsed().as_secs_f64() };
     Ok(Prepared { model, plan, shared })
 }
 
@@ -637,6 +663,7 @@ impl Shared {
             weight_bytes_before: self.weight_bytes_before,
             weight_bytes_after: weight_bytes(model),
             calibration: self.calibration.clone(),
+            smoothing: self.smoothing.clone(),
             seconds: self.seconds + start.elapsed().as_secs_f64(),
         })
     }
