@@ -107,7 +107,10 @@ fn a_real_int8_accuracy_drop_fails_the_gate() {
 
     let gate = |threshold: f64| -> Output {
         let t = d.join("t.yaml");
-        std::fs::write(&t, format!("accuracy_drop: {threshold}\n")).unwrap();
+        // Fidelity is measured on these sentences (the models are scored on them): the 7-bit
+        // variant's cosine there is about 0.989, below the default floor of 0.99. This test is
+        // about the accuracy check, so the floor is set below it.
+        std::fs::write(&t, format!("accuracy_drop: {threshold}\nfidelity_min_cosine: 0.95\n")).unwrap();
         bin().arg("gate").arg("--baseline").arg(&results).arg("--current").arg(&results).arg("--thresholds").arg(&t).output().unwrap()
     };
     // A threshold below the largest drop: the cases past it fail, naming their case and the

@@ -230,6 +230,8 @@ fn a_tiny_suite_runs_in_workers_and_records_failures() {
     let f = case("bert-tiny/opt/b2-s16-t1").fidelity.as_ref().unwrap();
     assert_eq!(f.reference, "fp32");
     assert!(f.cosine > 0.999999 && f.max_abs_error < 1e-4 && f.top1_agreement == Some(1.0), "{f:?}");
+    // A model scored on a dataset is compared on its texts, not on random token ids.
+    assert!(f.inputs.starts_with("text: the first ") && f.inputs.contains("of dataset 'cls' in batches of 2, cut to 16 tokens"), "{}", f.inputs);
     let pairs = &case("enc/fp32/b2-s16-t1").accuracy[0];
     assert_eq!((pairs.task.as_str(), pairs.examples), ("sentence_pairs", 40));
     assert!(pairs.metrics["spearman"].abs() <= 100.0 && pairs.metrics.contains_key("pearson"));

@@ -171,11 +171,28 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
         let path = job.reference_path.as_deref().ok_or_else(|| format!("the reference variant '{reference}' was not prepared"))?;
         let mut refs_session = Session::from_file(path, &session_options(w.threads)).map_err(|e| e.to_string())?;
         let infos = session.inputs().to_vec();
-        let sets = (0..job.fidelity_batches as u64).map(|k| synthetic::token_batch(&infos, w.batch, w.seq, &job.lengths, job.vocab, job.seed + 1 + k));
-        let c = compare::compare_sessions(&mut refs_session, &mut session, sets).map_err(|e| e.to_string())?;
+        let (c, inputs) = match fidelity_texts(job)? {
+            // A model scored on a dataset is compared on that dataset's texts: random token ids
+            // are far from text, and a real model's outputs on them say little.
+            Some((name, texts)) => {
+                let tok_path = job.tokenizer.as_deref().expect("fidelity_texts needs a tokenizer");
+                let tok = tokenize::load(tok_path, w.seq).map_err(|e| e.to_string())?;
+                let mut sets = Vec::new();
+                for chunk in texts.chunks(w.batch.max(1)) {
+                    sets.push(tokenize::encode(&tok, tok_path, &infos, chunk).map_err(|e| e.to_string())?.0);
+                }
+                let c = compare::compare_sessions(&mut refs_session, &mut session, sets).map_err(|e| e.to_string())?;
+                (c, format!("text: the first {} texts of dataset '{name}' in batches of {}, cut to {} tokens", texts.len(), w.batch, w.seq))
+            }
+            None => {
+                let sets = (0..job.fidelity_batches as u64).map(|k| synthetic::token_batch(&infos, w.batch, w.seq, &job.lengths, job.vocab, job.seed + 1 + k));
+                let c = compare::compare_sessions(&mut refs_session, &mut session, sets).map_err(|e| e.to_string())?;
+                (c, format!("synthetic: {} × {}×{} tokens", job.fidelity_batches, w.batch, w.seq))
+            }
+        };
         out.fidelity = Some(Fidelity {
             reference: reference.clone(),
-            inputs: format!("synthetic: {} × {}×{} tokens", job.fidelity_batches, w.batch, w.seq),
+            inputs,
             cosine: c.min_cosine(),
             max_abs_error: c.max_abs_error(),
             top1_agreement: c.logits_top1(),
@@ -183,6 +200,25 @@ fn run(job: &Job, out: &mut Outcome) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// The texts fidelity is measured on when the case's model is scored on a dataset and has a
+/// tokenizer: the first `fidelity_batches × batch` texts of its first dataset (a sentence pair
+/// gives its first sentence), with the dataset's name; `None` otherwise (synthetic inputs).
+fn fidelity_texts(job: &Job) -> Result<Option<(String, Vec<String>)>, String> {
+    let (Some((name, kind, Some(file))), Some(_)) = (job.datasets.first(), job.tokenizer.as_ref()) else { return Ok(None) };
+    let want = job.fidelity_batches.max(1) * job.case.workload.batch.max(1);
+    let texts: Vec<String> = match kind {
+        // Read as the accuracy metric reads them (with the dataset's own limit), then cut.
+        DatasetKind::Classification { format, label_column, text_column, header, limit, .. } => {
+            text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?.into_iter().take(want).map(|e| e.text).collect()
+        }
+        DatasetKind::SentencePairs { format, columns, header, limit, .. } => {
+            text::sentence_pairs(file, *format, *columns, *header, *limit).map_err(|e| e.to_string())?.into_iter().take(want).map(|p| p.0).collect()
+        }
+        DatasetKind::Synthetic { .. } => return Ok(None),
+    };
+    Ok((!texts.is_empty()).then(|| (name.clone(), texts)))
 }
 
 /// Profiled runs: enough for about half a second at the measured median (10 to 100), after 3
