@@ -64,8 +64,9 @@ impl Pass for LayerNormFusion {
     }
 
     /// Every decomposition in one look (one shape inference): matches whose nodes another match
-    /// of the batch already takes wait for the next batch. A fusion only replaces its own nodes
-    /// and writes the same output, so fusions with disjoint nodes are independent.
+    /// of the batch already takes wait for the next batch ([`super::Independent`]). A fusion only
+    /// replaces its own nodes and writes the same output, so fusions with disjoint nodes are
+    /// independent.
     fn propose_batch(&self, model: &Model) -> Result<Vec<Patch>> {
         if blocker(model).is_some() {
             return Ok(Vec::new());
@@ -73,16 +74,7 @@ impl Pass for LayerNormFusion {
         let g = model.graph();
         let view = GraphView::new(g);
         let env = shapes::infer(model, &Bindings::default());
-        let mut taken = vec![false; g.node.len()];
-        let mut patches = Vec::new();
-        for m in (0..g.node.len()).filter_map(|i| matches(model, &view, &env, i)) {
-            if m.nodes.iter().any(|&i| taken[i]) {
-                continue;
-            }
-            m.nodes.iter().for_each(|&i| taken[i] = true);
-            patches.push(fusion(model, g, m));
-        }
-        Ok(patches)
+        super::batch_at(g, |i| Ok(matches(model, &view, &env, i).map(|m| fusion(model, g, m))))
     }
 
     fn note(&self, model: &Model) -> Option<String> {
