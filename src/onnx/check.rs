@@ -62,12 +62,7 @@ pub fn check(model: &Model) -> Vec<Problem> {
 /// Whether the model imports `domain` (the default domain is `""` or `ai.onnx`). A model that
 /// imports nothing is reported once, not for each node.
 fn imports_domain(model: &Model, domain: &str) -> bool {
-    let default = |d: &str| d.is_empty() || d == "ai.onnx";
-    model.proto.opset_import.is_empty()
-        || model.proto.opset_import.iter().any(|o| {
-            let d = o.domain.as_deref().unwrap_or("");
-            d == domain || (default(d) && default(domain))
-        })
+    model.proto.opset_import.is_empty() || model.opset(domain).is_some()
 }
 
 /// [`check`] as a `Result`: an error listing the problems (the first 20) when there are any.
@@ -129,7 +124,7 @@ fn check_graph(model: &Model, g: &GraphProto, where_: &str, outer: &HashSet<&str
         } else if !imports_domain(model, domain) && !is_local_function(model, domain, op) {
             push(format!("node {}: its domain '{domain}' is not in the model's opset_import", node_label(node, id)));
         }
-        if NUMERIC_OPS.contains(&op) && matches!(domain, "" | "ai.onnx") {
+        if NUMERIC_OPS.contains(&op) && node.in_default_domain() {
             for input in node.input.iter().filter(|i| strings.contains(i.as_str())) {
                 push(format!("node {} reads '{input}', a string tensor, where {op} needs numbers", node_label(node, id)));
             }

@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 use bytes::{BufMut, Bytes};
 use prost::Message;
 
-use super::proto::{tensor_proto::DataLocation, GraphProto, ModelProto, StringStringEntryProto, TensorProto};
+use super::proto::{is_default_domain, same_domain, tensor_proto::DataLocation, GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto, TensorProto};
 use super::tensor::{self, for_each_tensor, for_each_tensor_mut};
 use super::{Error, Result};
 use crate::util::write_atomic;
@@ -197,6 +197,35 @@ impl Model {
     /// Mutable main graph.
     pub fn graph_mut(&mut self) -> &mut GraphProto {
         self.proto.graph.get_or_insert_with(GraphProto::default)
+    }
+
+    /// The version of `domain` the model imports (`""` and `ai.onnx` both name the default
+    /// domain); `None` when it does not import it.
+    pub fn opset(&self, domain: &str) -> Option<i64> {
+        let found = self.proto.opset_import.iter().find(|o| same_domain(o.domain.as_deref().unwrap_or(""), domain));
+        found.map(|o| o.version.unwrap_or(0))
+    }
+
+    /// Makes the model import `domain` at `version` or later: adds the import or raises it (never
+    /// lowers it). Raising the default domain raises the IR version to one that opset needs.
+    pub fn require_opset(&mut self, domain: &str, version: i64) {
+        let imports = &mut self.proto.opset_import;
+        match imports.iter_mut().find(|o| same_domain(o.domain.as_deref().unwrap_or(""), domain)) {
+            Some(o) if o.version.unwrap_or(0) >= version => {}
+            Some(o) => o.version = Some(version),
+            None => imports.push(OperatorSetIdProto { domain: Some(domain.to_string()), version: Some(version) }),
+        }
+        if is_default_domain(domain) {
+            let ir = super::builder::ir_version_for(version);
+            if self.proto.ir_version.unwrap_or(0) < ir {
+                self.proto.ir_version = Some(ir);
+            }
+        }
+    }
+
+    /// Bytes the main graph's initializers take in memory (see [`tensor::total_bytes`]).
+    pub fn weight_bytes(&self) -> u64 {
+        tensor::total_bytes(&self.graph().initializer)
     }
 
     /// Total size of the distinct external data files this model reads.
@@ -564,5 +593,28 @@ unsafe impl BufMut for StreamBuf<'_> {
             self.buf.extend_from_slice(src);
             self.written += src.len();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(imports: &[(&str, i64)]) -> Model {
+        let opset_import = imports.iter().map(|(d, v)| OperatorSetIdProto { domain: Some(d.to_string()), version: Some(*v) }).collect();
+        let proto = ModelProto { ir_version: Some(7), graph: Some(GraphProto::default()), opset_import, ..Default::default() };
+        Model::from_proto(proto, "m.onnx", ".")
+    }
+
+    #[test]
+    fn opsets_are_looked_up_and_raised_under_either_spelling_of_the_default_domain() {
+        let mut m = model(&[("ai.onnx", 13), ("com.microsoft", 1)]);
+        assert_eq!((m.opset(""), m.opset("ai.onnx"), m.opset("com.microsoft"), m.opset("ai.onnx.ml")), (Some(13), Some(13), Some(1), None));
+        m.require_opset("", 11);
+        assert_eq!((m.opset(""), m.proto.ir_version), (Some(13), Some(7)), "never lowered");
+        m.require_opset("", 17);
+        assert_eq!((m.opset("ai.onnx"), m.proto.ir_version, m.proto.opset_import.len()), (Some(17), Some(8), 2), "raised in place");
+        m.require_opset("ai.onnx.ml", 3);
+        assert_eq!((m.opset("ai.onnx.ml"), m.proto.ir_version), (Some(3), Some(8)), "added; IR untouched");
     }
 }

@@ -471,3 +471,60 @@ pub struct FunctionProto {
     #[prost(message, repeated, tag = "14")]
     pub metadata_props: Vec<StringStringEntryProto>,
 }
+
+// Accessors for what passes and the quantizer ask of nodes again and again.
+
+/// True for the default ONNX domain, spelled `""` (or left out) or `ai.onnx`.
+pub fn is_default_domain(domain: &str) -> bool {
+    domain.is_empty() || domain == "ai.onnx"
+}
+
+/// True when `a` and `b` name the same domain (the two spellings of the default domain are one).
+pub fn same_domain(a: &str, b: &str) -> bool {
+    a == b || (is_default_domain(a) && is_default_domain(b))
+}
+
+impl NodeProto {
+    /// True when the node belongs to the default ONNX domain.
+    pub fn in_default_domain(&self) -> bool {
+        is_default_domain(self.domain.as_deref().unwrap_or(""))
+    }
+
+    /// True when the node is the default-domain op `op`.
+    pub fn is_op(&self, op: &str) -> bool {
+        self.op_type.as_deref() == Some(op) && self.in_default_domain()
+    }
+
+    /// The op type, prefixed by its domain outside the default one (`MatMul`,
+    /// `com.microsoft.Gelu`): the key of op histograms.
+    pub fn op_key(&self) -> String {
+        let op = self.op_type.as_deref().unwrap_or("");
+        match self.domain.as_deref() {
+            Some(d) if !is_default_domain(d) => format!("{d}.{op}"),
+            _ => op.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: &str, domain: Option<&str>) -> NodeProto {
+        NodeProto { op_type: Some(op.into()), domain: domain.map(Into::into), ..Default::default() }
+    }
+
+    #[test]
+    fn the_default_domain_has_three_spellings() {
+        // Why: exporters write the default domain as no field, "" or "ai.onnx"; a pass that
+        // knew only one of them would skip the nodes of some exporters.
+        for d in [None, Some(""), Some("ai.onnx")] {
+            assert!(node("Add", d).is_op("Add"), "{d:?}");
+            assert_eq!(node("Add", d).op_key(), "Add");
+        }
+        assert!(!node("Gelu", Some("com.microsoft")).is_op("Gelu"));
+        assert!(!node("Add", None).is_op("Mul"));
+        assert_eq!(node("Gelu", Some("com.microsoft")).op_key(), "com.microsoft.Gelu");
+        assert!(same_domain("", "ai.onnx") && same_domain("ai.onnx", "") && !same_domain("", "ai.onnx.ml"));
+    }
+}

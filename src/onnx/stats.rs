@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::graph::GraphView;
 use super::io::Model;
-use super::proto::{Dim as ProtoDim, ValueInfoProto};
+use super::proto::{Dim as ProtoDim, GraphProto, ValueInfoProto};
 use super::shapes::{self, Bindings, Info};
 use super::tensor;
 use super::Result;
@@ -109,6 +109,16 @@ pub fn vocab_size(model: &Model, input: &str) -> Option<usize> {
         .map(|rows| rows.max(1) as usize)
 }
 
+/// Op type → how many nodes of the graph have it ([`super::proto::NodeProto::op_key`]: the domain prefixes ops
+/// outside the default one).
+pub fn op_histogram(g: &GraphProto) -> BTreeMap<String, usize> {
+    let mut ops = BTreeMap::new();
+    for n in &g.node {
+        *ops.entry(n.op_key()).or_insert(0) += 1;
+    }
+    ops
+}
+
 /// Collects the statistics for a model at `batch` × `seq`.
 pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
     let proto = &model.proto;
@@ -116,15 +126,7 @@ pub fn inspect(model: &Model, batch: i64, seq: i64) -> Result<Inspect> {
     let view = GraphView::new(g);
     let external_bytes = model.external_bytes()?;
 
-    let mut ops = BTreeMap::new();
-    for n in &g.node {
-        let op = n.op_type.clone().unwrap_or_default();
-        let key = match n.domain.as_deref() {
-            None | Some("") | Some("ai.onnx") => op,
-            Some(d) => format!("{d}.{op}"),
-        };
-        *ops.entry(key).or_insert(0) += 1;
-    }
+    let ops = op_histogram(g);
 
     let mut s = ParamCounts::default();
     for t in &g.initializer {

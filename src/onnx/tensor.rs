@@ -44,6 +44,12 @@ pub fn expected_bytes(t: &TensorProto) -> Result<Option<u64>, String> {
     }
 }
 
+/// Bytes the tensors take in memory, summed ([`expected_bytes`]; strings and tensors whose size
+/// cannot be told count 0).
+pub fn total_bytes(ts: &[TensorProto]) -> u64 {
+    ts.iter().map(|t| expected_bytes(t).ok().flatten().unwrap_or(0)).sum()
+}
+
 /// What is wrong with the data a tensor holds inline, if anything: its dims (negative, overflowing),
 /// its element type (unknown), or a payload that does not match `dims × element size` (raw_data
 /// too short or too long, typed values missing or too many, raw bytes for a string tensor).

@@ -32,7 +32,6 @@ use std::collections::{HashMap, HashSet};
 use crate::onnx::eval::{self, Input, Value};
 use crate::onnx::graph::{node_label, GraphView};
 use crate::onnx::builder;
-use crate::onnx::proto::NodeProto;
 use crate::onnx::shapes::{self, Bindings};
 use crate::onnx::Model;
 
@@ -60,7 +59,6 @@ impl Pass for ConstantFolding {
         let g = model.graph();
         let view = GraphView::new(g);
         let order = view.topo_order().unwrap_or_else(|_| (0..g.node.len()).collect());
-        let domain_ok = |n: &NodeProto| matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"));
         let needs_shapes = g.node.iter().any(|n| matches!(n.op_type.as_deref(), Some("Shape" | "Size")));
         let inferred = if needs_shapes { shapes::infer(model, &Bindings::default()) } else { HashMap::new() };
 
@@ -75,7 +73,7 @@ impl Pass for ConstantFolding {
                 }
                 continue;
             }
-            if op == "Identity" || !domain_ok(node) || !eval::OPS.contains(&op) || node.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
+            if op == "Identity" || !node.in_default_domain() || !eval::OPS.contains(&op) || node.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty()) {
                 continue;
             }
             let shape_only = matches!(op, "Shape" | "Size");

@@ -96,7 +96,7 @@ const FLOAT_TYPES: [i32; 4] = [1, 10, 11, 16];
 
 /// The Conv `node` as a [`Match`], or why it is left alone.
 pub(crate) fn matches<'a>(view: &GraphView<'a>, node: &'a NodeProto) -> Result<Match<'a>, String> {
-    if node.op_type.as_deref() != Some("Conv") || !matches!(node.domain.as_deref(), None | Some("" | "ai.onnx")) {
+    if !node.is_op("Conv") {
         return Err("not a Conv".into());
     }
     if node.output.len() != 1 || !(2..=3).contains(&node.input.len()) {
@@ -301,17 +301,6 @@ pub(crate) fn group_block_transposed(raw: &[u8], m: usize, groups: usize, cg: us
     out
 }
 
-/// The model's default-domain opset (1 when not imported).
-fn default_opset(model: &Model) -> i64 {
-    model
-        .proto
-        .opset_import
-        .iter()
-        .find(|o| matches!(o.domain.as_deref(), None | Some("" | "ai.onnx")))
-        .and_then(|o| o.version)
-        .unwrap_or(1)
-}
-
 /// The patch of [`Form::Split`] and [`Form::BatchedRight`]: the weight on the right of a MatMul in
 /// channels-last layout (see the module docs).
 fn channels_last(model: &Model, view: &GraphView, id: usize, node: &NodeProto, mt: &Match, form: Form) -> Result<Patch> {
@@ -358,7 +347,7 @@ fn channels_last(model: &Model, view: &GraphView, id: usize, node: &NodeProto, m
             let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
             let sizes = vec![cg as i64; gr];
             let axis = ("axis", builder::Attr::Int(2));
-            if default_opset(model) >= 13 {
+            if model.opset("").unwrap_or(1) >= 13 {
                 let sz = fresh_name(&format!("{y}_group_sizes"));
                 nodes.push(const_i64_node(&format!("{base}_group_sizes"), &sz, &sizes));
                 nodes.push(builder::node("Split", &format!("{base}_split"), &[&xt, &sz], &refs, &[axis]));

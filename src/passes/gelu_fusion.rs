@@ -17,7 +17,7 @@ use crate::onnx::builder::{self, Attr};
 use crate::onnx::graph::{node_label, GraphView, NodeId};
 use crate::onnx::Model;
 
-use super::{constant_scalar, op_is, opset, other_input, sole_reader, NodeRef, Pass, Patch, Result};
+use super::{constant_scalar, op_is, other_input, sole_reader, NodeRef, Pass, Patch, Result};
 
 /// What the fused node is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,7 +116,7 @@ impl Pass for GeluFusion {
 
 impl GeluFusion {
     fn blocker(&self, model: &Model) -> Option<String> {
-        let v = opset(model, "").unwrap_or(0);
+        let v = model.opset("").unwrap_or(0);
         (self.target == Target::Onnx && v < ONNX_GELU_OPSET)
             .then(|| format!("target=onnx needs opset {ONNX_GELU_OPSET} and the model is at {v} (use the default target com.microsoft for ONNX Runtime)"))
     }
@@ -184,7 +184,7 @@ mod tests {
     use crate::onnx::builder::{Axis, GraphBuilder};
     use crate::onnx::{DataType, Model};
     use crate::passes::tests::{ops, run};
-    use crate::passes::{by_name, opset, Pipeline};
+    use crate::passes::{by_name, Pipeline};
 
     #[derive(Clone, Copy, PartialEq)]
     enum Order {
@@ -240,7 +240,7 @@ mod tests {
                 assert_eq!(ops(&m), vec!["Gelu"], "{:?}", r.log);
                 let n = &m.graph().node[0];
                 assert_eq!((n.domain.as_deref(), n.input.as_slice(), n.output.as_slice()), (Some("com.microsoft"), &["x".to_string()][..], &["y".to_string()][..]));
-                assert_eq!(opset(&m, "com.microsoft"), Some(1));
+                assert_eq!(m.opset("com.microsoft"), Some(1));
             }
         }
     }
@@ -251,7 +251,7 @@ mod tests {
         let mut m = gelu(Order::Torch, false, 20);
         run(&mut m, &["gelu-fusion:target=onnx", "dead-code"]);
         assert_eq!(ops(&m), vec!["Gelu"]);
-        assert_eq!((m.graph().node[0].domain.as_deref(), opset(&m, "com.microsoft")), (None, None));
+        assert_eq!((m.graph().node[0].domain.as_deref(), m.opset("com.microsoft")), (None, None));
 
         let mut m = gelu(Order::Torch, false, 17);
         let mut p = Pipeline::new(vec![by_name("gelu-fusion:target=onnx").unwrap()]);

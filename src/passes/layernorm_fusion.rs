@@ -30,7 +30,7 @@ use crate::onnx::graph::{attr_i, attr_ints, node_label, GraphView, NodeId};
 use crate::onnx::shapes::{self, Bindings, Info};
 use crate::onnx::Model;
 
-use super::{constant_scalar, constant_value, op_is, opset, other_input, sole_reader, NodeRef, Pass, Patch, Result};
+use super::{constant_scalar, constant_value, op_is, other_input, sole_reader, NodeRef, Pass, Patch, Result};
 
 pub struct LayerNormFusion;
 
@@ -107,7 +107,7 @@ fn fusion(model: &Model, g: &crate::onnx::proto::GraphProto, m: Match) -> Patch 
         &[&m.y],
         &[("axis", Attr::Int(-1)), ("epsilon", Attr::Float(m.eps))],
     ));
-    if opset(model, "").unwrap_or(0) < LAYERNORM_OPSET {
+    if model.opset("").unwrap_or(0) < LAYERNORM_OPSET {
         patch.opset_imports.push((String::new(), LAYERNORM_OPSET));
     }
     patch
@@ -115,7 +115,7 @@ fn fusion(model: &Model, g: &crate::onnx::proto::GraphProto, m: Match) -> Patch 
 
 /// Why the model's opset rules out fusing, if it does.
 fn blocker(model: &Model) -> Option<String> {
-    let v = opset(model, "").unwrap_or(0);
+    let v = model.opset("").unwrap_or(0);
     if v >= LAYERNORM_OPSET {
         return None;
     }
@@ -255,7 +255,7 @@ mod tests {
     use crate::onnx::graph::attr;
     use crate::onnx::{DataType, Model};
     use crate::passes::tests::{ops, run};
-    use crate::passes::{opset, Pipeline};
+    use crate::passes::Pipeline;
 
     fn f32s(v: &[f32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
@@ -325,7 +325,7 @@ mod tests {
         let ln = fused(&m);
         assert_eq!((ln.input.clone(), ln.output.clone()), (vec!["x".to_string(), "gamma".into(), "beta".into()], vec!["y".to_string()]));
         assert_eq!(attr(ln, "epsilon").and_then(|a| a.f), Some(1e-12));
-        assert_eq!(opset(&m, ""), Some(17));
+        assert_eq!(m.opset(""), Some(17));
         assert_eq!(m.proto.ir_version, Some(8));
     }
 
@@ -343,7 +343,7 @@ mod tests {
             let r = run(&mut m, &["layernorm-fusion", "dead-code"]);
             assert_eq!(ops(&m), vec!["LayerNormalization"], "{:?}", r.log);
             assert_eq!(fused(&m).input.len(), if s.bias { 3 } else { 2 });
-            assert_eq!(opset(&m, ""), Some(s.opset.max(17)));
+            assert_eq!(m.opset(""), Some(s.opset.max(17)));
         }
     }
 

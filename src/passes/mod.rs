@@ -35,7 +35,7 @@ pub mod transpose;
 use std::collections::{HashMap, HashSet};
 
 use crate::onnx::graph::{node_label, GraphView, NodeId};
-use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorProto};
+use crate::onnx::proto::{GraphProto, NodeProto, TensorProto};
 use crate::onnx::eval::{self, Data, Value};
 use crate::onnx::{check, tensor, Model};
 
@@ -117,19 +117,7 @@ pub fn apply_batch(patches: &[Patch], model: &mut Model) -> std::result::Result<
     let removed = apply_to(patches, &mut graph)?;
     *model.graph_mut() = graph;
     for (domain, version) in patches.iter().flat_map(|p| &p.opset_imports) {
-        let imports = &mut model.proto.opset_import;
-        let is_domain = |d: &Option<String>| d.as_deref().unwrap_or("") == domain || (domain.is_empty() && d.as_deref() == Some("ai.onnx"));
-        match imports.iter_mut().find(|o| is_domain(&o.domain)) {
-            Some(o) if o.version.unwrap_or(0) >= *version => {}
-            Some(o) => o.version = Some(*version),
-            None => imports.push(OperatorSetIdProto { domain: Some(domain.clone()), version: Some(*version) }),
-        }
-        if domain.is_empty() {
-            let ir = crate::onnx::builder::ir_version_for(*version);
-            if model.proto.ir_version.unwrap_or(0) < ir {
-                model.proto.ir_version = Some(ir);
-            }
-        }
+        model.require_opset(domain, *version);
     }
     Ok(removed)
 }
@@ -351,20 +339,6 @@ fn rename_uses(g: &mut GraphProto, map: &HashMap<&str, &str>) {
     }
 }
 
-/// The version of `domain` the model imports (`""` is the default domain, also spelled
-/// `ai.onnx`); `None` when it does not import it.
-pub(crate) fn opset(model: &Model, domain: &str) -> Option<i64> {
-    model
-        .proto
-        .opset_import
-        .iter()
-        .find(|o| {
-            let d = o.domain.as_deref().unwrap_or("");
-            d == domain || (domain.is_empty() && d == "ai.onnx")
-        })
-        .map(|o| o.version.unwrap_or(0))
-}
-
 /// The value of `name` when it is a constant: an initializer that is not a graph input (those are
 /// overridable), or the output of a `Constant` node, of a type [`eval`] covers.
 pub(crate) fn constant_value(model: &Model, view: &GraphView, name: &str) -> Option<Value> {
@@ -491,7 +465,7 @@ pub(crate) fn batch_at(g: &GraphProto, mut at: impl FnMut(usize) -> Result<Optio
 
 /// True when node `node` is the default-domain op `op`.
 pub(crate) fn op_is(view: &GraphView, node: NodeId, op: &str) -> bool {
-    view.node(node).op_type.as_deref() == Some(op) && matches!(view.node(node).domain.as_deref(), None | Some("") | Some("ai.onnx"))
+    view.node(node).is_op(op)
 }
 
 /// Up to six items joined by ", ", then how many there are in all (for patch labels).
@@ -624,7 +598,7 @@ pub struct Counts {
 impl Counts {
     pub fn of(model: &Model) -> Counts {
         let g = model.graph();
-        Counts { nodes: g.node.len(), initializers: g.initializer.len(), weight_bytes: weight_bytes(&g.initializer) }
+        Counts { nodes: g.node.len(), initializers: g.initializer.len(), weight_bytes: tensor::total_bytes(&g.initializer) }
     }
 }
 
@@ -678,10 +652,6 @@ impl Report {
         ));
         s
     }
-}
-
-fn weight_bytes(ts: &[TensorProto]) -> u64 {
-    ts.iter().map(|t| tensor::expected_bytes(t).ok().flatten().unwrap_or(0)).sum()
 }
 
 /// A list of passes run to a fixed point.
@@ -746,7 +716,7 @@ impl Pipeline {
         let sizes: HashMap<&str, u64> = if batch.iter().any(|p| !p.remove_initializers.is_empty()) {
             let mut sizes = HashMap::new();
             for t in &model.graph().initializer {
-                *sizes.entry(t.name.as_deref().unwrap_or("")).or_insert(0) += weight_bytes(std::slice::from_ref(t));
+                *sizes.entry(t.name.as_deref().unwrap_or("")).or_insert(0) += tensor::total_bytes(std::slice::from_ref(t));
             }
             sizes
         } else {
@@ -781,7 +751,7 @@ impl Pipeline {
             r.nodes_removed += nodes_removed;
             r.initializers_added += patch.add_initializers.len();
             r.initializers_removed += patch.remove_initializers.len();
-            r.weight_bytes_added += weight_bytes(&patch.add_initializers);
+            r.weight_bytes_added += tensor::total_bytes(&patch.add_initializers);
             r.weight_bytes_removed += bytes;
         }
         Ok(())
@@ -793,7 +763,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::onnx::builder::{self, Attr};
     use crate::onnx::graph::tests::{node, value};
-    use crate::onnx::proto::ModelProto;
+    use crate::onnx::proto::{ModelProto, OperatorSetIdProto};
 
     pub fn model(g: GraphProto) -> Model {
         let opset_import = vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(17) }];

@@ -44,7 +44,7 @@ use crate::onnx::shapes::{self, Bindings};
 use crate::onnx::Model;
 
 use super::conv_matmul::{self, group_block_transposed};
-use super::{can_redirect, op_is, opset, NodeRef, Pass, Patch, Result};
+use super::{can_redirect, op_is, NodeRef, Pass, Patch, Result};
 
 pub struct SqueezeBertNative;
 
@@ -63,7 +63,7 @@ const UNARY: [&str; 12] = ["Erf", "Tanh", "Relu", "Sigmoid", "Sqrt", "Neg", "Abs
 /// binary; `None` for any other node.
 fn pointwise(node: &NodeProto) -> Option<bool> {
     let op = node.op_type.as_deref()?;
-    let default_domain = matches!(node.domain.as_deref(), None | Some("" | "ai.onnx"));
+    let default_domain = node.in_default_domain();
     let unary = UNARY.contains(&op) && (default_domain || (op == "Gelu" && node.domain.as_deref() == Some("com.microsoft")));
     let binary = BINARY.contains(&op) && default_domain;
     let ok = node.output.len() == 1 && (unary && node.input.len() == 1 || binary && node.input.len() == 2);
@@ -325,7 +325,7 @@ fn conv(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto) -> Result
 fn split_nodes(model: &Model, names: &mut Names, name: &str, input: &str, outputs: &[String], sizes: &[i64]) -> Vec<NodeProto> {
     let refs: Vec<&str> = outputs.iter().map(String::as_str).collect();
     let axis = ("axis", Attr::Int(2));
-    if opset(model, "").unwrap_or(1) >= 13 {
+    if model.opset("").unwrap_or(1) >= 13 {
         let sz = names.fresh(&format!("{name}_sizes"));
         vec![const_i64_node(&format!("{name}_sizes"), &sz, sizes), builder::node("Split", name, &[input, &sz], &refs, &[axis])]
     } else {

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::onnx::builder::{self, Attr};
 use crate::onnx::graph::GraphView;
-use crate::onnx::proto::{NodeProto, OperatorSetIdProto, TensorProto};
+use crate::onnx::proto::{NodeProto, TensorProto};
 use crate::onnx::{tensor, Model};
 use crate::passes::{NodeRef, Patch};
 
@@ -255,7 +255,7 @@ fn ms_node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto
 
 /// Imports `com.microsoft` (version 1) when the written form uses it.
 pub(super) fn ensure_opsets(model: &mut Model, mode: Mode, form: DynamicForm) {
-    if mode == Mode::Dynamic && form != DynamicForm::MatMulInteger && !model.proto.opset_import.iter().any(|o| o.domain.as_deref() == Some("com.microsoft")) {
-        model.proto.opset_import.push(OperatorSetIdProto { domain: Some("com.microsoft".into()), version: Some(1) });
+    if mode == Mode::Dynamic && form != DynamicForm::MatMulInteger {
+        model.require_opset("com.microsoft", 1);
     }
 }

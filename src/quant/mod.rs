@@ -532,7 +532,7 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
     let start = Instant::now();
     let opts = options.resolve(&Defaults::detect())?;
     let calibration_data = (opts.mode == Mode::Static).then(|| options.calibration_data()).transpose()?;
-    let weight_bytes_before = weight_bytes(&model);
+    let weight_bytes_before = model.weight_bytes();
     // Pointwise Convs become MatMuls first. Exporters read shared biases through Identity nodes,
     // which conv-matmul needs to see through: `identity` runs before it. (The op quantizers look
     // through Identity themselves, so models without Conv skip the passes.)
@@ -576,14 +576,14 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
         Smooth::Off => None,
         _ => Some(smooth::smooth_model(&mut model, options)?),
     };
-    let histogram_before = histogram(&model);
+    let histogram_before = onnx::stats::op_histogram(model.graph());
     let plan = ops::plan(&model, &opts);
     let (ranges, calibration) = match &calibration_data {
         Some(data) => {
-            if default_opset(&model) < 13 {
+            if model.opset("").unwrap_or(0) < 13 {
                 return Err(Error::Options(format!(
                     "static quantization writes QuantizeLinear/DequantizeLinear of opset 13; the model imports opset {} (re-export it at 13 or later)",
-                    default_opset(&model)
+                    model.opset("").unwrap_or(0)
                 )));
             }
             let mut activations: Vec<String> = Vec::new();
@@ -645,7 +645,7 @@ impl Shared {
         }
         patch.apply(model).map_err(Error::Apply)?;
         dynamic::ensure_opsets(model, opts.mode, opts.form);
-        let ops_after = histogram(model);
+        let ops_after = onnx::stats::op_histogram(model.graph());
         let mut float_ops = self.histogram_before.clone();
         for (op, n) in &quantized {
             if let Some(v) = float_ops.get_mut(op) {
@@ -661,7 +661,7 @@ impl Shared {
             skipped: plan.skipped,
             ops_after,
             weight_bytes_before: self.weight_bytes_before,
-            weight_bytes_after: weight_bytes(model),
+            weight_bytes_after: model.weight_bytes(),
             calibration: self.calibration.clone(),
             smoothing: self.smoothing.clone(),
             seconds: self.seconds + start.elapsed().as_secs_f64(),
@@ -669,23 +669,3 @@ impl Shared {
     }
 }
 
-fn default_opset(model: &Model) -> i64 {
-    model.proto.opset_import.iter().find(|o| matches!(o.domain.as_deref(), None | Some("" | "ai.onnx"))).and_then(|o| o.version).unwrap_or(0)
-}
-
-fn histogram(model: &Model) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for n in &model.graph().node {
-        let op = n.op_type.clone().unwrap_or_default();
-        let key = match n.domain.as_deref() {
-            None | Some("" | "ai.onnx") => op,
-            Some(d) => format!("{d}.{op}"),
-        };
-        *m.entry(key).or_default() += 1;
-    }
-    m
-}
-
-fn weight_bytes(model: &Model) -> u64 {
-    model.graph().initializer.iter().map(|t| onnx::tensor::expected_bytes(t).ok().flatten().unwrap_or(0)).sum()
-}

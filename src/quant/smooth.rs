@@ -248,7 +248,7 @@ fn find_sites(model: &Model, plan: &Plan) -> Vec<Site> {
 fn foldable_mul(model: &Model, view: &GraphView, value: &str, k: i64, outputs: &[&str]) -> Option<(NodeId, usize, Vec<f32>)> {
     let is_mul = |id: NodeId| {
         let n = view.node(id);
-        n.op_type.as_deref() == Some("Mul") && matches!(n.domain.as_deref(), None | Some("")) && n.input.len() == 2
+        n.is_op("Mul") && n.input.len() == 2
     };
     let constant_of = |id: NodeId| -> Option<(usize, Vec<f32>)> {
         let n = view.node(id);

@@ -104,7 +104,7 @@ pub fn plan(model: &Model, opts: &Resolved) -> Plan {
     let mut plan = Plan::default();
     for (id, node) in g.node.iter().enumerate() {
         let op = node.op_type.as_deref().unwrap_or("");
-        if !matches!(node.domain.as_deref(), None | Some("" | "ai.onnx")) || !opts.op_types.iter().any(|o| o == op) {
+        if !node.in_default_domain() || !opts.op_types.iter().any(|o| o == op) {
             continue;
         }
         let name = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| node_label(node, id));
@@ -153,7 +153,7 @@ pub(crate) fn float_initializer<'a>(view: &GraphView<'a>, name: &str) -> Result<
     let mut source = name;
     for _ in 0..8 {
         match view.producer(source).map(|p| view.node(p)) {
-            Some(n) if n.op_type.as_deref() == Some("Identity") && matches!(n.domain.as_deref(), None | Some("")) && n.input.len() == 1 => {
+            Some(n) if n.is_op("Identity") && n.input.len() == 1 => {
                 source = &n.input[0]
             }
             _ => break,
@@ -176,7 +176,7 @@ pub(crate) fn following_bias(view: &GraphView, value: &str, n: i64) -> Option<(S
     }
     let [add] = view.consumers(value) else { return None };
     let node = view.node(*add);
-    if node.op_type.as_deref() != Some("Add") || !matches!(node.domain.as_deref(), None | Some("")) || node.input.len() != 2 {
+    if !node.is_op("Add") || node.input.len() != 2 {
         return None;
     }
     let other = if node.input[0] == value { &node.input[1] } else { &node.input[0] };
