@@ -156,6 +156,12 @@ fn options_deserialize_from_the_cli_names() {
     assert!(e.contains("u8 only"), "{e}");
     let bad = QuantizeOptions { op_types: vec!["LSTM".into()], ..Default::default() };
     assert!(quant::quantize(Model::load(fixture("bert-tiny")).unwrap(), &bad).unwrap_err().to_string().contains("'LSTM'"));
+    // The calibration data is spelled as a path; the word `synthetic` names the seeded batches.
+    for (spelled, want) in [("synthetic", quant::CalibrationData::Synthetic), ("cls.tsv", quant::CalibrationData::File("cls.tsv".into()))] {
+        let o: QuantizeOptions = serde_json::from_str(&format!(r#"{{"calibration": "{spelled}"}}"#)).unwrap();
+        assert_eq!(o.calibration.as_ref(), Some(&want));
+        assert_eq!(spelled.parse::<quant::CalibrationData>().unwrap(), want);
+    }
 }
 
 fn cli(args: &[&str]) -> std::process::Output {

@@ -66,6 +66,12 @@ pub struct TextData {
     pub path: PathBuf,
     pub tokenizer: PathBuf,
     pub format: TextFormat,
+    pub options: TextOptions,
+}
+
+/// How a text file becomes inputs: which columns, how many examples, how they are batched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextOptions {
     pub text_column: usize,
     /// Column of an integer class label (needed for accuracy, ignored for calibration).
     pub label_column: Option<usize>,
@@ -75,17 +81,6 @@ pub struct TextData {
     /// Examples per run (padded to the longest).
     pub batch: usize,
     /// Longest tokenized row.
-    pub max_len: usize,
-}
-
-/// How a text file becomes inputs (the fields of [`TextData`] besides the files).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TextOptions {
-    pub text_column: usize,
-    pub label_column: Option<usize>,
-    pub header: bool,
-    pub limit: Option<usize>,
-    pub batch: usize,
     pub max_len: usize,
 }
 
@@ -102,18 +97,7 @@ impl Inputs {
             return Ok(Inputs::File(path.into()));
         }
         let tokenizer = tokenizer.ok_or_else(|| Error::NeedsTokenizer { what: what.into(), path: path.into() })?;
-        let TextOptions { text_column, label_column, header, limit, batch, max_len } = text;
-        Ok(Inputs::Text(TextData {
-            path: path.into(),
-            tokenizer: tokenizer.into(),
-            format: TextFormat::of_path(path),
-            text_column,
-            label_column,
-            header,
-            limit,
-            batch,
-            max_len,
-        }))
+        Ok(Inputs::Text(TextData { path: path.into(), tokenizer: tokenizer.into(), format: TextFormat::of_path(path), options: text }))
     }
 }
 
@@ -121,20 +105,21 @@ impl TextData {
     /// Input sets of `batch` examples for a model with the declared `inputs`, with their labels when
     /// `label_column` is set (zeros otherwise).
     pub fn batches(&self, inputs: &[TensorInfo]) -> Result<Vec<(Set, Vec<usize>)>, Error> {
-        let tokenizer = tokenize::load(&self.tokenizer, self.max_len)?;
-        let (texts, labels): (Vec<String>, Vec<usize>) = match self.label_column {
-            Some(label) => text::classification(&self.path, self.format, label, self.text_column, self.header, self.limit)?
+        let o = &self.options;
+        let tokenizer = tokenize::load(&self.tokenizer, o.max_len)?;
+        let (texts, labels): (Vec<String>, Vec<usize>) = match o.label_column {
+            Some(label) => text::classification(&self.path, self.format, label, o.text_column, o.header, o.limit)?
                 .into_iter()
                 .map(|e| (e.text, e.label))
                 .unzip(),
             None => {
-                let t = text::texts(&self.path, self.format, self.text_column, self.header, self.limit)?;
+                let t = text::texts(&self.path, self.format, o.text_column, o.header, o.limit)?;
                 let n = t.len();
                 (t, vec![0; n])
             }
         };
         let mut out = Vec::new();
-        for (t, l) in texts.chunks(self.batch.max(1)).zip(labels.chunks(self.batch.max(1))) {
+        for (t, l) in texts.chunks(o.batch.max(1)).zip(labels.chunks(o.batch.max(1))) {
             let (set, _, _) = tokenize::encode(&tokenizer, &self.tokenizer, inputs, t)?;
             out.push((set, l.to_vec()));
         }

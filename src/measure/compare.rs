@@ -216,7 +216,7 @@ impl Reference {
         let mut session = Session::from_file(reference, options)?;
         let infos = shapes_of.unwrap_or(session.inputs()).to_vec();
         let (sets, labels) = match data {
-            Inputs::Text(t) if t.label_column.is_some() => {
+            Inputs::Text(t) if t.options.label_column.is_some() => {
                 let (sets, labels): (Vec<_>, Vec<_>) = t.batches(&infos)?.into_iter().unzip();
                 (sets, Some(labels))
             }
