@@ -267,11 +267,11 @@ pub fn gate(a: GateArgs) -> Result<Outcome> {
     let store = crate::results::store::Store::new(&a.baselines_dir);
     // A baseline given by path is read first; a name needs the current run's suite.
     let (base, cur) = if Path::new(&a.baseline).exists() {
-        let (_, base) = store.load_path_or_name("", &a.baseline).map_err(Error::Message)?;
+        let (_, base) = store.load_path_or_name("", &a.baseline)?;
         (base, crate::results::Results::load_run(&a.current)?)
     } else {
         let cur = crate::results::Results::load_run(&a.current)?;
-        (store.load_path_or_name(&cur.suite.name, &a.baseline).map_err(Error::Message)?.1, cur)
+        (store.load_path_or_name(&cur.suite.name, &a.baseline)?.1, cur)
     };
     let t = match a.thresholds {
         Some(path) => crate::results::thresholds::load(&path)?,

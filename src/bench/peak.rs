@@ -48,16 +48,27 @@ pub struct Peaks {
     pub measured_at: String,
 }
 
+/// Why the peaks could not be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum PeakError {
+    #[error("cannot create a scratch folder: {0}")]
+    Scratch(std::io::Error),
+    #[error(transparent)]
+    Model(#[from] crate::onnx::Error),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::Error),
+}
+
 /// The peaks at `threads`, from the cache or measured (and cached). `cpu` and `logical_cores`
 /// name the machine, `onnxruntime` the runtime version.
-pub fn attainable(cache: &Path, cpu: &str, logical_cores: usize, onnxruntime: &str, threads: usize) -> Result<Peaks, String> {
+pub fn attainable(cache: &Path, cpu: &str, logical_cores: usize, onnxruntime: &str, threads: usize) -> Result<Peaks, PeakError> {
     let path = cache_path(cache, cpu, logical_cores, onnxruntime, threads);
     if let Some(p) = std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Peaks>(&t).ok()) {
         if p.cpu == cpu && p.logical_cores == logical_cores && p.onnxruntime_version == onnxruntime && p.threads == threads && p.size == SIZE {
             return Ok(p);
         }
     }
-    let scratch = tempfile::tempdir().map_err(|e| format!("cannot create a scratch folder: {e}"))?;
+    let scratch = tempfile::tempdir().map_err(PeakError::Scratch)?;
     let peaks = Peaks {
         cpu: cpu.to_string(),
         logical_cores,
@@ -114,21 +125,21 @@ pub fn gemm_model(precision: Precision, n: usize) -> crate::onnx::Model {
 }
 
 /// Median GMAC/s of the GEMM of `precision` at `threads`, from a model written to `path`.
-fn measure(path: &Path, precision: Precision, threads: usize) -> Result<f64, String> {
-    gemm_model(precision, SIZE).save(path, &SaveOptions { force: true, ..SaveOptions::default() }).map_err(|e| e.to_string())?;
-    let mut session = Session::from_file(path, &SessionOptions { intra_threads: threads, ..SessionOptions::default() }).map_err(|e| e.to_string())?;
+fn measure(path: &Path, precision: Precision, threads: usize) -> Result<f64, PeakError> {
+    gemm_model(precision, SIZE).save(path, &SaveOptions { force: true, ..SaveOptions::default() })?;
+    let mut session = Session::from_file(path, &SessionOptions { intra_threads: threads, ..SessionOptions::default() })?;
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
     let x = ndarray::ArrayD::from_shape_simple_fn(ndarray::IxDyn(&[SIZE, SIZE]), || rng.random_range(-1.0f32..1.0));
-    let prepared = session.prepare(&[("x", Tensor::from(x))]).map_err(|e| e.to_string())?;
+    let prepared = session.prepare(&[("x", Tensor::from(x))])?;
     for _ in 0..WARMUP {
-        session.run_prepared_discard(&prepared).map_err(|e| e.to_string())?;
+        session.run_prepared_discard(&prepared)?;
     }
     let mut seconds = Vec::new();
     let started = Instant::now();
     while seconds.len() < MIN_RUNS || started.elapsed() < MIN_TIME {
         let t = Instant::now();
-        session.run_prepared_discard(&prepared).map_err(|e| e.to_string())?;
+        session.run_prepared_discard(&prepared)?;
         seconds.push(t.elapsed().as_secs_f64());
     }
     seconds.sort_by(f64::total_cmp);

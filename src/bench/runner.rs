@@ -86,6 +86,12 @@ pub enum Error {
     Lock { dir: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Results(#[from] crate::results::Error),
+    #[error("cannot read job '{}': {source}", path.display())]
+    JobRead { path: PathBuf, source: std::io::Error },
+    #[error("job '{}': {source}", path.display())]
+    Job { path: PathBuf, source: serde_json::Error },
+    #[error("cannot write '{}': {source}", path.display())]
+    Outcome { path: PathBuf, source: std::io::Error },
 }
 
 /// The lock file of an output folder.

@@ -82,9 +82,10 @@ pub struct Outcome {
 
 /// Runs the job in `job_path` and writes the [`Outcome`] to `result_path` (also when the case
 /// fails: the error is in the outcome). Returns an error only when the files cannot be used.
-pub fn main(job_path: &Path, result_path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(job_path).map_err(|e| format!("cannot read job '{}': {e}", job_path.display()))?;
-    let job: Job = serde_json::from_str(&text).map_err(|e| format!("job '{}': {e}", job_path.display()))?;
+pub fn main(job_path: &Path, result_path: &Path) -> Result<(), super::runner::Error> {
+    use super::runner::Error;
+    let text = std::fs::read_to_string(job_path).map_err(|source| Error::JobRead { path: job_path.into(), source })?;
+    let job: Job = serde_json::from_str(&text).map_err(|source| Error::Job { path: job_path.into(), source })?;
     if std::env::var(CRASH_HOOK).is_ok_and(|v| v == job.case.id) {
         eprintln!("{CRASH_HOOK}={}: aborting as asked", job.case.id);
         std::process::abort();
@@ -94,7 +95,7 @@ pub fn main(job_path: &Path, result_path: &Path) -> Result<(), String> {
         outcome.error = Some(e);
     }
     let json = serde_json::to_string(&outcome).expect("outcome serializes");
-    std::fs::write(result_path, json).map_err(|e| format!("cannot write '{}': {e}", result_path.display()))
+    std::fs::write(result_path, json).map_err(|source| Error::Outcome { path: result_path.into(), source })
 }
 
 fn session_options(threads: usize) -> SessionOptions {

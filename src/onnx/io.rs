@@ -450,7 +450,7 @@ fn entry(key: &str, value: &str) -> StringStringEntryProto {
 }
 
 /// Joins an external data location to the model folder, refusing anything that leaves it.
-pub fn resolve_location(base_dir: &Path, location: &str) -> Result<PathBuf, String> {
+pub(crate) fn resolve_location(base_dir: &Path, location: &str) -> Result<PathBuf, String> {
     let rel = Path::new(location);
     if location.is_empty() {
         return Err("external data location is empty".into());

@@ -11,12 +11,12 @@ pub fn name(t: &TensorProto) -> &str {
 }
 
 /// Number of elements from `dims`; an error for negative dims or an overflowing product.
-pub fn numel(t: &TensorProto) -> Result<u64, String> {
+pub(crate) fn numel(t: &TensorProto) -> Result<u64, String> {
     dims_numel(&t.dims)
 }
 
 /// Product of dims, refusing negative entries and overflow.
-pub fn dims_numel(dims: &[i64]) -> Result<u64, String> {
+pub(crate) fn dims_numel(dims: &[i64]) -> Result<u64, String> {
     dims.iter().try_fold(1u64, |acc, &d| {
         let d = u64::try_from(d).map_err(|_| format!("negative dimension {d} in dims {dims:?}"))?;
         acc.checked_mul(d).ok_or_else(|| format!("dims {dims:?} overflow 64 bits"))
@@ -24,7 +24,7 @@ pub fn dims_numel(dims: &[i64]) -> Result<u64, String> {
 }
 
 /// The element type, or an error naming an unknown code.
-pub fn data_type(t: &TensorProto) -> Result<DataType, String> {
+pub(crate) fn data_type(t: &TensorProto) -> Result<DataType, String> {
     let code = t.data_type.unwrap_or(0);
     DataType::from_code(code).ok_or_else(|| format!("unknown or undefined data_type {code}"))
 }
@@ -104,7 +104,7 @@ pub fn data_problem(t: &TensorProto) -> Option<String> {
 
 /// Bytes of the data as stored in this proto (raw, or the typed field converted to little-endian),
 /// without external data. Strings are not supported (they have no fixed layout).
-pub fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {
+pub(crate) fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {
     if let Some(raw) = &t.raw_data {
         return Ok(raw.clone());
     }

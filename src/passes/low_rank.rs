@@ -46,7 +46,7 @@ pub struct LowRank {
 
 impl LowRank {
     /// Parses `key=value` options (see the module doc).
-    pub fn from_options(options: &[(&str, &str)]) -> std::result::Result<LowRank, String> {
+    fn from_options(options: &[(&str, &str)]) -> std::result::Result<LowRank, String> {
         let mut p = LowRank::default();
         for &(k, v) in options {
             match k {

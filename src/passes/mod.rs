@@ -99,7 +99,7 @@ impl Patch {
     ///
     /// A refused patch leaves the model as it was: the patch is applied to a copy of the graph
     /// (cheap: tensor payloads are shared `Bytes`), which replaces the graph only on success.
-    pub fn apply(&self, model: &mut Model) -> Result<(), String> {
+    pub(crate) fn apply(&self, model: &mut Model) -> Result<(), String> {
         apply_batch(std::slice::from_ref(self), model).map(|_| ()).map_err(|(_, reason)| reason)
     }
 }

@@ -66,7 +66,7 @@ pub struct QParams {
 /// Parameters mapping `[min, max]` onto `qtype`. The range is widened to include 0; a range of
 /// width 0 (all zeros, or a constant channel) gets scale 1 so nothing divides by zero. Non-finite
 /// bounds are an error naming them.
-pub fn params_for_range(min: f32, max: f32, qtype: QType, symmetric: bool, reduce_range: bool) -> Result<QParams, String> {
+pub(crate) fn params_for_range(min: f32, max: f32, qtype: QType, symmetric: bool, reduce_range: bool) -> Result<QParams, String> {
     if !min.is_finite() || !max.is_finite() {
         return Err(format!("range [{min}, {max}] is not finite"));
     }

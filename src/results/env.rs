@@ -153,7 +153,7 @@ impl Environment {
 
     /// This manifest with the JSON object `patch` merged into it (objects key by key, other values
     /// replaced), for [`OVERRIDE_VAR`].
-    pub fn overridden(&self, patch: &str) -> Result<Environment, String> {
+    fn overridden(&self, patch: &str) -> Result<Environment, String> {
         let patch: serde_json::Value = serde_json::from_str(patch).map_err(|e| format!("not JSON: {e}"))?;
         if !patch.is_object() {
             return Err("not a JSON object".into());

@@ -375,6 +375,20 @@ pub enum Error {
     Version { path: std::path::PathBuf, found: u64 },
     #[error(transparent)]
     Write(#[from] crate::util::Error),
+    #[error("cannot read thresholds '{}': {source}", path.display())]
+    ThresholdsRead { path: std::path::PathBuf, source: std::io::Error },
+    #[error("thresholds '{}': {reason}", path.display())]
+    Thresholds { path: std::path::PathBuf, reason: String },
+    #[error("baseline name '{0}' is not allowed: use letters, digits, '.', '_' and '-' (e.g. main or v0.3.1)")]
+    BaselineName(String),
+    #[error("baseline '{0}' is neither an existing file or folder nor a baseline name (letters, digits, '.', '_', '-')")]
+    NotABaseline(String),
+    #[error("no baseline '{name}' at '{}' ({hint})", path.display())]
+    NoBaseline { name: String, path: std::path::PathBuf, hint: String },
+    #[error("not saving baseline '{name}': {reason}")]
+    NotSaved { name: String, reason: String },
+    #[error("cannot create the baseline folder '{}': {source}", path.display())]
+    BaselineFolder { path: std::path::PathBuf, source: std::io::Error },
 }
 
 impl Results {

@@ -17,7 +17,7 @@ pub struct Store {
 
 /// A baseline name: letters, digits, `.`, `_` and `-`, not starting with `.` (so it is a plain
 /// file name on every system and cannot leave the folder).
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name.len() <= 100
@@ -25,7 +25,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("baseline name '{name}' is not allowed: use letters, digits, '.', '_' and '-' (e.g. main or v0.3.1)"))
+        Err(Error::BaselineName(name.to_string()))
     }
 }
 
@@ -47,7 +47,7 @@ impl Store {
     }
 
     /// Where the baseline `name` of `suite` lives.
-    pub fn path(&self, suite: &str, name: &str) -> Result<PathBuf, String> {
+    pub fn path(&self, suite: &str, name: &str) -> Result<PathBuf, Error> {
         check_name(name)?;
         Ok(self.dir.join(folder_name(suite)).join(format!("{name}.json")))
     }
@@ -55,42 +55,43 @@ impl Store {
     /// Stores `results` as the baseline `name` of its suite (atomically, replacing an older one).
     /// Refused for an interrupted run or one with a case that did not finish `ok`: the gate cannot
     /// compare against such a baseline, and it would replace a good one.
-    pub fn save(&self, name: &str, results: &Results) -> Result<PathBuf, String> {
+    pub fn save(&self, name: &str, results: &Results) -> Result<PathBuf, Error> {
         let path = self.path(&results.suite.name, name)?;
+        let refuse = |reason: String| Err(Error::NotSaved { name: name.to_string(), reason });
         if results.interrupted {
-            return Err(format!("not saving baseline '{name}': the run was interrupted"));
+            return refuse("the run was interrupted".into());
         }
         let not_ok: Vec<&str> = results.cases.iter().filter(|c| c.status != Status::Ok).map(|c| c.id.as_str()).collect();
         if !not_ok.is_empty() {
-            return Err(format!(
-                "not saving baseline '{name}': {} case(s) did not finish ok ({}); the gate needs a baseline in which every case passes",
+            return refuse(format!(
+                "{} case(s) did not finish ok ({}); the gate needs a baseline in which every case passes",
                 not_ok.len(),
                 not_ok.join(", ")
             ));
         }
         let parent = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create the baseline folder '{}': {e}", parent.display()))?;
-        results.save(&path).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(parent).map_err(|source| Error::BaselineFolder { path: parent.into(), source })?;
+        results.save(&path)?;
         Ok(path)
     }
 
     /// Reads a baseline given as a path (a results.json or a run folder, when such a file or
     /// folder exists) or else as the name of a baseline stored for `suite`: one rule for `gate
     /// --baseline` and `run --baseline`.
-    pub fn load_path_or_name(&self, suite: &str, given: &str) -> Result<(PathBuf, Results), String> {
+    pub fn load_path_or_name(&self, suite: &str, given: &str) -> Result<(PathBuf, Results), Error> {
         let path = Path::new(given);
         if path.exists() {
             let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };
-            return Results::load(&file).map(|r| (file, r)).map_err(|e: Error| e.to_string());
+            return Results::load(&file).map(|r| (file, r));
         }
         if check_name(given).is_err() {
-            return Err(format!("baseline '{given}' is neither an existing file or folder nor a baseline name (letters, digits, '.', '_', '-')"));
+            return Err(Error::NotABaseline(given.to_string()));
         }
         self.load(suite, given)
     }
 
     /// Reads the baseline `name` of `suite`; a missing one says which exist.
-    pub fn load(&self, suite: &str, name: &str) -> Result<(PathBuf, Results), String> {
+    pub fn load(&self, suite: &str, name: &str) -> Result<(PathBuf, Results), Error> {
         let path = self.path(suite, name)?;
         if !path.exists() {
             let known = self.names(suite);
@@ -99,9 +100,9 @@ impl Store {
             } else {
                 format!("saved for suite '{suite}': {}", known.join(", "))
             };
-            return Err(format!("no baseline '{name}' at '{}' ({hint})", path.display()));
+            return Err(Error::NoBaseline { name: name.to_string(), path, hint });
         }
-        Results::load(&path).map(|r| (path, r)).map_err(|e: Error| e.to_string())
+        Results::load(&path).map(|r| (path, r))
     }
 
     /// The baselines saved for `suite`, sorted.

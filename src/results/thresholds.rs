@@ -75,13 +75,14 @@ impl Thresholds {
 
 /// Reads a thresholds file (YAML, or JSON, which is YAML): the keys of a suite's `thresholds:`,
 /// unknown keys and wrong types refused with the file, line and column.
-pub fn load(path: &std::path::Path) -> Result<Thresholds, String> {
-    let fail = |e: std::io::Error| format!("cannot read thresholds '{}': {e}", path.display());
+pub fn load(path: &std::path::Path) -> Result<Thresholds, super::Error> {
+    let fail = |source: std::io::Error| super::Error::ThresholdsRead { path: path.into(), source };
+    let bad = |reason: String| super::Error::Thresholds { path: path.into(), reason };
     crate::util::check_regular(path).map_err(fail)?;
     let text = std::fs::read_to_string(path).map_err(fail)?;
-    let t = serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| format!("thresholds '{}': {e}", path.display()))?;
+    let t = serde_saphyr::from_str::<Thresholds>(&text).map_err(|e| bad(e.to_string()))?;
     match t.problems().as_slice() {
         [] => Ok(t),
-        problems => Err(format!("thresholds '{}': {}", path.display(), problems.join("; "))),
+        problems => Err(bad(problems.join("; "))),
     }
 }

@@ -103,8 +103,8 @@ pub fn read(path: &Path) -> Result<Trace, TraceError> {
 }
 
 /// Parses a trace from its JSON text (what [`read`] does after opening the file).
-pub fn parse_str(json: &str) -> Result<Trace, String> {
-    serde_json::from_str::<Vec<RawEvent>>(json).map(parse).map_err(|e| e.to_string())
+pub fn parse_str(json: &str) -> Result<Trace, serde_json::Error> {
+    serde_json::from_str::<Vec<RawEvent>>(json).map(parse)
 }
 
 fn parse(events: Vec<RawEvent>) -> Trace {

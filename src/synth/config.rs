@@ -17,6 +17,11 @@ pub enum Arch {
 #[error("unknown architecture '{0}' (expected bert or squeezebert)")]
 pub struct UnknownArch(pub String);
 
+/// A config key, value or combination that no graph can be built for (the message names the key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
 impl std::str::FromStr for Arch {
     type Err = UnknownArch;
 
@@ -158,7 +163,11 @@ impl Config {
     }
 
     /// Sets one key from its text form. Unknown keys are errors naming the key.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_text(key, value).map_err(ConfigError)
+    }
+
+    fn set_text(&mut self, key: &str, value: &str) -> Result<(), String> {
         if SQUEEZEBERT_ONLY.contains(&key) && self.arch != Arch::SqueezeBert {
             return Err(format!("key '{key}' applies to squeezebert only, not {}", self.arch.name()));
         }
@@ -191,7 +200,11 @@ impl Config {
     /// Applies a Hugging Face config.json: known keys are read, others (dropout, label names, ...)
     /// ignored; a `model_type` of the other architecture is an error. `num_labels` falls back to
     /// the size of `id2label`.
-    pub fn apply_json(&mut self, json: &Value) -> Result<(), String> {
+    pub fn apply_json(&mut self, json: &Value) -> Result<(), ConfigError> {
+        self.apply_json_text(json).map_err(ConfigError)
+    }
+
+    fn apply_json_text(&mut self, json: &Value) -> Result<(), String> {
         let obj = json.as_object().ok_or("expected a JSON object")?;
         if let Some(t) = obj.get("model_type").and_then(Value::as_str) {
             if t != self.arch.name() {
@@ -204,8 +217,8 @@ impl Config {
         for key in self.keys() {
             match obj.get(key) {
                 None | Some(Value::Null) => {}
-                Some(Value::String(s)) => self.set(key, s)?,
-                Some(v @ Value::Number(_)) => self.set(key, &v.to_string())?,
+                Some(Value::String(s)) => self.set_text(key, s)?,
+                Some(v @ Value::Number(_)) => self.set_text(key, &v.to_string())?,
                 Some(v) => return Err(format!("{key}: unexpected value {v}")),
             }
         }
@@ -213,7 +226,11 @@ impl Config {
     }
 
     /// Rejects combinations no graph can be built for.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().map_err(ConfigError)
+    }
+
+    fn check(&self) -> Result<(), String> {
         for (k, v) in [
             ("hidden_size", self.hidden_size),
             ("num_hidden_layers", self.num_hidden_layers),

@@ -14,7 +14,7 @@ pub mod weights;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-pub use config::{Arch, Config, UnknownArch};
+pub use config::{Arch, Config, ConfigError, UnknownArch};
 pub use weights::Weights;
 
 use crate::onnx::builder::{Attr, Axis, GraphBuilder};
@@ -37,6 +37,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Error {
+        Error::Config(e.0)
+    }
+}
 
 /// Refuses a model whose float32 weights (`parameters` × 4 bytes; the graph holds them once, and
 /// saving streams them) exceed the memory available now (`available`, from `MemAvailable`):
@@ -103,16 +109,16 @@ pub fn load_config(arch: Arch, config: Option<&Path>, weights: Option<&Path>, se
     }
     for s in sets {
         let (k, v) = s.split_once('=').ok_or_else(|| Error::Config(format!("--set '{s}' is not key=value")))?;
-        c.set(k.trim(), v.trim()).map_err(Error::Config)?;
+        c.set(k.trim(), v.trim())?;
     }
-    c.validate().map_err(Error::Config)?;
+    c.validate()?;
     Ok(c)
 }
 
 /// Builds the model in memory.
 pub fn synthesize(opts: &Options) -> Result<Model> {
     let c = &opts.config;
-    c.validate().map_err(Error::Config)?;
+    c.validate()?;
     fits_in_memory(c.parameter_bound(), crate::util::mem_available()).map_err(Error::Config)?;
     let num_labels = match opts.head {
         Head::None => None,
