@@ -107,9 +107,9 @@ pub struct Target {
 }
 
 /// Runs one input of a [`Target`] and returns its outcome signature.
-pub type Runner = Box<dyn Fn(&[u8]) -> String + Send + Sync>;
+pub(crate) type Runner = Box<dyn Fn(&[u8]) -> String + Send + Sync>;
 /// A structure-aware mutator: a mutated copy of an input, or `None` when it cannot parse it.
-pub type Mutator = fn(&[u8], &mut dyn RngCore) -> Option<Vec<u8>>;
+pub(crate) type Mutator = fn(&[u8], &mut dyn RngCore) -> Option<Vec<u8>>;
 
 /// Limits of a campaign.
 #[derive(Clone, Debug)]
@@ -241,7 +241,7 @@ fn mutate_input(target: &Target, corpus: &[Vec<u8>], rng: &mut ChaCha8Rng) -> Ve
 
 /// One byte-level mutation: bit flip, interesting byte, insert, delete, duplicate, varint,
 /// splice with another corpus entry, or truncation.
-pub fn mutate_bytes(data: &mut Vec<u8>, corpus: &[Vec<u8>], rng: &mut dyn RngCore) {
+pub(crate) fn mutate_bytes(data: &mut Vec<u8>, corpus: &[Vec<u8>], rng: &mut dyn RngCore) {
     let len = data.len();
     let pos = |rng: &mut dyn RngCore, n: usize| if n == 0 { 0 } else { rng.random_range(0..n) };
     match rng.random_range(0..8) {
@@ -591,7 +591,7 @@ const JSON_VALUES: &[&str] = &[
 
 /// A JSON-aware mutation: a random leaf (number, string, bool, null) replaced by an edge value,
 /// a key removed, or an array element duplicated or removed. None when the input is not JSON.
-pub fn mutate_json(data: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
+pub(crate) fn mutate_json(data: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(data).ok()?;
     let mut slots = 0usize;
     count_json(&v, &mut slots);

@@ -28,6 +28,9 @@
 //! - `fuzz` (cargo feature `fuzz`, on in tests and examples only): a stable-toolchain fuzzing
 //!   harness for the ONNX loader, the suite parser, results files and thresholds.
 //! - [`app`]: the command-line verbs and their policies; `main.rs` only parses and maps exit codes.
+//!
+//! Items that only the library itself uses are `pub(crate)`: what is `pub` is what `main.rs`,
+//! `tests/`, `examples/` and `benches/` call, and the types those items take and return.
 pub mod app;
 pub mod bench;
 pub mod data;

@@ -52,7 +52,7 @@ pub fn write_atomic<E: From<Error>>(path: &Path, force: bool, fill: impl FnOnce(
 
 /// The temporary file [`write_atomic`] fills beside `path` (`.NAME.tmpPID`) before renaming it
 /// into place, for a signal handler to remove.
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -62,14 +62,14 @@ pub fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// [`write_atomic`] of bytes already in memory, replacing `path`.
-pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<u64, Error> {
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<u64, Error> {
     write_atomic(path, true, |w| w.write_all(bytes).map_err(|e| Error::io("write", path, e)))
 }
 
 /// What `path` is when it exists but is not a regular file (following symbolic links): "a
 /// folder", "a FIFO (named pipe)", "a character device" (`/dev/zero`), "a block device", "a
 /// socket". `None` for a regular file or a path that does not exist.
-pub fn irregular_kind(path: &Path) -> Option<&'static str> {
+pub(crate) fn irregular_kind(path: &Path) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     let t = fs::metadata(path).ok()?.file_type();
     Some(if t.is_file() {
@@ -92,7 +92,7 @@ pub fn irregular_kind(path: &Path) -> Option<&'static str> {
 /// Checks, before anything opens `path`, that it is a regular file: reading a FIFO blocks until a
 /// writer comes, reading `/dev/zero` never ends. The error (kind `InvalidInput`) says what it is,
 /// for the caller to wrap with the path.
-pub fn check_regular(path: &Path) -> std::io::Result<()> {
+pub(crate) fn check_regular(path: &Path) -> std::io::Result<()> {
     match irregular_kind(path) {
         Some(kind) => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("it is {kind}, not a regular file"))),
         None => Ok(()),
@@ -101,7 +101,7 @@ pub fn check_regular(path: &Path) -> std::io::Result<()> {
 
 /// `MemAvailable` of `/proc/meminfo` in bytes: what the kernel estimates can be allocated without
 /// swapping. `None` where there is no such file (not Linux) or line.
-pub fn mem_available() -> Option<u64> {
+pub(crate) fn mem_available() -> Option<u64> {
     mem_available_in(&fs::read_to_string("/proc/meminfo").ok()?)
 }
 
@@ -124,7 +124,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Lower-case hex SHA-256 of `parts`, each followed by a zero byte (so `["ab", "c"]` and
 /// `["a", "bc"]` differ), cut to the first `bytes` bytes of the digest.
-pub fn sha256_parts_hex(parts: &[&str], bytes: usize) -> String {
+pub(crate) fn sha256_parts_hex(parts: &[&str], bytes: usize) -> String {
     let mut h = Sha256::new();
     for p in parts {
         h.update(p.as_bytes());
@@ -163,7 +163,7 @@ pub fn group(n: u64) -> String {
 }
 
 /// Bytes in binary units with one decimal.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut u = 0;
@@ -210,7 +210,7 @@ pub fn clip(text: &str) -> String {
 
 /// `text` cut to its first `max` characters, `…` marking the cut (for a whole message that may
 /// quote input, e.g. a parser's).
-pub fn clip_to(text: &str, max: usize) -> String {
+pub(crate) fn clip_to(text: &str, max: usize) -> String {
     window(text, 1, max).0
 }
 

@@ -31,7 +31,7 @@ pub struct Job<'a> {
 }
 
 /// `text` quoted for a POSIX shell.
-pub fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,".contains(c)) {
         return text.to_string();
     }

@@ -129,7 +129,7 @@ pub fn run(a: Args) -> Result<Outcome> {
 /// `results.json`), without --force: an output folder the user `named` is refused, naming the file
 /// and the way out; the default folder's files (all but the lock and scratch folders) are moved to
 /// a sibling folder named after the earlier run's start time, which is returned.
-pub fn keep_earlier_run(out: &Path, named: bool) -> Result<Option<PathBuf>> {
+pub(crate) fn keep_earlier_run(out: &Path, named: bool) -> Result<Option<PathBuf>> {
     let earlier = out.join("results.json");
     if std::fs::symlink_metadata(&earlier).is_err() {
         return Ok(None);
@@ -166,12 +166,12 @@ pub fn keep_earlier_run(out: &Path, named: bool) -> Result<Option<PathBuf>> {
 }
 
 /// The root of the default output folders.
-pub const RUNS_DIR: &str = "runs";
+pub(crate) const RUNS_DIR: &str = "runs";
 
 /// The default output folder of the suite `name`: one plain folder name under `root` (as baseline
 /// folders are named, [`store::folder_name`]), so a suite's `name:` (`../../x`, `/tmp/victim`)
 /// cannot place its files outside `root`; checked once more on the joined path.
-pub fn run_folder(root: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn run_folder(root: &Path, name: &str) -> Result<PathBuf> {
     let folder = store::folder_name(name);
     let out = root.join(&folder);
     let inside = out.strip_prefix(root).is_ok_and(|rest| {

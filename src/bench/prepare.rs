@@ -22,7 +22,7 @@ use crate::synth;
 
 /// Default cache folder: `$SQUEEZEBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/squeezebench`, else
 /// `~/.cache/squeezebench`, else `.squeezebench-cache`.
-pub fn default_cache_dir() -> PathBuf {
+pub(crate) fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("SQUEEZEBENCH_CACHE_DIR").filter(|d| !d.is_empty()) {
         return d.into();
     }
@@ -189,7 +189,7 @@ fn file_len(p: &Path) -> u64 {
 
 /// Applies `variant`'s steps to the model file (or reuses the cached result). A variant with no
 /// steps is the model file itself.
-pub fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -> VariantInfo {
+pub(crate) fn prepare_variant(model: &ModelInfo, variant: &PlanVariant, cache: &Path) -> VariantInfo {
     let mut info = failed_variant(&model.name, variant, String::new());
     info.error = None;
     if variant.steps.is_empty() {
@@ -263,7 +263,7 @@ pub(crate) fn with_model_tokenizer(variant: &PlanVariant, model: &PlanModel, cac
 }
 
 /// The record of a variant that could not be prepared.
-pub fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> VariantInfo {
+pub(crate) fn failed_variant(model: &str, variant: &PlanVariant, error: String) -> VariantInfo {
     VariantInfo {
         model: model.to_string(),
         variant: variant.name.clone(),

@@ -95,7 +95,7 @@ pub enum Error {
 }
 
 /// The lock file of an output folder.
-pub const LOCK_FILE: &str = ".lock";
+pub(crate) const LOCK_FILE: &str = ".lock";
 
 /// An output folder held by this process for a run: `DIR/.lock`, exclusively `flock`ed and
 /// holding the pid. The kernel drops the lock when the process ends however it ends, so a lock

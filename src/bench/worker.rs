@@ -249,7 +249,7 @@ fn latency_record(job: &Job, warmup: usize, s: &latency::Samples) -> Latency {
 
 /// The latency figures of `job` from its timed runs in milliseconds, in the order they ran, in
 /// rounds of `round_sizes` runs (the runner joins the samples of a case's rounds through this).
-pub fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, round_sizes: Vec<usize>, measured_s: f64, stop: String) -> Latency {
+pub(crate) fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, round_sizes: Vec<usize>, measured_s: f64, stop: String) -> Latency {
     let st = stats::summarize(&ms, &round_sizes);
     let w = &job.case.workload;
     let p50_s = st.p50 / 1e3;

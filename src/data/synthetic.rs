@@ -24,7 +24,7 @@ pub enum Lengths {
 }
 
 /// The token length of each of `batch` rows.
-pub fn row_lengths(lengths: &Lengths, batch: usize, seq: usize, rng: &mut impl Rng) -> Vec<usize> {
+pub(crate) fn row_lengths(lengths: &Lengths, batch: usize, seq: usize, rng: &mut impl Rng) -> Vec<usize> {
     (0..batch)
         .map(|_| {
             let n = match lengths {
@@ -73,7 +73,7 @@ pub fn token_batch(inputs: &[TensorInfo], batch: usize, seq: usize, lengths: &Le
 /// below the vocabulary (the rows of the embedding table `model` gathers them from; 100 when not
 /// found), an all-ones attention mask, zeros for anything else. Fixed dimensions are kept; dynamic
 /// ones are `batch` then `seq`, so a model with fixed input shapes gets inputs of those shapes.
-pub fn uniform_batch(model: &crate::onnx::Model, inputs: &[TensorInfo], seed: u64, batch: usize, seq: usize) -> Vec<(String, Tensor)> {
+pub(crate) fn uniform_batch(model: &crate::onnx::Model, inputs: &[TensorInfo], seed: u64, batch: usize, seq: usize) -> Vec<(String, Tensor)> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for info in inputs {
@@ -104,7 +104,7 @@ pub fn uniform_batch(model: &crate::onnx::Model, inputs: &[TensorInfo], seed: u6
 }
 
 /// An int64 (or int32, if the model wants it) tensor.
-pub fn int_tensor(dtype: &DType, shape: &[usize], values: Vec<i64>) -> Tensor {
+pub(crate) fn int_tensor(dtype: &DType, shape: &[usize], values: Vec<i64>) -> Tensor {
     let a = ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape matches values");
     match dtype {
         DType::I32 => Tensor::from(a.mapv(|v| v as i32)),

@@ -21,7 +21,7 @@ pub enum TextFormat {
 
 impl TextFormat {
     /// The format a file name suggests: `.tsv`, `.csv`, otherwise `space` (label, a space, the text).
-    pub fn of_path(path: &Path) -> TextFormat {
+    pub(crate) fn of_path(path: &Path) -> TextFormat {
         match path.extension().and_then(|e| e.to_str()) {
             Some("tsv") => TextFormat::Tsv,
             Some("csv") => TextFormat::Csv,
@@ -59,7 +59,7 @@ pub fn fields(line: &str, format: TextFormat) -> Vec<String> {
 }
 
 /// Reads `path` as UTF-8 text; other bytes are an error at their line and column.
-pub fn read_utf8(path: &Path) -> Result<String, Error> {
+pub(crate) fn read_utf8(path: &Path) -> Result<String, Error> {
     crate::util::check_regular(path).map_err(|source| Error::Read { path: path.into(), source })?;
     let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
     String::from_utf8(bytes).map_err(|e| {
@@ -165,7 +165,7 @@ pub fn texts(path: &Path, format: TextFormat, column: usize, header: bool, limit
 
 /// Checks that every label is a class of a model with `classes` outputs; the first that is not is
 /// an error at its line.
-pub fn check_labels(path: &Path, examples: &[Example], classes: usize) -> Result<(), Error> {
+pub(crate) fn check_labels(path: &Path, examples: &[Example], classes: usize) -> Result<(), Error> {
     match examples.iter().find(|e| e.label >= classes) {
         Some(e) => Err(Error::Line {
             path: path.into(),
@@ -213,7 +213,7 @@ fn pair_rows(path: &Path, format: TextFormat, columns: [usize; 3], header: bool,
 }
 
 /// The 1-based line and column (in characters) of the first invalid byte of `bytes`, and the byte.
-pub fn utf8_error_place(bytes: &[u8], e: &std::str::Utf8Error) -> (u64, u64, u8) {
+pub(crate) fn utf8_error_place(bytes: &[u8], e: &std::str::Utf8Error) -> (u64, u64, u8) {
     let good = &bytes[..e.valid_up_to()];
     let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;

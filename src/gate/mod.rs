@@ -183,7 +183,7 @@ impl Report {
     }
 
     /// The checks whose intervals are too wide to see their threshold.
-    pub fn cannot_judge(&self) -> impl Iterator<Item = &Check> {
+    pub(crate) fn cannot_judge(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.verdict == Verdict::CannotJudge)
     }
 
@@ -415,7 +415,7 @@ fn ms_ci(v: f64, ci: [f64; 2]) -> String {
 /// Verdict of a "larger is worse" interval comparison (see the module): regression when the 95 %
 /// interval of the ratio `c / b` ([`ratio_interval`]) lies above `1 + t`, pass when it lies at or
 /// below, and otherwise inconclusive or cannot judge by the point estimate.
-pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) -> Verdict {
+pub(crate) fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) -> Verdict {
     let [lo, hi] = ratio_interval(b, b_ci, c, c_ci);
     if lo > 1.0 + t {
         Verdict::Regression
@@ -433,7 +433,7 @@ pub fn interval_verdict(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2], t: f64) 
 /// The minimum detectable change of an interval comparison: `exp(h) − 1`, `h` the upper
 /// half-width of the log interval of `c / b` (the smallest relative change the runs can tell from
 /// noise).
-pub fn detectable_change(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> f64 {
+pub(crate) fn detectable_change(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> f64 {
     let [_, hi] = ratio_interval(b, b_ci, c, c_ci);
     hi / (c / b) - 1.0
 }

@@ -104,7 +104,7 @@ impl Agreement {
         }
     }
 
-    pub fn top1(&self) -> Option<f64> {
+    pub(crate) fn top1(&self) -> Option<f64> {
         (self.rows > 0).then(|| self.rows_agreeing as f64 / self.rows as f64)
     }
 

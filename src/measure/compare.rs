@@ -82,13 +82,13 @@ impl Comparison {
     }
 
     /// Top-1 agreement of the output named `logits`, if there is one.
-    pub fn logits_top1(&self) -> Option<f64> {
+    pub(crate) fn logits_top1(&self) -> Option<f64> {
         self.outputs.iter().find(|(n, _)| n == "logits").and_then(|(_, a)| a.top1())
     }
 }
 
 /// Runs `reference` and `candidate` on the same input sets and compares their outputs.
-pub fn compare_sessions(reference: &mut Session, candidate: &mut Session, sets: impl IntoIterator<Item = Set>) -> Result<Comparison> {
+pub(crate) fn compare_sessions(reference: &mut Session, candidate: &mut Session, sets: impl IntoIterator<Item = Set>) -> Result<Comparison> {
     let mut c = Comparison::default();
     for set in sets {
         let xs = reference.run_set(&set)?;
@@ -152,7 +152,7 @@ impl Fidelity {
     }
 
     /// Accuracy lost against the reference, in points (percent), where measured.
-    pub fn accuracy_drop_points(&self) -> Option<f64> {
+    pub(crate) fn accuracy_drop_points(&self) -> Option<f64> {
         Some(100.0 * (self.reference_accuracy? - self.accuracy?))
     }
 }
@@ -179,7 +179,7 @@ pub fn output_fidelity_with(reference: &Path, candidate: &Path, data: &Inputs, o
 }
 
 /// One line per output: `fidelity  last_hidden_state  cosine 0.999812  max abs error 1.2e-3`.
-pub fn render_output_fidelity(f: &[OutputFidelity], samples: usize) -> String {
+pub(crate) fn render_output_fidelity(f: &[OutputFidelity], samples: usize) -> String {
     let (batch, seq) = (data::inputs::BATCH, data::inputs::SEQ);
     f.iter()
         .map(|o| {

@@ -33,7 +33,7 @@
 use rand::{Rng, SeedableRng};
 
 /// Resamples per bootstrap interval.
-pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+pub(crate) const BOOTSTRAP_RESAMPLES: usize = 2000;
 /// Modified z-score above which a sample counts as an outlier.
 pub const OUTLIER_Z: f64 = 3.5;
 
@@ -52,7 +52,7 @@ pub fn percentile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// The `q`-quantile of unsorted values, reordering them (linear time: two selections).
-pub fn percentile_unsorted(values: &mut [f64], q: f64) -> f64 {
+pub(crate) fn percentile_unsorted(values: &mut [f64], q: f64) -> f64 {
     let n = values.len();
     if n <= 1 {
         return values.first().copied().unwrap_or(f64::NAN);
@@ -72,7 +72,7 @@ pub fn mean(x: &[f64]) -> f64 {
 }
 
 /// Sample standard deviation (n − 1); 0 for fewer than two samples.
-pub fn std_dev(x: &[f64]) -> f64 {
+pub(crate) fn std_dev(x: &[f64]) -> f64 {
     if x.len() < 2 {
         return 0.0;
     }
@@ -81,7 +81,7 @@ pub fn std_dev(x: &[f64]) -> f64 {
 }
 
 /// Blocks per latency run in the block bootstrap ([`latency_block`]).
-pub const LATENCY_BLOCKS: usize = 20;
+pub(crate) const LATENCY_BLOCKS: usize = 20;
 
 /// Block length for `n` latency samples in run order: `max(⌈n / 20⌉, ⌈∛n⌉)` (∛n is the usual
 /// rate for dependent series; n / 20 keeps drift over a twentieth of the run inside a block).
@@ -94,7 +94,7 @@ pub fn latency_block(n: usize) -> usize {
 /// resamples for all), as `[low, high]` per quantile. `block` consecutive values (circularly) are
 /// drawn at a time: 1 is the ordinary bootstrap of independent values; for samples in time order,
 /// use [`latency_block`].
-pub fn bootstrap_quantile_ci(x: &[f64], quantiles: &[f64], block: usize) -> Vec<[f64; 2]> {
+pub(crate) fn bootstrap_quantile_ci(x: &[f64], quantiles: &[f64], block: usize) -> Vec<[f64; 2]> {
     if x.is_empty() {
         return quantiles.iter().map(|_| [f64::NAN, f64::NAN]).collect();
     }
@@ -124,7 +124,7 @@ pub fn bootstrap_quantile_ci(x: &[f64], quantiles: &[f64], block: usize) -> Vec<
 }
 
 /// Student's t 97.5 % quantile for `df` degrees of freedom (a two-sided 95 % interval).
-pub fn t_975(df: usize) -> f64 {
+pub(crate) fn t_975(df: usize) -> f64 {
     use statrs::distribution::{ContinuousCDF, StudentsT};
     match StudentsT::new(0.0, 1.0, df.max(1) as f64) {
         Ok(t) => t.inverse_cdf(0.975),
@@ -171,14 +171,14 @@ pub fn ratio_interval(b: f64, b_ci: [f64; 2], c: f64, c_ci: [f64; 2]) -> [f64; 2
 /// The 95 % interval of the speed-up `reference / candidate` (above 1: the candidate is faster),
 /// from the two medians' intervals: [`ratio_interval`] of `candidate / reference`, inverted.
 /// `None` when the intervals give no finite positive ratio.
-pub fn speedup_interval(reference: f64, reference_ci: [f64; 2], candidate: f64, candidate_ci: [f64; 2]) -> Option<[f64; 2]> {
+pub(crate) fn speedup_interval(reference: f64, reference_ci: [f64; 2], candidate: f64, candidate_ci: [f64; 2]) -> Option<[f64; 2]> {
     let [lo, hi] = ratio_interval(reference, reference_ci, candidate, candidate_ci);
     (lo.is_finite() && hi.is_finite() && lo > 0.0).then(|| [1.0 / hi, 1.0 / lo])
 }
 
 /// Samples with a modified z-score above [`OUTLIER_Z`]. When the MAD is 0 (over half the samples
 /// equal), any sample different from the median counts.
-pub fn mad_outliers(x: &[f64]) -> usize {
+pub(crate) fn mad_outliers(x: &[f64]) -> usize {
     if x.len() < 3 {
         return 0;
     }
@@ -214,7 +214,7 @@ pub struct Summary {
 /// samples (empty, or one round: measured in one go). The intervals are block-bootstrapped, the
 /// median's widened to cover [`rounds_interval`] when there are several rounds (see the module);
 /// the p99 keeps the block bootstrap alone, as a round holds too few samples for a p99.
-pub fn summarize(x: &[f64], round_sizes: &[usize]) -> Summary {
+pub(crate) fn summarize(x: &[f64], round_sizes: &[usize]) -> Summary {
     let mut sorted = x.to_vec();
     sorted.sort_by(f64::total_cmp);
     let (mean, std) = (mean(x), std_dev(x));
@@ -276,7 +276,7 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
 
 /// Classification scores of predicted vs true labels (labels `0..classes`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ClassScores {
+pub(crate) struct ClassScores {
     pub accuracy: f64,
     /// Unweighted mean over classes of F1 (a class never predicted nor present is left out).
     pub macro_f1: f64,
@@ -284,7 +284,7 @@ pub struct ClassScores {
     pub mcc: f64,
 }
 
-pub fn classification_scores(pred: &[usize], truth: &[usize]) -> ClassScores {
+pub(crate) fn classification_scores(pred: &[usize], truth: &[usize]) -> ClassScores {
     let k = pred.iter().chain(truth).copied().max().map_or(0, |m| m + 1);
     let mut cm = vec![vec![0f64; k]; k]; // cm[true][pred]
     for (&p, &t) in pred.iter().zip(truth) {

@@ -77,7 +77,7 @@ impl GraphBuilder {
 
     /// Adds a node with several outputs named `outputs` (e.g. `DynamicQuantizeLinear`'s value,
     /// scale and zero point).
-    pub fn node_outputs(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)], outputs: &[&str]) {
+    pub(crate) fn node_outputs(&mut self, op: &str, inputs: &[&str], attrs: &[(&str, Attr)], outputs: &[&str]) {
         let id = self.graph.node.len();
         self.graph.node.push(node(op, &format!("{op}_{id}"), inputs, outputs, attrs));
     }
@@ -95,12 +95,12 @@ impl GraphBuilder {
     }
 
     /// A scalar int64 `Constant` node.
-    pub fn scalar_i64(&mut self, value: i64) -> String {
+    pub(crate) fn scalar_i64(&mut self, value: i64) -> String {
         self.constant(DataType::Int64, &[], value.to_le_bytes().to_vec())
     }
 
     /// A scalar float32 `Constant` node.
-    pub fn scalar_f32(&mut self, value: f32) -> String {
+    pub(crate) fn scalar_f32(&mut self, value: f32) -> String {
         self.constant(DataType::Float, &[], value.to_le_bytes().to_vec())
     }
 
@@ -140,7 +140,7 @@ pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&
 
 /// A `Constant` node named `name` writing a 1-D int64 tensor `values` to `output` (passes use it
 /// for shape operands, which are not parameters).
-pub fn const_i64_node(name: &str, output: &str, values: &[i64]) -> NodeProto {
+pub(crate) fn const_i64_node(name: &str, output: &str, values: &[i64]) -> NodeProto {
     let raw = values.iter().flat_map(|v| v.to_le_bytes()).collect();
     constant_node(name, output, DataType::Int64, &[values.len() as i64], raw)
 }
@@ -151,7 +151,7 @@ fn constant_node(name: &str, output: &str, dtype: DataType, dims: &[i64], raw: V
 }
 
 /// A `Constant` node named `name` writing the tensor `t` to `output`.
-pub fn tensor_constant_node(name: &str, output: &str, t: TensorProto) -> NodeProto {
+pub(crate) fn tensor_constant_node(name: &str, output: &str, t: TensorProto) -> NodeProto {
     NodeProto {
         name: Some(name.into()),
         op_type: Some("Constant".into()),
@@ -167,7 +167,7 @@ pub fn tensor_constant_node(name: &str, output: &str, t: TensorProto) -> NodePro
 }
 
 /// The IR version that introduced the given default-domain opset (so older runtimes accept it).
-pub fn ir_version_for(opset: i64) -> i64 {
+pub(crate) fn ir_version_for(opset: i64) -> i64 {
     match opset {
         ..=15 => 7,
         16..=18 => 8,

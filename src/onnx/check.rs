@@ -66,7 +66,7 @@ fn imports_domain(model: &Model, domain: &str) -> bool {
 }
 
 /// [`check`] as a `Result`: an error listing the problems (the first 20) when there are any.
-pub fn ensure_sound(model: &Model) -> Result<()> {
+pub(crate) fn ensure_sound(model: &Model) -> Result<()> {
     let problems = check(model);
     if problems.is_empty() {
         return Ok(());

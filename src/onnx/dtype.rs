@@ -70,7 +70,7 @@ const ALL: [(i32, DataType, &str, u32); 28] = [
 
 impl DataType {
     /// The type for a `data_type` / `elem_type` code, `None` for 0 (undefined) or unknown codes.
-    pub fn from_code(code: i32) -> Option<DataType> {
+    pub(crate) fn from_code(code: i32) -> Option<DataType> {
         ALL.iter().find(|e| e.0 == code).map(|e| e.1)
     }
 
@@ -85,7 +85,8 @@ impl DataType {
     }
 
     /// Parses a name as printed by [`DataType::name`] (also accepts `float`, `double`).
-    pub fn from_name(name: &str) -> Option<DataType> {
+    #[cfg(test)]
+    pub(crate) fn from_name(name: &str) -> Option<DataType> {
         match name {
             "float" => Some(Float),
             "double" => Some(Double),
@@ -103,13 +104,13 @@ impl DataType {
 
     /// Bytes that `numel` elements take in `raw_data` (sub-byte types are packed, rounded up).
     /// `None` for strings or when the figure overflows.
-    pub fn byte_len(self, numel: u64) -> Option<u64> {
+    pub(crate) fn byte_len(self, numel: u64) -> Option<u64> {
         let bits = u64::from(self.bits()?);
         numel.checked_mul(bits).map(|b| b.div_ceil(8))
     }
 
     /// Floating-point types (quantization and parameter reports care about the split).
-    pub fn is_float(self) -> bool {
+    pub(crate) fn is_float(self) -> bool {
         matches!(
             self,
             Float | Float16 | Double | Bfloat16 | Float8E4M3FN | Float8E4M3FNUZ | Float8E5M2 | Float8E5M2FNUZ
@@ -129,7 +130,7 @@ impl fmt::Display for DataType {
 }
 
 /// Display name of a raw code, for messages about unknown types.
-pub fn code_name(code: i32) -> std::string::String {
+pub(crate) fn code_name(code: i32) -> std::string::String {
     DataType::from_code(code).map_or_else(|| format!("unknown type {code}"), |t| t.name().to_string())
 }
 

@@ -103,7 +103,7 @@ impl Data {
 impl Value {
     /// Decodes little-endian `bytes` of a tensor of `dtype` and `dims`; `None` for types not
     /// covered, negative dims, or a byte count that does not match.
-    pub fn from_bytes(dtype: DataType, dims: &[i64], bytes: &[u8]) -> Option<Value> {
+    pub(crate) fn from_bytes(dtype: DataType, dims: &[i64], bytes: &[u8]) -> Option<Value> {
         let dims: Vec<usize> = dims.iter().map(|&d| usize::try_from(d).ok()).collect::<Option<_>>()?;
         let n = numel(&dims)?;
         if !is_covered(dtype) || dtype.byte_len(n as u64)? != bytes.len() as u64 {
@@ -124,7 +124,7 @@ impl Value {
     }
 
     /// A tensor of the given type and dims from `bytes` already resolved by the caller.
-    pub fn from_tensor(t: &TensorProto, bytes: &[u8]) -> Option<Value> {
+    pub(crate) fn from_tensor(t: &TensorProto, bytes: &[u8]) -> Option<Value> {
         Value::from_bytes(tensor::data_type(t).ok()?, &t.dims, bytes)
     }
 
@@ -138,12 +138,12 @@ impl Value {
     }
 
     /// Bytes the elements take in `raw_data`.
-    pub fn byte_len(&self) -> u64 {
+    pub(crate) fn byte_len(&self) -> u64 {
         self.dtype.byte_len(self.numel() as u64).unwrap_or(u64::MAX)
     }
 
     /// The elements as integers, for integer types.
-    pub fn as_ints(&self) -> Option<&[i64]> {
+    pub(crate) fn as_ints(&self) -> Option<&[i64]> {
         match &self.data {
             Data::Int(v) => Some(v),
             _ => None,
@@ -164,7 +164,7 @@ impl Value {
     }
 
     /// A `TensorProto` holding this value in `raw_data`.
-    pub fn to_tensor(&self, name: Option<&str>) -> TensorProto {
+    pub(crate) fn to_tensor(&self, name: Option<&str>) -> TensorProto {
         TensorProto {
             name: name.map(str::to_string),
             dims: self.dims.iter().map(|&d| d as i64).collect(),
@@ -181,7 +181,7 @@ impl Value {
 
 /// The value of a `Constant` node (attributes `value`, `value_int(s)`, `value_float(s)`), when
 /// its type is covered and its tensor is stored inline.
-pub fn constant_value(node: &NodeProto) -> Option<Value> {
+pub(crate) fn constant_value(node: &NodeProto) -> Option<Value> {
     let a = node.attribute.first()?;
     match a.name.as_deref()? {
         "value" => {
@@ -205,7 +205,7 @@ pub struct Input<'a> {
 }
 
 /// Ops [`eval`] may evaluate (others always give `None`).
-pub const OPS: &[&str] = &[
+pub(crate) const OPS: &[&str] = &[
     "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Transpose", "Gather", "Slice", "Concat", "Expand", "Tile",
     "ConstantOfShape", "Shape", "Size", "Range", "Cast", "CastLike", "Neg", "Abs", "Not", "Sqrt", "Reciprocal", "Floor",
     "Ceil", "Add", "Sub", "Mul", "Div", "Mod", "Max", "Min", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use super::proto::{AttributeProto, GraphProto, NodeProto, TensorProto};
 
 /// Index of a node in `GraphProto.node`.
-pub type NodeId = usize;
+pub(crate) type NodeId = usize;
 
 /// Producers, consumers and initializers of one graph.
 pub struct GraphView<'a> {
@@ -64,12 +64,12 @@ impl<'a> GraphView<'a> {
     }
 
     /// True for a declared graph input.
-    pub fn is_input(&self, name: &str) -> bool {
+    pub(crate) fn is_input(&self, name: &str) -> bool {
         self.inputs.contains(name)
     }
 
     /// True when `name` is an input, an initializer or a node output.
-    pub fn is_defined(&self, name: &str) -> bool {
+    pub(crate) fn is_defined(&self, name: &str) -> bool {
         self.inputs.contains(name) || self.initializers.contains_key(name) || self.producer.contains_key(name)
     }
 
@@ -80,7 +80,7 @@ impl<'a> GraphView<'a> {
 
     /// Nodes in an order where every producer comes before its consumers (stable: graph order
     /// where possible). `Err` holds the nodes that sit on or behind a cycle.
-    pub fn topo_order(&self) -> Result<Vec<NodeId>, Vec<NodeId>> {
+    pub(crate) fn topo_order(&self) -> Result<Vec<NodeId>, Vec<NodeId>> {
         let n = self.graph.node.len();
         let mut indegree = vec![0usize; n];
         let mut edges: Vec<Vec<NodeId>> = vec![Vec::new(); n];
@@ -115,7 +115,7 @@ impl<'a> GraphView<'a> {
 }
 
 /// A label for a node in messages: its name, or `op_type #index` when it has none.
-pub fn node_label(node: &NodeProto, index: NodeId) -> String {
+pub(crate) fn node_label(node: &NodeProto, index: NodeId) -> String {
     match node.name.as_deref() {
         Some(name) if !name.is_empty() => format!("'{name}' ({})", node.op_type.as_deref().unwrap_or("?")),
         _ => format!("#{index} ({})", node.op_type.as_deref().unwrap_or("?")),
@@ -123,28 +123,28 @@ pub fn node_label(node: &NodeProto, index: NodeId) -> String {
 }
 
 /// The node's attribute `name`, when it has one.
-pub fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
+pub(crate) fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
     node.attribute.iter().find(|a| a.name.as_deref() == Some(name))
 }
 
 /// The `i` of the node's attribute `name`.
-pub fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
+pub(crate) fn attr_i(node: &NodeProto, name: &str) -> Option<i64> {
     attr(node, name).and_then(|a| a.i)
 }
 
 /// The `ints` of the node's attribute `name`, when it has that attribute.
-pub fn attr_ints<'n>(node: &'n NodeProto, name: &str) -> Option<&'n [i64]> {
+pub(crate) fn attr_ints<'n>(node: &'n NodeProto, name: &str) -> Option<&'n [i64]> {
     attr(node, name).map(|a| a.ints.as_slice())
 }
 
 /// The string `s` of the node's attribute `name` (lossy UTF-8).
-pub fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
+pub(crate) fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
     attr(node, name).and_then(|a| a.s.as_ref()).map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
 /// Every value a node reads: its explicit inputs (empty names are omitted optional inputs) and the
 /// outer-scope values its subgraphs use.
-pub fn node_inputs(node: &NodeProto) -> Vec<&str> {
+pub(crate) fn node_inputs(node: &NodeProto) -> Vec<&str> {
     let mut out: Vec<&str> = node.input.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
     for attr in &node.attribute {
         for g in attr.g.iter().chain(&attr.graphs) {
@@ -155,7 +155,7 @@ pub fn node_inputs(node: &NodeProto) -> Vec<&str> {
 }
 
 /// Values a (sub)graph reads that it does not define itself.
-pub fn graph_free_inputs(g: &GraphProto) -> Vec<&str> {
+pub(crate) fn graph_free_inputs(g: &GraphProto) -> Vec<&str> {
     let mut defined: HashSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
     defined.extend(g.initializer.iter().filter_map(|t| t.name.as_deref()));
     defined.extend(g.sparse_initializer.iter().filter_map(|s| s.values.as_ref()?.name.as_deref()));

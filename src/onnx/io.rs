@@ -24,7 +24,7 @@ use super::{Error, Result};
 use crate::util::write_atomic;
 
 /// The largest message protobuf implementations accept (2 GiB − 1).
-pub const PROTOBUF_LIMIT: u64 = i32::MAX as u64;
+pub(crate) const PROTOBUF_LIMIT: u64 = i32::MAX as u64;
 
 /// Alignment of tensors in external data files, so runtimes can map them page by page.
 const EXTERNAL_ALIGN: u64 = 4096;
@@ -113,7 +113,7 @@ impl Model {
     }
 
     /// Decodes a model from bytes; `path` names it in messages and `base_dir` resolves external data.
-    pub fn from_bytes(bytes: Bytes, path: impl Into<PathBuf>, base_dir: impl Into<PathBuf>) -> Result<Model> {
+    pub(crate) fn from_bytes(bytes: Bytes, path: impl Into<PathBuf>, base_dir: impl Into<PathBuf>) -> Result<Model> {
         let path = path.into();
         let file_size = bytes.len() as u64;
         let proto = ModelProto::decode(bytes).map_err(|source| Error::Decode { path: path.clone(), source })?;
@@ -127,7 +127,7 @@ impl Model {
     }
 
     /// Wraps a model built in memory; external data resolves against `base_dir`.
-    pub fn from_proto(proto: ModelProto, path: impl Into<PathBuf>, base_dir: impl Into<PathBuf>) -> Model {
+    pub(crate) fn from_proto(proto: ModelProto, path: impl Into<PathBuf>, base_dir: impl Into<PathBuf>) -> Model {
         Model { proto, path: path.into(), base_dir: base_dir.into(), file_size: 0, mapping: None }
     }
 
@@ -185,7 +185,7 @@ impl Model {
     }
 
     /// Size of the .onnx file as loaded (0 for models built in memory).
-    pub fn file_size(&self) -> u64 {
+    pub(crate) fn file_size(&self) -> u64 {
         self.file_size
     }
 
@@ -208,7 +208,7 @@ impl Model {
 
     /// Makes the model import `domain` at `version` or later: adds the import or raises it (never
     /// lowers it). Raising the default domain raises the IR version to one that opset needs.
-    pub fn require_opset(&mut self, domain: &str, version: i64) {
+    pub(crate) fn require_opset(&mut self, domain: &str, version: i64) {
         let imports = &mut self.proto.opset_import;
         match imports.iter_mut().find(|o| same_domain(o.domain.as_deref().unwrap_or(""), domain)) {
             Some(o) if o.version.unwrap_or(0) >= version => {}
@@ -229,7 +229,7 @@ impl Model {
     }
 
     /// Total size of the distinct external data files this model reads.
-    pub fn external_bytes(&self) -> Result<u64> {
+    pub(crate) fn external_bytes(&self) -> Result<u64> {
         let mut files = BTreeMap::new();
         for r in self.external_refs()? {
             if let std::collections::btree_map::Entry::Vacant(e) = files.entry(r.file.clone()) {
@@ -241,7 +241,7 @@ impl Model {
     }
 
     /// Every external reference in the model, resolved and checked.
-    pub fn external_refs(&self) -> Result<Vec<ExternalRef>> {
+    pub(crate) fn external_refs(&self) -> Result<Vec<ExternalRef>> {
         let mut out = Vec::new();
         let mut err = None;
         for_each_tensor(&self.proto, &mut |t, _| {

@@ -53,7 +53,7 @@ fn ints(rng: &mut dyn RngCore) -> Vec<i64> {
 
 /// Decodes `seed`, applies one to three structural edits and encodes the result; `None` when the
 /// seed is not a model with a graph (byte mutation is the only way forward from such inputs).
-pub fn mutate_model(seed: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
+pub(crate) fn mutate_model(seed: &[u8], rng: &mut dyn RngCore) -> Option<Vec<u8>> {
     let mut m = ModelProto::decode(seed).ok()?;
     m.graph.as_ref()?;
     for _ in 0..rng.random_range(1..=3) {

@@ -6,13 +6,13 @@
 //! `onnx.defs.onnx_opset_version()`); regenerate when a new ONNX release adds operators.
 
 /// The newest opset of the default domain in the ONNX release the lists come from.
-pub const LATEST_OPSET: i64 = 28;
+pub(crate) const LATEST_OPSET: i64 = 28;
 
 /// The newest opset of `ai.onnx.ml`.
-pub const LATEST_ML_OPSET: i64 = 5;
+pub(crate) const LATEST_ML_OPSET: i64 = 5;
 
 /// Op types of the default domain (`""` / `ai.onnx`), every opset.
-pub const DEFAULT_DOMAIN: &[&str] = &[
+pub(crate) const DEFAULT_DOMAIN: &[&str] = &[
     "Abs", "Acos", "Acosh", "Add", "AffineGrid", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh",
     "Attention", "AveragePool", "BatchNormalization", "Bernoulli", "BitCast", "BitShift", "BitwiseAnd",
     "BitwiseNot", "BitwiseOr", "BitwiseXor", "BlackmanWindow", "Cast", "CastLike", "CausalConvWithState",
@@ -42,7 +42,7 @@ pub const DEFAULT_DOMAIN: &[&str] = &[
 ];
 
 /// Op types of `ai.onnx.ml`.
-pub const ML_DOMAIN: &[&str] = &[
+pub(crate) const ML_DOMAIN: &[&str] = &[
     "ArrayFeatureExtractor", "Binarizer", "CastMap", "CategoryMapper", "DictVectorizer", "FeatureVectorizer",
     "Imputer", "LabelEncoder", "LinearClassifier", "LinearRegressor", "Normalizer", "OneHotEncoder",
     "SVMClassifier", "SVMRegressor", "Scaler", "TreeEnsemble", "TreeEnsembleClassifier",
@@ -51,7 +51,7 @@ pub const ML_DOMAIN: &[&str] = &[
 
 /// Whether `op_type` is an operator of `domain` as far as the specification goes: `Some(true)` or
 /// `Some(false)` for the standard domains, `None` for any other domain (not ours to judge).
-pub fn is_known(domain: &str, op_type: &str) -> Option<bool> {
+pub(crate) fn is_known(domain: &str, op_type: &str) -> Option<bool> {
     match domain {
         "" | "ai.onnx" => Some(DEFAULT_DOMAIN.binary_search(&op_type).is_ok()),
         "ai.onnx.ml" => Some(ML_DOMAIN.binary_search(&op_type).is_ok()),

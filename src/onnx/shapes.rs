@@ -48,7 +48,7 @@ pub struct Info {
 
 impl Info {
     /// The shape when every dimension is a number.
-    pub fn known_shape(&self) -> Option<Vec<i64>> {
+    pub(crate) fn known_shape(&self) -> Option<Vec<i64>> {
         self.shape.as_ref()?.iter().map(Dim::known).collect()
     }
 }
@@ -56,7 +56,7 @@ impl Info {
 /// Values of input dimensions to assume: by symbol name, or positional batch (axis 0) and
 /// sequence (axis 1) for the symbolic axes of graph inputs.
 #[derive(Clone, Debug, Default)]
-pub struct Bindings {
+pub(crate) struct Bindings {
     pub batch: Option<i64>,
     pub seq: Option<i64>,
     pub by_name: HashMap<String, i64>,
@@ -66,7 +66,7 @@ pub struct Bindings {
 const MAX_VALUE_ELEMENTS: u64 = 4096;
 
 /// Shapes and small values of every value in the main graph.
-pub fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
+pub(crate) fn infer(model: &Model, bindings: &Bindings) -> HashMap<String, Info> {
     let g = model.graph();
     let mut env: HashMap<String, Info> = HashMap::new();
     for t in &g.initializer {
@@ -133,7 +133,7 @@ fn int_values(model: &Model, t: &TensorProto) -> Option<Vec<i64>> {
 }
 
 /// Info from a declared type, binding symbolic axes per `bindings`.
-pub fn type_info(ty: Option<&TypeProto>, bindings: &Bindings) -> Info {
+pub(crate) fn type_info(ty: Option<&TypeProto>, bindings: &Bindings) -> Info {
     let Some(type_proto::Tensor { elem_type, shape }) = ty.and_then(|t| t.tensor_type.as_ref()) else {
         return Info::default();
     };
@@ -194,7 +194,7 @@ fn numel(shape: &[Dim]) -> Option<i64> {
 }
 
 /// Output infos of one node from its input infos (`None` for omitted or unknown inputs).
-pub fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
+pub(crate) fn infer_node(node: &NodeProto, inputs: &[Option<&Info>]) -> Vec<Info> {
     let op = node.op_type.as_deref().unwrap_or("");
     let c = Ctx { node, inputs, n_out: node.output.len() };
     match op {

@@ -111,7 +111,7 @@ pub fn vocab_size(model: &Model, input: &str) -> Option<usize> {
 
 /// Op type → how many nodes of the graph have it ([`super::proto::NodeProto::op_key`]: the domain prefixes ops
 /// outside the default one).
-pub fn op_histogram(g: &GraphProto) -> BTreeMap<String, usize> {
+pub(crate) fn op_histogram(g: &GraphProto) -> BTreeMap<String, usize> {
     let mut ops = BTreeMap::new();
     for n in &g.node {
         *ops.entry(n.op_key()).or_insert(0) += 1;

@@ -30,7 +30,7 @@ pub(crate) fn data_type(t: &TensorProto) -> Result<DataType, String> {
 }
 
 /// True when the data lives in an external file.
-pub fn is_external(t: &TensorProto) -> bool {
+pub(crate) fn is_external(t: &TensorProto) -> bool {
     t.data_location == Some(DataLocation::External as i32)
 }
 
@@ -127,7 +127,7 @@ pub(crate) fn inline_bytes(t: &TensorProto) -> Result<bytes::Bytes, String> {
 }
 
 /// Little-endian int64 or int32 data as i64 values; `None` for other types.
-pub fn int_values(dtype: DataType, bytes: &[u8]) -> Option<Vec<i64>> {
+pub(crate) fn int_values(dtype: DataType, bytes: &[u8]) -> Option<Vec<i64>> {
     match dtype {
         DataType::Int64 => Some(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect()),
         DataType::Int32 => Some(bytes.chunks_exact(4).map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap()))).collect()),
@@ -136,12 +136,12 @@ pub fn int_values(dtype: DataType, bytes: &[u8]) -> Option<Vec<i64>> {
 }
 
 /// Little-endian float32 data as values.
-pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
+pub(crate) fn f32_values(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 
 /// Number of elements actually present in the typed data field for the tensor's type (for checks).
-pub fn typed_len(t: &TensorProto) -> usize {
+pub(crate) fn typed_len(t: &TensorProto) -> usize {
     match DataType::from_code(t.data_type.unwrap_or(0)) {
         Some(DataType::Float) => t.float_data.len(),
         Some(DataType::Complex64) => t.float_data.len() / 2,
@@ -193,7 +193,7 @@ fn attr_tensors<'a>(a: &'a AttributeProto, f: &mut dyn FnMut(&'a TensorProto, Pl
 }
 
 /// Calls `f` on every tensor of the model, mutably (same coverage as [`for_each_tensor`]).
-pub fn for_each_tensor_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto)) {
+pub(crate) fn for_each_tensor_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto)) {
     if let Some(g) = &mut model.graph {
         graph_tensors_mut(g, f);
     }

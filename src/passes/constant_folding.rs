@@ -44,7 +44,7 @@ pub const MAX_GROWTH_BYTES: u64 = 64 * 1024;
 /// external data, merged by dedup-initializers); smaller ones, and graph outputs, `Constant` nodes.
 pub const MAX_CONSTANT_NODE_BYTES: u64 = 4096;
 
-pub struct ConstantFolding;
+pub(crate) struct ConstantFolding;
 
 impl Pass for ConstantFolding {
     fn name(&self) -> &'static str {

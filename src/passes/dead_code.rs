@@ -11,7 +11,7 @@ use crate::onnx::Model;
 
 use super::{short_list, NodeRef, Pass, Patch, Result};
 
-pub struct DeadCode;
+pub(crate) struct DeadCode;
 
 impl Pass for DeadCode {
     fn name(&self) -> &'static str {

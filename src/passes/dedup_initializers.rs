@@ -11,7 +11,7 @@ use crate::onnx::{tensor, Model};
 
 use super::{can_redirect, short_list, Pass, Patch, Result};
 
-pub struct DedupInitializers;
+pub(crate) struct DedupInitializers;
 
 impl Pass for DedupInitializers {
     fn name(&self) -> &'static str {

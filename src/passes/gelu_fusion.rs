@@ -30,7 +30,7 @@ pub enum Target {
 }
 
 #[derive(Default)]
-pub struct GeluFusion {
+pub(crate) struct GeluFusion {
     pub target: Target,
 }
 

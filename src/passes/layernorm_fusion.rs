@@ -32,7 +32,7 @@ use crate::onnx::Model;
 
 use super::{constant_scalar, constant_value, op_is, other_input, sole_reader, NodeRef, Pass, Patch, Result};
 
-pub struct LayerNormFusion;
+pub(crate) struct LayerNormFusion;
 
 /// The opset that introduced LayerNormalization.
 const LAYERNORM_OPSET: i64 = 17;

@@ -35,7 +35,7 @@ pub enum Keep {
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct LowRank {
+pub(crate) struct LowRank {
     /// `None` until configured: `low-rank` alone is an error.
     pub keep: Option<Keep>,
     /// Only MatMuls whose node name or weight name contains this.
@@ -203,7 +203,7 @@ pub struct Truncated {
 }
 
 /// The smallest r with `Σ_{i<r} s_i² ≥ fraction·Σ s_i²` (at least 1), for descending `s`.
-pub fn rank_for_energy(s: &[f64], fraction: f64) -> usize {
+pub(crate) fn rank_for_energy(s: &[f64], fraction: f64) -> usize {
     let total: f64 = s.iter().map(|v| v * v).sum();
     let mut acc = 0.0;
     for (i, v) in s.iter().enumerate() {

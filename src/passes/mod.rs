@@ -20,16 +20,16 @@
 //! This module and the passes edit `onnx::proto` types directly (rewriting graphs is their job);
 //! new nodes are built with [`crate::onnx::builder`].
 
-pub mod constant_folding;
+pub(crate) mod constant_folding;
 pub mod conv_matmul;
 pub mod dead_code;
-pub mod dedup_initializers;
-pub mod gelu_fusion;
+pub(crate) mod dedup_initializers;
+pub(crate) mod gelu_fusion;
 pub mod identity;
-pub mod layernorm_fusion;
+pub(crate) mod layernorm_fusion;
 pub mod low_rank;
-pub mod sdpa_guard;
-pub mod squeezebert_native;
+pub(crate) mod sdpa_guard;
+pub(crate) mod squeezebert_native;
 pub mod transpose;
 
 use std::collections::{HashMap, HashSet};
@@ -404,7 +404,7 @@ pub(crate) struct Independent {
 impl Independent {
     /// Takes `p`, proposed against `g`, if it is independent of the patches taken so far; whether
     /// it was.
-    pub fn offer(&mut self, g: &GraphProto, p: Patch) -> bool {
+    pub(crate) fn offer(&mut self, g: &GraphProto, p: Patch) -> bool {
         let reads: HashSet<&String> = p.add_nodes.iter().flat_map(|n| n.input.iter()).filter(|v| !v.is_empty()).collect();
         let writes: HashSet<&String> = p.add_nodes.iter().flat_map(|n| n.output.iter()).chain(p.add_initializers.iter().filter_map(|t| t.name.as_ref())).collect();
         let mut gone: HashSet<&String> = p.redirect.iter().map(|(from, _)| from).collect();
@@ -770,7 +770,7 @@ pub(crate) mod tests {
         Model::from_proto(ModelProto { graph: Some(g), opset_import, ..Default::default() }, "test.onnx", ".")
     }
 
-    pub fn float_init(name: &str, values: &[f32]) -> TensorProto {
+    pub(crate) fn float_init(name: &str, values: &[f32]) -> TensorProto {
         TensorProto {
             name: Some(name.into()),
             dims: vec![values.len() as i64],

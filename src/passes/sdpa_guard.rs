@@ -19,7 +19,7 @@ use crate::onnx::Model;
 
 use super::{can_redirect, constant_scalar, op_is, NodeRef, Pass, Patch, Result};
 
-pub struct SdpaGuard;
+pub(crate) struct SdpaGuard;
 
 /// The producer of `value` when it is the default-domain `op`.
 fn made_by(view: &GraphView, value: &str, op: &str) -> Option<NodeId> {

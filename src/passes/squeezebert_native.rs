@@ -46,7 +46,7 @@ use crate::onnx::Model;
 use super::conv_matmul::{self, group_block_transposed};
 use super::{can_redirect, op_is, NodeRef, Pass, Patch, Result};
 
-pub struct SqueezeBertNative;
+pub(crate) struct SqueezeBertNative;
 
 /// The channels-first ↔ token-major swap of a rank-3 tensor.
 const SWAP: [i64; 3] = [0, 2, 1];

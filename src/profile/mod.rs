@@ -215,7 +215,7 @@ impl Sums {
 
 /// The figures of the runs after the first `warmup`: each kernel call is counted in the run whose
 /// span it starts in (calls outside every kept run, such as those of warm-up, are left out).
-pub fn summarize(trace: &Trace, warmup: usize, per_node: bool) -> Result<(Summary, Vec<Timing>), String> {
+pub(crate) fn summarize(trace: &Trace, warmup: usize, per_node: bool) -> Result<(Summary, Vec<Timing>), String> {
     let runs = trace.runs.get(warmup..).unwrap_or_default();
     if runs.is_empty() {
         return Err(format!("ONNX Runtime's trace holds {} run(s), none after the {warmup} warm-up run(s)", trace.runs.len()));
@@ -258,7 +258,7 @@ fn slowest_first(rows: &mut [Timing]) {
 
 impl Summary {
     /// MACs per run and GMAC/s over all GEMM-like and attention kernels with known MACs.
-    pub fn gemm_rate(&self) -> Option<(u64, f64)> {
+    pub(crate) fn gemm_rate(&self) -> Option<(u64, f64)> {
         let counted: Vec<&Timing> = self.ops.iter().filter(|o| o.macs.is_some()).collect();
         let macs: u64 = counted.iter().filter_map(|o| o.macs).sum();
         let seconds: f64 = counted.iter().filter_map(|o| Some(o.macs? as f64 / (o.gmac_per_s? * 1e9))).sum();

@@ -182,13 +182,13 @@ impl Histogram {
     }
 
     /// Counts of `|x|` in `BINS / 2` bins over `[0, range]`.
-    pub fn magnitudes(&self) -> Vec<u64> {
+    pub(crate) fn magnitudes(&self) -> Vec<u64> {
         let half = BINS / 2;
         (0..half).map(|k| self.counts[half + k] + self.counts[half - 1 - k]).collect()
     }
 
     /// The entropy method's clipping threshold `T` (see the module docs).
-    pub fn entropy_threshold(&self) -> f64 {
+    pub(crate) fn entropy_threshold(&self) -> f64 {
         let abs = self.magnitudes();
         let n = abs.len();
         let width = f64::from(self.range) / n as f64;
@@ -316,7 +316,7 @@ pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: M
 }
 
 /// What [`observe`] hands each activation's value to: `(name, row-major values, dims)`.
-pub type Visitor<'a> = dyn FnMut(&str, &[f32], &[usize]) + 'a;
+pub(crate) type Visitor<'a> = dyn FnMut(&str, &[f32], &[usize]) + 'a;
 
 /// Runs the float `model` over `data` with `activations` (values the graph computes) as extra
 /// outputs, and hands each run's value of each of them to `visit` as `(name, row-major values,

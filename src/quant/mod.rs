@@ -392,7 +392,7 @@ impl QuantizeOptions {
     }
 
     /// Whether calibration reads a text file (which needs a tokenizer).
-    pub fn calibrates_on_text(&self) -> bool {
+    pub(crate) fn calibrates_on_text(&self) -> bool {
         self.calibrates()
             && matches!(&self.calibration, Some(CalibrationData::File(p)) if p.extension().is_none_or(|e| e != "json"))
     }

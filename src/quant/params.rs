@@ -58,7 +58,7 @@ impl std::str::FromStr for QType {
 
 /// Scale and zero point of one tensor or one channel.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct QParams {
+pub(crate) struct QParams {
     pub scale: f32,
     pub zero_point: i32,
 }
@@ -92,16 +92,16 @@ pub(crate) fn params_for_range(min: f32, max: f32, qtype: QType, symmetric: bool
     Ok(QParams { scale: scale as f32, zero_point })
 }
 
-/// Quantizes one value.
-#[inline]
-pub fn quantize_value(x: f32, p: QParams, qmin: i32, qmax: i32) -> i32 {
+/// Quantizes one value (the reference the tests hold the vectorized rounding to).
+#[cfg(test)]
+pub(crate) fn quantize_value(x: f32, p: QParams, qmin: i32, qmax: i32) -> i32 {
     let q = (x / p.scale).round_ties_even() as i32 + p.zero_point;
     q.clamp(qmin, qmax)
 }
 
 /// The value a quantized one stands for.
-#[inline]
-pub fn dequantize_value(q: i32, p: QParams) -> f32 {
+#[cfg(test)]
+pub(crate) fn dequantize_value(q: i32, p: QParams) -> f32 {
     (q - p.zero_point) as f32 * p.scale
 }
 
@@ -152,7 +152,7 @@ impl MinMax {
 
 /// How a weight is mapped to 8 bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Scheme {
+pub(crate) struct Scheme {
     pub qtype: QType,
     /// Zero point in the middle, `±max|x|` on the range's shorter half.
     pub symmetric: bool,
@@ -166,7 +166,7 @@ pub struct Scheme {
 /// per tensor (`per_column = false`, one parameter set) or per output column (one per column, the
 /// per-channel axis of a MatMul weight). Returns the 8-bit data (row-major, same layout) and the
 /// parameters. `transpose` reads the input as `[cols, rows]` (Gemm's `transB`) and writes `[rows, cols]`.
-pub fn quantize_matrix(values: &[f32], rows: usize, cols: usize, transpose: bool, scheme: Scheme) -> Result<(Vec<u8>, Vec<QParams>), String> {
+pub(crate) fn quantize_matrix(values: &[f32], rows: usize, cols: usize, transpose: bool, scheme: Scheme) -> Result<(Vec<u8>, Vec<QParams>), String> {
     let Scheme { qtype, symmetric, reduce_range, per_column } = scheme;
     if values.len() != rows * cols {
         return Err(format!("{} values do not fill a {rows}×{cols} matrix", values.len()));

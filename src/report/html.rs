@@ -20,7 +20,7 @@ details{margin:.4em 0}summary{cursor:pointer;font-weight:bold}pre{white-space:pr
 .muted{color:#666;font-size:.9em}";
 
 /// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {

@@ -41,12 +41,12 @@ pub enum Error {
 }
 
 /// The files [`write_all`] writes into its folder, charts aside.
-pub const MARKDOWN: &str = "report.md";
+pub(crate) const MARKDOWN: &str = "report.md";
 pub const HTML: &str = "report.html";
 pub const CSV: &str = "results.csv";
 pub const JSON: &str = "results.json";
 /// Charts go in this subfolder as `NAME.svg` and `NAME.png`.
-pub const CHARTS: &str = "charts";
+pub(crate) const CHARTS: &str = "charts";
 
 /// Renders every report into `dir` (created if missing), replacing earlier ones: `report.md`,
 /// `report.html`, `results.csv`, `results.json` (unless `dir` already holds this very document,
@@ -94,7 +94,7 @@ pub fn write_all(results: &Results, dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// The folder of testbed `n` (1-based) of a document of several testbeds.
-pub fn testbed_folder(n: usize) -> String {
+pub(crate) fn testbed_folder(n: usize) -> String {
     format!("testbed-{n}")
 }
 

@@ -67,7 +67,7 @@ pub struct AccuracyCell<'a> {
 }
 
 /// The reference case of `case`'s model and workload that finished `ok`.
-pub fn reference_of<'a>(results: &'a Results, case: &CaseResult) -> Option<&'a CaseResult> {
+pub(crate) fn reference_of<'a>(results: &'a Results, case: &CaseResult) -> Option<&'a CaseResult> {
     results
         .cases
         .iter()
@@ -75,7 +75,7 @@ pub fn reference_of<'a>(results: &'a Results, case: &CaseResult) -> Option<&'a C
 }
 
 /// The primary accuracy value of `case` on `dataset`.
-pub fn primary_accuracy(case: &CaseResult, dataset: &str) -> Option<f64> {
+pub(crate) fn primary_accuracy(case: &CaseResult, dataset: &str) -> Option<f64> {
     let a = case.accuracy.iter().find(|a| a.dataset == dataset)?;
     a.metrics.get(&a.primary).copied()
 }
@@ -133,7 +133,7 @@ pub fn groups(results: &Results) -> Vec<ModelGroup<'_>> {
 }
 
 /// Counts of cases by status, as `9 cases: 8 ok, 1 failed`.
-pub fn status_counts(results: &Results) -> String {
+pub(crate) fn status_counts(results: &Results) -> String {
     let n = results.cases.len();
     let count = |s: Status| results.cases.iter().filter(|c| c.status == s).count();
     let mut parts = vec![format!("{} ok", count(Status::Ok))];
@@ -184,7 +184,7 @@ pub fn ship<'a>(g: &'a ModelGroup<'a>, t: &Thresholds) -> Ship<'a> {
 }
 
 /// The rule [`ship`] applies, in words.
-pub fn ship_rule(t: &Thresholds) -> String {
+pub(crate) fn ship_rule(t: &Thresholds) -> String {
     format!(
         "The fastest variant per model that is faster than its reference beyond the 95 % interval of the speed-up, with a fidelity cosine of at least {} and accuracy within {} pt of the reference (the suite's thresholds), on the model's first workload.",
         t.fidelity_min_cosine, t.accuracy_drop
@@ -233,7 +233,7 @@ impl Ship<'_> {
 
 /// The speed-up cell: `2.47× (2.44–2.50)`, followed by `≈ ref` when the interval holds 1 and by
 /// `slower` when it lies below 1; `None` without a speed-up.
-pub fn speedup_cell(r: &Row) -> Option<String> {
+pub(crate) fn speedup_cell(r: &Row) -> Option<String> {
     let s = r.speedup?;
     Some(match (r.speedup_ci, r.speed()) {
         (Some(ci), Some(speed)) => {
@@ -290,7 +290,7 @@ pub fn recipe(results: &Results, c: &CaseResult) -> String {
 
 /// One line naming the machine, what ran and the build: `AMD EPYC 9R14 (avx512_vnni), 2 threads
 /// available, 1 thread per case, ONNX Runtime 1.31.1, squeezebench 0.1.0 (a1b2c3d), release build`.
-pub fn environment_line(results: &Results) -> String {
+pub(crate) fn environment_line(results: &Results) -> String {
     let e = &results.environment;
     let vnni = ["amx_int8", "avx512_vnni", "avx_vnni", "i8mm"].into_iter().find(|f| e.cpu.has(f));
     let cpu = match vnni {
@@ -330,7 +330,7 @@ pub struct Truncation<'a> {
 }
 
 /// Every case and dataset whose texts were cut to the case's `seq` (empty when none were).
-pub fn truncations(results: &Results) -> Vec<Truncation<'_>> {
+pub(crate) fn truncations(results: &Results) -> Vec<Truncation<'_>> {
     let mut out = Vec::new();
     for c in &results.cases {
         for a in c.accuracy.iter().filter(|a| a.truncated > 0) {
@@ -342,7 +342,7 @@ pub fn truncations(results: &Results) -> Vec<Truncation<'_>> {
 }
 
 /// The status word of a case.
-pub fn status_word(s: Status) -> &'static str {
+pub(crate) fn status_word(s: Status) -> &'static str {
     match s {
         Status::Ok => "ok",
         Status::Failed => "failed",
@@ -396,12 +396,12 @@ pub fn signed(v: f64, decimals: usize) -> String {
 }
 
 /// Peak resident memory of a case: the larger of the session-creation and run peaks.
-pub fn peak_rss(c: &CaseResult) -> Option<u64> {
+pub(crate) fn peak_rss(c: &CaseResult) -> Option<u64> {
     c.memory.as_ref().map(|m| m.session_peak_rss_bytes.max(m.run_peak_rss_bytes))
 }
 
 /// The first line of an error, cut to `max` characters (for tables); the full text goes in details.
-pub fn short_error(e: &str, max: usize) -> String {
+pub(crate) fn short_error(e: &str, max: usize) -> String {
     let line = e.lines().next().unwrap_or("").trim();
     if line.chars().count() > max {
         let cut: String = line.chars().take(max.saturating_sub(1)).collect();
@@ -431,7 +431,7 @@ pub struct ProfileTable<'a> {
 }
 
 /// The profile table; `None` when no case was profiled.
-pub fn profile_table(results: &Results) -> Option<ProfileTable<'_>> {
+pub(crate) fn profile_table(results: &Results) -> Option<ProfileTable<'_>> {
     let cases: Vec<&CaseResult> = groups(results).into_iter().flat_map(|g| g.rows.into_iter().map(|r| r.case)).filter(|c| c.profile.is_some()).collect();
     if cases.is_empty() {
         return None;
@@ -458,7 +458,7 @@ pub fn percent(part: f64, whole: f64) -> String {
 
 /// Achieved GMAC/s of a case's whole run at the median, and its share of the attainable peak of its
 /// precision, when both are known: `(achieved, attainable)`.
-pub fn distance_to_peak(c: &CaseResult) -> Option<(f64, &crate::results::Attainable)> {
+pub(crate) fn distance_to_peak(c: &CaseResult) -> Option<(f64, &crate::results::Attainable)> {
     let l = c.latency.as_ref().filter(|_| c.status == Status::Ok)?;
     Some((l.flops_per_s? / 2.0 / 1e9, l.attainable.as_ref()?))
 }

@@ -210,7 +210,7 @@ fn read_trimmed(path: &str) -> Option<String> {
 }
 
 /// Parses the text of `/proc/cpuinfo` (and the cpufreq maximum in kHz, if any) into a [`Cpu`].
-pub fn parse_cpuinfo(cpuinfo: &str, cpufreq_max_khz: Option<u64>) -> Cpu {
+pub(crate) fn parse_cpuinfo(cpuinfo: &str, cpufreq_max_khz: Option<u64>) -> Cpu {
     let mut model = String::new();
     let mut vendor = String::new();
     let mut flags = BTreeSet::new();

@@ -452,7 +452,8 @@ impl Results {
     }
 
     /// `true` when any case did not end `ok`.
-    pub fn any_failed(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn any_failed(&self) -> bool {
         self.cases.iter().any(|c| c.status != Status::Ok)
     }
 }

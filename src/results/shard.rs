@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::record::{CaseResult, Results};
+use super::record::Results;
 use super::env::Environment;
 
 /// The version of the case-id and assignment rules, written into every shard plan. Shards planned
@@ -118,11 +118,6 @@ impl std::fmt::Display for MergeError {
         }
         Ok(())
     }
-}
-
-/// The testbed key of a case of `r`: its own when a merge tagged it, else the document's.
-pub fn testbed_of(r: &Results, c: &CaseResult) -> String {
-    c.testbed.clone().unwrap_or_else(|| r.environment.testbed())
 }
 
 /// Validates `files` (a name for messages, and the parsed document) as the shards of one plan

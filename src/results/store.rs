@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::record::{Error, Results, Status};
 
 /// The default folder, relative to the working directory.
-pub const DEFAULT_DIR: &str = "baselines";
+pub(crate) const DEFAULT_DIR: &str = "baselines";
 
 /// A folder of named baselines.
 pub struct Store {
@@ -17,7 +17,7 @@ pub struct Store {
 
 /// A baseline name: letters, digits, `.`, `_` and `-`, not starting with `.` (so it is a plain
 /// file name on every system and cannot leave the folder).
-pub fn check_name(name: &str) -> Result<(), Error> {
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name.len() <= 100
@@ -78,7 +78,7 @@ impl Store {
     /// Reads a baseline given as a path (a results.json or a run folder, when such a file or
     /// folder exists) or else as the name of a baseline stored for `suite`: one rule for `gate
     /// --baseline` and `run --baseline`.
-    pub fn load_path_or_name(&self, suite: &str, given: &str) -> Result<(PathBuf, Results), Error> {
+    pub(crate) fn load_path_or_name(&self, suite: &str, given: &str) -> Result<(PathBuf, Results), Error> {
         let path = Path::new(given);
         if path.exists() {
             let file = if path.is_dir() { path.join("results.json") } else { path.to_path_buf() };

@@ -103,7 +103,8 @@ pub fn read(path: &Path) -> Result<Trace, TraceError> {
 }
 
 /// Parses a trace from its JSON text (what [`read`] does after opening the file).
-pub fn parse_str(json: &str) -> Result<Trace, serde_json::Error> {
+#[cfg(test)]
+pub(crate) fn parse_str(json: &str) -> Result<Trace, serde_json::Error> {
     serde_json::from_str::<Vec<RawEvent>>(json).map(parse)
 }
 

@@ -84,7 +84,7 @@ pub fn load(path: &Path) -> Result<Plan, Error> {
 
 /// Like [`load`], for a suite whose bytes are already read: text that is not UTF-8 is a problem
 /// at the line and column of the first bad byte.
-pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
+pub(crate) fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
     match std::str::from_utf8(bytes) {
         Ok(text) => load_str(path, text),
         Err(e) => {
@@ -106,7 +106,7 @@ pub fn load_bytes(path: &Path, bytes: &[u8]) -> Result<Plan, Error> {
 /// suggests, or a key without one left out) and the copy parsed again, until it parses or an error
 /// cannot be mended; a copy that parses is validated too. Lines never move, so every problem keeps
 /// its place in the file as written.
-pub fn load_str(path: &Path, text: &str) -> Result<Plan, Error> {
+pub(crate) fn load_str(path: &Path, text: &str) -> Result<Plan, Error> {
     let invalid = |problems| Error::Invalid { path: path.into(), text: text.to_string(), problems };
     let mut problems: Vec<Problem> = Vec::new();
     let mut copy = text.to_string();

@@ -26,17 +26,17 @@ use crate::results::{PlannedCase, Results, ShardPlan, PLAN_ALGORITHM};
 
 /// Multiply-accumulates per second assumed by [`estimate_s`] (a nominal figure for one CPU
 /// thread on int8 or float32: only the ratio between cases matters for balancing).
-pub const NOMINAL_MACS_PER_S: f64 = 10e9;
+pub(crate) const NOMINAL_MACS_PER_S: f64 = 10e9;
 
 /// Seconds a case costs per round beyond its timed runs (worker start, session creation).
-pub const ROUND_OVERHEAD_S: f64 = 0.5;
+pub(crate) const ROUND_OVERHEAD_S: f64 = 0.5;
 
 /// The most shards a plan may have.
-pub const MAX_SHARDS: usize = 10_000;
+pub(crate) const MAX_SHARDS: usize = 10_000;
 
 /// The content of each model of `plan`, by name (see the module doc). Reads the files of models
 /// given by path.
-pub fn model_identities(plan: &Plan) -> Result<BTreeMap<String, serde_json::Value>, Error> {
+pub(crate) fn model_identities(plan: &Plan) -> Result<BTreeMap<String, serde_json::Value>, Error> {
     plan.models.iter().map(|m| Ok((m.name.clone(), model_identity(m)?))).collect()
 }
 

@@ -98,7 +98,7 @@ pub struct SafetensorsSpec {
 }
 
 /// A value with no place in the file (a default).
-pub fn unspanned<T>(value: T) -> Spanned<T> {
+pub(crate) fn unspanned<T>(value: T) -> Spanned<T> {
     Spanned::new(value, serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 

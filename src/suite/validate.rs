@@ -18,10 +18,10 @@ use crate::quant::{self, QuantizeOptions};
 use crate::synth;
 
 /// The most cases a suite may expand to.
-pub const MAX_CASES: usize = 10_000;
+pub(crate) const MAX_CASES: usize = 10_000;
 
 /// The most tokens (batch × seq) one run of a case may take (its inputs alone are 8 bytes each).
-pub const MAX_TOKENS: usize = 1 << 22;
+pub(crate) const MAX_TOKENS: usize = 1 << 22;
 
 /// A validated suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,7 +199,7 @@ impl Plan {
         self.datasets.iter().find(|d| d.name == name)
     }
     /// The reference variant for `model`, if one applies to it.
-    pub fn reference_for(&self, model: &str) -> Option<&PlanVariant> {
+    pub(crate) fn reference_for(&self, model: &str) -> Option<&PlanVariant> {
         self.variants.iter().find(|v| v.reference && v.models.iter().any(|m| m == model))
     }
     pub fn measures(&self, m: Metric) -> bool {
@@ -683,7 +683,7 @@ fn check_config(
 /// Checks what parsing cannot: combinations the quantizer refuses (s8 activations in dynamic mode,
 /// an op type it cannot quantize), as resolved on this CPU, so that a suite fails at its
 /// `quantize:` line before any model is built rather than case by case.
-pub fn check_quantize_options(options: &QuantizeOptions) -> Result<(), (String, Option<String>)> {
+pub(crate) fn check_quantize_options(options: &QuantizeOptions) -> Result<(), (String, Option<String>)> {
     options.resolve(&quant::Defaults::detect()).map(|_| ()).map_err(|e| {
         let message = match e {
             quant::Error::Options(m) => m,
@@ -701,7 +701,7 @@ pub fn check_quantize_options(options: &QuantizeOptions) -> Result<(), (String, 
 
 /// The options of a quantize step that differ from the defaults (`dynamic` when none do), for
 /// `--dry-run` and the results' step list.
-pub fn quantize_summary(o: &QuantizeOptions) -> String {
+pub(crate) fn quantize_summary(o: &QuantizeOptions) -> String {
     let default = serde_json::to_value(QuantizeOptions::default()).expect("serializes");
     let value = serde_json::to_value(o).expect("serializes");
     let mut parts = vec![o.mode.name().to_string()];

@@ -103,12 +103,12 @@ const SQUEEZEBERT_ONLY: [&str; 7] =
 
 /// Largest model `synth` builds (16 GiB of float32 weights, 12x bert-large): a config past it is
 /// a typo or a hostile file, refused before any weight is allocated.
-pub const MAX_PARAMETERS: u128 = 1 << 32;
+pub(crate) const MAX_PARAMETERS: u128 = 1 << 32;
 
 impl Config {
     /// The weights a graph of this config holds (without grouping, which only lowers the figure),
     /// saturating in 128 bits so that no config overflows it.
-    pub fn parameter_bound(&self) -> u128 {
+    pub(crate) fn parameter_bound(&self) -> u128 {
         let [h, l, i, v, p, t, n] = [
             self.hidden_size,
             self.num_hidden_layers,
@@ -200,7 +200,7 @@ impl Config {
     /// Applies a Hugging Face config.json: known keys are read, others (dropout, label names, ...)
     /// ignored; a `model_type` of the other architecture is an error. `num_labels` falls back to
     /// the size of `id2label`.
-    pub fn apply_json(&mut self, json: &Value) -> Result<(), ConfigError> {
+    pub(crate) fn apply_json(&mut self, json: &Value) -> Result<(), ConfigError> {
         self.apply_json_text(json).map_err(ConfigError)
     }
 

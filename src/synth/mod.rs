@@ -21,7 +21,7 @@ use crate::onnx::builder::{Attr, Axis, GraphBuilder};
 use crate::onnx::{DataType, Model};
 
 /// The opset the synthesized graphs import.
-pub const OPSET: i64 = 17;
+pub(crate) const OPSET: i64 = 17;
 
 /// Errors of configuring and synthesizing a model.
 #[derive(Debug, thiserror::Error)]

@@ -41,7 +41,7 @@ impl Weights {
     }
 
     /// Opens a safetensors checkpoint of `arch`.
-    pub fn from_safetensors(path: &Path, arch: Arch) -> Result<Weights> {
+    pub(crate) fn from_safetensors(path: &Path, arch: Arch) -> Result<Weights> {
         crate::util::check_regular(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let buffer = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
         let (header_len, metadata) = SafeTensors::read_metadata(&buffer)
@@ -68,7 +68,7 @@ impl Weights {
     }
 
     /// A kernel-1 `nn.Conv1d(cin, cout, groups)` as (`[cout, cin / groups, 1]` weight, `[cout]` bias).
-    pub fn conv1x1(&mut self, b: &mut GraphBuilder, name: &str, cin: usize, cout: usize, groups: usize) -> Result<(String, String)> {
+    pub(crate) fn conv1x1(&mut self, b: &mut GraphBuilder, name: &str, cin: usize, cout: usize, groups: usize) -> Result<(String, String)> {
         let w_name = format!("{name}.weight");
         let b_name = format!("{name}.bias");
         let per_group = cin / groups;
@@ -82,7 +82,7 @@ impl Weights {
     }
 
     /// A `nn.LayerNorm(h)` as (scale, bias).
-    pub fn layer_norm(&mut self, b: &mut GraphBuilder, name: &str, h: usize) -> Result<(String, String)> {
+    pub(crate) fn layer_norm(&mut self, b: &mut GraphBuilder, name: &str, h: usize) -> Result<(String, String)> {
         let w_name = format!("{name}.weight");
         let b_name = format!("{name}.bias");
         let (w, bias) = match self {

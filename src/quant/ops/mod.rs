@@ -19,9 +19,9 @@ use crate::onnx::Model;
 use super::{Mode, Resolved, Skipped};
 
 /// Op types quantized unless `--op-types` says otherwise.
-pub const DEFAULT_OP_TYPES: &[&str] = &["MatMul", "Gemm", "Conv", "Gather"];
+pub(crate) const DEFAULT_OP_TYPES: &[&str] = &["MatMul", "Gemm", "Conv", "Gather"];
 /// Op types `--op-types` accepts.
-pub const SUPPORTED_OP_TYPES: &[&str] = &["MatMul", "Gemm", "Conv", "Gather"];
+pub(crate) const SUPPORTED_OP_TYPES: &[&str] = &["MatMul", "Gemm", "Conv", "Gather"];
 
 /// How a target uses its weight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct Target {
 
 impl Target {
     /// Nodes the quantized form replaces.
-    pub fn replaced_nodes(&self) -> Vec<NodeId> {
+    pub(crate) fn replaced_nodes(&self) -> Vec<NodeId> {
         std::iter::once(self.node).chain(self.bias.as_ref().and_then(|b| b.add_node)).collect()
     }
 }
