@@ -495,6 +495,14 @@ impl NodeProto {
         self.op_type.as_deref() == Some(op) && self.in_default_domain()
     }
 
+    /// The node's name, or its first output when it has none: the base of names derived from it.
+    pub fn name_or_output(&self) -> String {
+        match self.name.as_deref() {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => self.output.first().cloned().unwrap_or_default(),
+        }
+    }
+
     /// The op type, prefixed by its domain outside the default one (`MatMul`,
     /// `com.microsoft.Gelu`): the key of op histograms.
     pub fn op_key(&self) -> String {
@@ -526,5 +534,11 @@ mod tests {
         assert!(!node("Add", None).is_op("Mul"));
         assert_eq!(node("Gelu", Some("com.microsoft")).op_key(), "com.microsoft.Gelu");
         assert!(same_domain("", "ai.onnx") && same_domain("ai.onnx", "") && !same_domain("", "ai.onnx.ml"));
+        let mut n = NodeProto { output: vec!["y".into()], ..node("Conv", None) };
+        assert_eq!(n.name_or_output(), "y", "no name");
+        n.name = Some(String::new());
+        assert_eq!(n.name_or_output(), "y", "an empty name is none");
+        n.name = Some("conv1".into());
+        assert_eq!(n.name_or_output(), "conv1");
     }
 }

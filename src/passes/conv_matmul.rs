@@ -222,7 +222,7 @@ impl ConvMatMul {
             return channels_last(model, view, id, node, &mt, self.form).map(Some);
         }
         let y = node.output[0].as_str();
-        let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
+        let base = node.name_or_output();
         let mut taken = HashSet::new();
         let mut patch = Patch::new(format!(
             "{} (group {}) -> MatMul{}",
@@ -306,7 +306,7 @@ pub(crate) fn group_block_transposed(raw: &[u8], m: usize, groups: usize, cg: us
 fn channels_last(model: &Model, view: &GraphView, id: usize, node: &NodeProto, mt: &Match, form: Form) -> Result<Patch> {
     let g = model.graph();
     let y = node.output[0].as_str();
-    let base = node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| y.to_string());
+    let base = node.name_or_output();
     let wname = mt.w.name.as_deref().unwrap_or(&base).to_string();
     let mut taken = HashSet::new();
     let (m, gr, cg) = (mt.m as usize, mt.groups as usize, mt.c_per_group as usize);

@@ -101,9 +101,6 @@ impl Names<'_, '_> {
     }
 }
 
-fn node_base(node: &NodeProto) -> String {
-    node.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| node.output.first().cloned().unwrap_or_default())
-}
 
 fn transpose_node(name: &str, input: &str, output: &str, perm: &[i64]) -> NodeProto {
     builder::node("Transpose", name, &[input], &[output], &[("perm", Attr::Ints(perm.to_vec()))])
@@ -223,7 +220,7 @@ fn conv(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto) -> Result
     let gr = first.groups as usize;
     let cg = first.c_per_group as usize;
     let mut names = Names { view, taken: HashSet::new() };
-    let base = node_base(node);
+    let base = node.name_or_output();
     let labels: Vec<String> = group.iter().map(|(i, _)| node_label(view.node(*i), *i)).collect();
     let mut patch = Patch::new(format!("{} (group {gr}) -> token-major MatMul per group", labels.join(" + ")));
     let g = model.graph();
@@ -305,7 +302,7 @@ fn conv(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto) -> Result
     for ((other, _), pieces) in group.iter().zip(pieces) {
         let conv_node = view.node(*other);
         let y = conv_node.output[0].as_str();
-        let cbase = node_base(conv_node);
+        let cbase = conv_node.name_or_output();
         let token_major = if pieces.len() == 1 {
             pieces.into_iter().next().expect("one piece")
         } else {
@@ -375,7 +372,7 @@ fn reshape(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto, shapes
     let from = shapes.axes(input)?;
     let to = shapes.axes(out)?;
     let mut names = Names { view, taken: HashSet::new() };
-    let base = node_base(node);
+    let base = node.name_or_output();
     let mut patch = Patch::new(String::new());
     patch.remove_nodes.push(NodeRef::Index(id));
     if p == SWAP {
@@ -431,7 +428,7 @@ fn elementwise(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto) ->
     }
     let out = &node.output[0];
     let mut names = Names { view, taken: HashSet::new() };
-    let base = node_base(node);
+    let base = node.name_or_output();
     let token_major = names.fresh(&format!("{out}_token_major"));
     let mut moved = node.clone();
     moved.input = inputs;
@@ -491,7 +488,7 @@ fn per_part(model: &Model, view: &GraphView, id: NodeId, node: &NodeProto, shape
     let k = cut?.len();
     let out = &node.output[0];
     let mut names = Names { view, taken: HashSet::new() };
-    let base = node_base(node);
+    let base = node.name_or_output();
     let mut patch = Patch::new(format!("{} runs per Concat part ({k})", node_label(node, id)));
     patch.remove_nodes.push(NodeRef::Index(id));
     let mut outs = Vec::new();
