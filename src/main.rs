@@ -42,12 +42,15 @@ enum Command {
     Rewrite(app::rewrite::Args),
     /// Quantize a model to 8 bits, write it, then check it against the float model in ONNX Runtime.
     ///
-    /// Dynamic (default): MatMul/Gemm weights int8, activations quantized at run time by ONNX
-    /// Runtime's integer kernels; SqueezeBERT's pointwise Convs are first rewritten to MatMul
-    /// (never ConvInteger). Static: activation ranges calibrated on --calibration data (streaming
-    /// min/max or histograms), written as QuantizeLinear/DequantizeLinear pairs that ONNX Runtime
-    /// fuses into its integer kernels. Weight-only: int8 weights, DequantizeLinear at load, float
-    /// compute.
+    /// Auto (default): the float model first runs on --calibration data (32 seeded token batches
+    /// unless given); each MatMul input with outlier channels (a channel 8x the median channel's
+    /// range or more, as real checkpoints' GELU and LayerNorm outputs have) gets that calibrated
+    /// range and per-channel weights, every other one is quantized at run time. Dynamic: MatMul/Gemm
+    /// weights int8, activations quantized at run time by ONNX Runtime's integer kernels. Static:
+    /// every activation range calibrated (streaming min/max or histograms), written as QuantizeLinear
+    /// and ONNX Runtime's MatMulIntegerToFloat (--qdq: portable QuantizeLinear/DequantizeLinear
+    /// pairs). Weight-only: int8 weights, DequantizeLinear at load, float compute. SqueezeBERT's
+    /// pointwise Convs are first rewritten to MatMul (never ConvInteger).
     /// Weight type, activation type and reduce-range default from the CPU (VNNI: s8 weights, u8
     /// activations, full range; no VNNI: reduce-range), shown in the summary.
     ///

@@ -84,12 +84,21 @@ fn minilm_built_by_synth_scores_the_published_stsb_spearman() {
     eprintln!("all-MiniLM-L6-v2 via synth: STS-B dev Spearman {fp32:.3}");
     assert!((fp32 - EXPECTED_SPEARMAN).abs() <= 0.1, "Spearman {fp32:.3}, expected {EXPECTED_SPEARMAN} ± 0.1");
 
-    // Issue 8's fidelity bar: default dynamic int8 (s8 weights per tensor, u8 activations,
-    // embeddings 8-bit) loses at most 0.3 Spearman points.
+    // The default (auto) finds the outlier channels on synthetic calibration batches, gives those
+    // activations a calibrated range and per-channel weights, and loses at most 0.10 Spearman
+    // points; plain dynamic int8 (per-tensor ranges measured per run) loses about 0.28.
     let int8 = scratch.path().join("minilm-int8.onnx");
     let (q, report) = quant::quantize(Model::load_mapped(&path).unwrap(), &QuantizeOptions::default()).unwrap();
     q.save(&int8, &SaveOptions::default()).unwrap();
     let score8 = score(&int8);
-    eprintln!("int8 dynamic ({:?}): STS-B dev Spearman {score8:.3} (drop {:.3})", report.quantized, fp32 - score8);
-    assert!(fp32 - score8 <= 0.3, "int8 Spearman {score8:.3} drops {:.3} > 0.3 points from {fp32:.3}", fp32 - score8);
+    let calibration = report.calibration.as_ref().expect("auto mode calibrates");
+    eprintln!("int8 auto ({:?}, {} static activations): STS-B dev Spearman {score8:.3} (drop {:.3})", report.quantized, calibration.static_activations.len(), fp32 - score8);
+    assert!(!calibration.static_activations.is_empty() && calibration.static_activations.len() < calibration.activations, "{:?}", calibration.static_activations);
+    assert!((fp32 - score8).abs() <= 0.1, "int8 Spearman {score8:.3} differs by {:.3} > 0.1 points from {fp32:.3}", fp32 - score8);
+    let dynamic = scratch.path().join("minilm-int8-dynamic.onnx");
+    let (q, _) = quant::quantize(Model::load_mapped(&path).unwrap(), &QuantizeOptions { mode: quant::Mode::Dynamic, ..QuantizeOptions::default() }).unwrap();
+    q.save(&dynamic, &SaveOptions::default()).unwrap();
+    let score_dynamic = score(&dynamic);
+    eprintln!("int8 dynamic: STS-B dev Spearman {score_dynamic:.3} (drop {:.3})", fp32 - score_dynamic);
+    assert!(fp32 - score_dynamic <= 0.3, "dynamic int8 Spearman {score_dynamic:.3} drops {:.3} > 0.3 points from {fp32:.3}", fp32 - score_dynamic);
 }

@@ -59,7 +59,7 @@ fn dynamic_every_form_granularity_and_weight_type_on_both_fixtures() {
             for per_channel in [false, true] {
                 for wt in [QType::S8, QType::U8] {
                     let tag = format!("{}-{}-{}", form.name(), if per_channel { "pc" } else { "pt" }, wt.name());
-                    let opts = QuantizeOptions { form, per_channel, weight_type: Some(wt), ..Default::default() };
+                    let opts = QuantizeOptions { mode: Mode::Dynamic, form, per_channel, weight_type: Some(wt), ..Default::default() };
                     let (q, report, f) = run(name, &opts, dir.path(), &tag);
                     assert_close(name, &tag, &f, 0.999);
                     let h = ops(&q);
@@ -180,7 +180,7 @@ fn cli_summary_check_and_exit_codes() {
     let r = cli(&["quantize", m, "-o", o]);
     let text = String::from_utf8_lossy(&r.stdout);
     assert!(r.status.success(), "{text}{}", String::from_utf8_lossy(&r.stderr));
-    for want in ["mode       dynamic", "activations u8", "cpu ", "quantized  Gather 3, Gemm 2, MatMul 12", "float      MatMul 4", "size ", "check ", "top-1 agreement 100.00%"] {
+    for want in ["mode       auto", "activations u8", "outliers   0 of ", "cpu ", "quantized  Gather 3, Gemm 2, MatMul 12", "float      MatMul 4", "size ", "check ", "top-1 agreement 100.00%"] {
         assert!(text.contains(want), "missing '{want}' in:\n{text}");
     }
     let r = cli(&["quantize", m, "-o", o]);
@@ -242,11 +242,12 @@ fn ort_optimized_ops(model: &Path, dir: &Path) -> BTreeMap<String, usize> {
     ops(&Model::load(&out).unwrap())
 }
 
-// Why: static QDQ must run in ONNX Runtime close to the float model for both architectures, with
-// every calibration method, per tensor and per channel, s8 and u8 weights; each product reads a
-// QuantizeLinear/DequantizeLinear pair with calibrated (constant) parameters, and ONNX Runtime
-// fuses every quantized MatMul into its integer kernel (MatMulIntegerToFloat), so the int8 model
-// really computes in 8 bits.
+// Why: static quantization must run in ONNX Runtime close to the float model for both
+// architectures, with every calibration method, per tensor and per channel, s8 and u8 weights, in
+// both forms. Each product reads a QuantizeLinear with calibrated (constant) parameters; in the
+// default form it is one MatMulIntegerToFloat with the bias folded (no DequantizeLinear but the
+// lookups'), in QDQ form (`--qdq`) a QuantizeLinear/DequantizeLinear pair that ONNX Runtime fuses
+// into MatMulIntegerToFloat, so the int8 model really computes in 8 bits either way.
 #[test]
 fn static_every_method_granularity_and_weight_type_on_both_fixtures() {
     use squeezebench::quant::calibrate::Method;
@@ -255,17 +256,28 @@ fn static_every_method_granularity_and_weight_type_on_both_fixtures() {
     settings.extend([(Method::MinMax, true, QType::S8), (Method::MinMax, true, QType::U8), (Method::MinMax, false, QType::U8)]);
     for name in ["bert-tiny", "squeezebert-tiny"] {
         let before = std::fs::read(fixture(name)).unwrap();
-        for &(method, per_channel, wt) in &settings {
-            let tag = format!("static-{}-{}-{}", method.name().replace(':', "-"), if per_channel { "pc" } else { "pt" }, wt.name());
-            let opts = QuantizeOptions { mode: Mode::Static, method, per_channel, weight_type: Some(wt), ..Default::default() };
+        for (i, &(method, per_channel, wt)) in settings.iter().enumerate() {
+            let qdq = i % 2 == 0;
+            let tag = format!("static-{}-{}-{}{}", method.name().replace(':', "-"), if per_channel { "pc" } else { "pt" }, wt.name(), if qdq { "-qdq" } else { "" });
+            let opts = QuantizeOptions { mode: Mode::Static, method, per_channel, weight_type: Some(wt), qdq, ..Default::default() };
             let (q, report, f) = run(name, &opts, dir.path(), &tag);
             assert_close(name, &tag, &f, 0.998);
             let cal = report.calibration.as_ref().expect("static mode reports its calibration");
-            assert_eq!((cal.runs, cal.method), (100, method), "{tag}");
+            assert_eq!((cal.runs, cal.method), (32, method), "{tag}");
             let h = ops(&q);
             let products = report.quantized.get("MatMul").unwrap_or(&0) + report.quantized.get("Gemm").unwrap_or(&0);
             assert_eq!(h["QuantizeLinear"], cal.activations, "{tag}: one QuantizeLinear per calibrated activation");
-            assert_eq!(h["DequantizeLinear"], 2 * products + report.quantized["Gather"], "{tag}: activation and weight DQ per product, one per lookup");
+            if qdq {
+                assert_eq!(h["DequantizeLinear"], 2 * products + report.quantized["Gather"], "{tag}: activation and weight DQ per product, one per lookup");
+            } else {
+                assert_eq!(h["DequantizeLinear"], report.quantized["Gather"], "{tag}: one DQ per lookup");
+                assert_eq!(h["MatMulIntegerToFloat"], products, "{tag}: one integer node per product");
+                let g = q.graph();
+                let integer_out: Vec<&String> = g.node.iter().filter(|n| n.op_type.as_deref() == Some("MatMulIntegerToFloat")).map(|n| &n.output[0]).collect();
+                let is_vector = |v: &String| g.initializer.iter().any(|t| t.name.as_ref() == Some(v) && t.dims.len() == 1);
+                let unfolded = g.node.iter().filter(|n| n.op_type.as_deref() == Some("Add") && n.input.iter().any(|i| integer_out.contains(&i)) && n.input.iter().any(is_vector)).count();
+                assert_eq!(unfolded, 0, "{tag}: a bias Add after an integer product is left");
+            }
             assert_eq!(h.get("DynamicQuantizeLinear"), None, "{tag}");
             assert_eq!(h.get("Conv"), None, "{tag}");
             // Activation parameters are constants (scalars), not computed at run time.
@@ -279,7 +291,10 @@ fn static_every_method_granularity_and_weight_type_on_both_fixtures() {
             let float_matrices = g.initializer.iter().filter(|t| t.data_type == Some(1) && t.dims.len() == 2 && t.dims.iter().all(|&d| d > 16)).count();
             assert_eq!(float_matrices, 0, "{tag}: a float weight matrix is left");
             let fused = ort_optimized_ops(&dir.path().join(format!("{name}-{tag}.onnx")), dir.path());
-            assert_eq!(fused.get("MatMulIntegerToFloat"), report.quantized.get("MatMul"), "{tag}: ONNX Runtime fuses every quantized MatMul: {fused:?}");
+            // QDQ form: ONNX Runtime fuses every quantized MatMul (a Gemm's weight DQ stays); the
+            // default form writes Gemms as MatMulIntegerToFloat too.
+            let want = if qdq { *report.quantized.get("MatMul").unwrap_or(&0) } else { products };
+            assert_eq!(fused.get("MatMulIntegerToFloat"), Some(&want), "{tag}: {fused:?}");
         }
         assert_eq!(std::fs::read(fixture(name)).unwrap(), before, "the input file is never modified");
     }
@@ -361,7 +376,7 @@ fn static_calibration_sources_and_refusals() {
     let never = dir.path().join("never.onnx");
     let refusals: [(&[&str], &str); 4] = [
         (&["--mode", "static", "--calibration", text.to_str().unwrap()], "give the model's tokenizer.json with --tokenizer"),
-        (&["--calibration", text.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap()], "dynamic mode does not calibrate"),
+        (&["--mode", "dynamic", "--calibration", text.to_str().unwrap(), "--tokenizer", tok.to_str().unwrap()], "dynamic mode does not calibrate"),
         (&["--mode", "static", "--calibration", "no-such-data.tsv"], "'no-such-data.tsv' does not exist"),
         (&["--mode", "static", "--method", "percentile:120"], "(50, 100]"),
     ];

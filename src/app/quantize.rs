@@ -11,6 +11,7 @@ use crate::quant::{self, ConvStrategy, DynamicForm, QType, QuantizeOptions};
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ModeArg {
+    Auto,
     Dynamic,
     Static,
     WeightOnly,
@@ -44,8 +45,10 @@ pub struct Args {
     /// Where to write the quantized model.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// dynamic, static (calibrated activation ranges, QDQ) or weight-only.
-    #[arg(long, value_enum, default_value_t = ModeArg::Dynamic)]
+    /// auto (calibrate on --calibration, synthetic by default; activations with outlier channels
+    /// get a calibrated range and per-channel weights, the rest are quantized at run time), dynamic,
+    /// static (every activation's range calibrated ahead of time) or weight-only.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
     pub mode: ModeArg,
     /// One scale per output channel of each weight.
     #[arg(long)]
@@ -71,6 +74,11 @@ pub struct Args {
     /// Operators of a dynamic MatMul.
     #[arg(long, value_enum, default_value_t = FormArg::DynamicQuantizeMatmul)]
     pub form: FormArg,
+    /// Static: write portable QuantizeLinear/DequantizeLinear pairs around float MatMuls instead of
+    /// ONNX Runtime's MatMulIntegerToFloat with the bias folded (slower in ONNX Runtime: the bias
+    /// Add stays outside the integer kernel).
+    #[arg(long)]
+    pub qdq: bool,
     /// Pointwise Convs (SqueezeBERT): native (the encoder rewritten token-major with the
     /// squeezebert-native pass, one MatMul per group with Q/K/V merged; the default), split
     /// (channels-last MatMul per group, Transposes around each), batched-right, or keep (float Conv).
@@ -79,16 +87,16 @@ pub struct Args {
     /// Threads quantizing weights (0: all cores; at most 1024).
     #[arg(long, default_value_t = 2, value_parser = super::whole(0..=1024))]
     pub threads: usize,
-    /// Static: calibration data: `synthetic` (seeded token batches, default), a .json file of
+    /// Auto and static: calibration data: `synthetic` (seeded token batches, default), a .json file of
     /// cases (the fixtures' reference format), or a text file (.tsv, .csv, or `label text`
     /// lines) tokenized with --tokenizer.
     #[arg(long, value_name = "DATA")]
     pub calibration: Option<quant::CalibrationData>,
-    /// Static: how activation ranges are chosen: minmax, percentile:P (e.g. percentile:99.99), entropy.
+    /// Auto and static: how activation ranges are chosen: minmax, percentile:P (e.g. percentile:99.99), entropy.
     #[arg(long, default_value = "minmax", value_name = "METHOD")]
     pub method: quant::calibrate::Method,
-    /// Static: calibration runs (synthetic batches, or texts read from the file), 1 to 100000.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = super::whole(1..=MAX_SAMPLES))]
+    /// Auto and static: calibration runs (synthetic batches, or texts read from the file), 1 to 100000.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = super::whole(1..=MAX_SAMPLES))]
     pub samples: usize,
     /// Move activation outliers into the weights before quantizing (SmoothQuant-style per-channel
     /// scales folded into the producing Mul, no new op), calibrated on --calibration (synthetic by
@@ -153,6 +161,7 @@ impl Args {
     fn options(&self) -> QuantizeOptions {
         QuantizeOptions {
             mode: match self.mode {
+                ModeArg::Auto => quant::Mode::Auto,
                 ModeArg::Dynamic => quant::Mode::Dynamic,
                 ModeArg::Static => quant::Mode::Static,
                 ModeArg::WeightOnly => quant::Mode::WeightOnly,
@@ -168,6 +177,7 @@ impl Args {
                 FormArg::MatmulIntegerToFloat => DynamicForm::MatMulIntegerToFloat,
                 FormArg::MatmulInteger => DynamicForm::MatMulInteger,
             },
+            qdq: self.qdq,
             conv: match self.conv {
                 ConvArg::Native => ConvStrategy::Native,
                 ConvArg::Split => ConvStrategy::Split,
@@ -177,7 +187,7 @@ impl Args {
             threads: self.threads,
             calibration: self.calibration.clone(),
             // For static calibration on text; --eval and --check read it too (in any mode).
-            tokenizer: self.tokenizer.clone().filter(|_| matches!(self.mode, ModeArg::Static) || self.smooth.is_some_and(|s| s != quant::Smooth::Off)),
+            tokenizer: self.tokenizer.clone().filter(|_| matches!(self.mode, ModeArg::Static | ModeArg::Auto) || self.smooth.is_some_and(|s| s != quant::Smooth::Off)),
             text_column: self.text_column,
             header: self.header,
             method: self.method,

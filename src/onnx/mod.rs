@@ -9,6 +9,8 @@ pub mod dtype;
 pub mod eval;
 pub mod graph;
 pub mod io;
+/// Fuzzing only (cargo feature `fuzz`).
+#[cfg(feature = "fuzz")]
 pub mod mutate;
 pub mod ops;
 pub mod proto;

@@ -242,11 +242,42 @@ impl Histogram {
 pub struct Collector {
     pub minmax: MinMax,
     pub histogram: Option<Histogram>,
+    /// The largest magnitude of each channel (the last dim) over every run.
+    pub channel_max: Vec<f32>,
 }
 
 impl Collector {
     pub fn new(method: Method) -> Collector {
-        Collector { minmax: MinMax::default(), histogram: method.needs_histogram().then(Histogram::default) }
+        Collector { minmax: MinMax::default(), histogram: method.needs_histogram().then(Histogram::default), channel_max: Vec::new() }
+    }
+
+    /// Also keeps the largest magnitude per channel, the last dim of `dims` (see [`Collector::outlier_ratio`]).
+    pub fn update_channels(&mut self, values: &[f32], dims: &[usize]) {
+        self.update(values);
+        let c = dims.last().copied().unwrap_or(1).max(1);
+        if self.channel_max.len() != c {
+            self.channel_max = vec![0.0; c];
+        }
+        for row in values.chunks_exact(c) {
+            for (m, v) in self.channel_max.iter_mut().zip(row) {
+                *m = m.max(v.abs());
+            }
+        }
+    }
+
+    /// How far the loudest channel stands out: its largest magnitude over the median channel's.
+    /// Near 1–5 when every channel spans about the same range; tens to hundreds when a few channels
+    /// carry outliers, which a per-tensor scale measured on each input (dynamic quantization) cannot
+    /// resolve together with the quiet channels.
+    pub fn outlier_ratio(&self) -> f32 {
+        let mut m: Vec<f32> = self.channel_max.iter().copied().filter(|v| v.is_finite()).collect();
+        if m.is_empty() {
+            return 1.0;
+        }
+        m.sort_by(f32::total_cmp);
+        let median = m[m.len() / 2];
+        let top = m[m.len() - 1];
+        if median > 0.0 { top / median } else if top > 0.0 { f32::INFINITY } else { 1.0 }
     }
 
     pub fn update(&mut self, values: &[f32]) {
@@ -286,6 +317,12 @@ pub struct Calibration {
     pub runs: usize,
     pub activations: usize,
     pub seconds: f64,
+    /// Each activation's [`Collector::outlier_ratio`], by name.
+    #[serde(skip)]
+    pub outlier_ratios: HashMap<String, f32>,
+    /// `auto` mode: the activations given a calibrated range (the rest are quantized at run time).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub static_activations: Vec<String>,
 }
 
 /// Each activation's calibrated (min, max), by name.
@@ -296,11 +333,12 @@ pub type Ranges = HashMap<String, (f32, f32)>;
 pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: Method) -> Result<(Ranges, Calibration)> {
     let start = std::time::Instant::now();
     let mut collectors: HashMap<String, Collector> = activations.iter().map(|a| (a.clone(), Collector::new(method))).collect();
-    let runs = observe(model, activations, data, &mut |name, values, _| {
+    let runs = observe(model, activations, data, &mut |name, values, dims| {
         if let Some(c) = collectors.get_mut(name) {
-            c.update(values);
+            c.update_channels(values, dims);
         }
     })?;
+    let outlier_ratios = collectors.iter().map(|(name, c)| (name.clone(), c.outlier_ratio())).collect();
     let ranges = collectors
         .iter()
         .map(|(name, c)| {
@@ -312,7 +350,7 @@ pub fn calibrate(model: &Model, activations: &[String], data: &Inputs, method: M
         })
         .collect::<Result<HashMap<_, _>>>()?;
     let described = data.describe();
-    Ok((ranges, Calibration { method, data: described, runs, activations: activations.len(), seconds: start.elapsed().as_secs_f64() }))
+    Ok((ranges, Calibration { method, data: described, runs, activations: activations.len(), seconds: start.elapsed().as_secs_f64(), outlier_ratios, static_activations: Vec::new() }))
 }
 
 /// What [`observe`] hands each activation's value to: `(name, row-major values, dims)`.
@@ -417,6 +455,21 @@ mod tests {
         u.update(&flat);
         let (lo, hi) = u.range(Method::Entropy);
         assert!(hi > 0.9 && lo < -0.9, "uniform data keeps its range: ({lo}, {hi})");
+    }
+
+    #[test]
+    fn outlier_ratio_is_the_loudest_channel_over_the_median_one() {
+        let mut c = Collector::new(Method::MinMax);
+        // Two rows of four channels; channel 3 carries an outlier in the second row only.
+        c.update_channels(&[1.0, -2.0, 1.5, 0.5, -1.0, 1.0, 2.0, -40.0], &[2, 4]);
+        assert_eq!(c.channel_max, [1.0, 2.0, 2.0, 40.0]);
+        assert_eq!(c.outlier_ratio(), 20.0);
+        assert!(c.outlier_ratio() >= super::super::OUTLIER_RATIO);
+        assert_eq!(c.minmax.range(), (-40.0, 2.0));
+        let mut even = Collector::new(Method::MinMax);
+        even.update_channels(&[1.0, -1.2, 0.9, 1.1], &[1, 4]);
+        assert!(even.outlier_ratio() < 1.5);
+        assert_eq!(Collector::new(Method::MinMax).outlier_ratio(), 1.0, "nothing seen");
     }
 
     #[test]

@@ -26,8 +26,10 @@ pub(crate) struct QWeight {
 }
 
 /// Quantizes the distinct weights of `plan` on `opts.threads` threads, largest first. Per-channel
-/// applies to 2-D weights (N-D batched weights get one scale per tensor).
-pub(super) fn quantize_weights(model: &Model, plan: &Plan, opts: &Resolved) -> Result<HashMap<String, QWeight>> {
+/// (`opts.per_channel`, or the product reads one of `per_channel_readers`) applies to the 2-D
+/// weights of products; N-D batched weights and embedding tables get one scale per tensor (per-column
+/// tables measured worse on all-MiniLM-L6-v2, and their `DequantizeLinear` along an axis is slower).
+pub(super) fn quantize_weights(model: &Model, plan: &Plan, opts: &Resolved, per_channel_readers: &HashSet<&str>) -> Result<HashMap<String, QWeight>> {
     let view = GraphView::new(model.graph());
     let mut jobs: Vec<&Target> = Vec::new();
     let mut seen = HashSet::new();
@@ -56,7 +58,7 @@ pub(super) fn quantize_weights(model: &Model, plan: &Plan, opts: &Resolved) -> R
         };
         let n = *t.dims.last().expect("2-D or more") as usize;
         let k = values.len() / n.max(1);
-        let per_column = opts.per_channel && t.dims.len() == 2;
+        let per_column = (opts.per_channel || per_channel_readers.contains(t.activation.as_str())) && t.dims.len() == 2 && t.kind == Kind::Product;
         let scheme = Scheme { qtype: opts.weight_type, symmetric: opts.symmetric_weights, reduce_range: opts.reduce_range, per_column };
         let (data, params) = quantize_matrix(&values, k, n, t.transposed, scheme)
             .map_err(|reason| Error::Node { node: t.label.clone(), reason: format!("weight '{}': {reason}", t.weight) })?;
@@ -247,15 +249,25 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
     Ok(patch)
 }
 
-fn ms_node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+/// Whether the written products are `com.microsoft` nodes (which also take the bias).
+pub(super) fn uses_microsoft_ops(opts: &Resolved) -> bool {
+    match opts.mode {
+        Mode::Dynamic => opts.form != DynamicForm::MatMulInteger,
+        Mode::Static => !opts.qdq,
+        Mode::Auto => true,
+        Mode::WeightOnly => false,
+    }
+}
+
+pub(super) fn ms_node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     let mut n = builder::node(op, name, inputs, outputs, &[]);
     n.domain = Some("com.microsoft".into());
     n
 }
 
 /// Imports `com.microsoft` (version 1) when the written form uses it.
-pub(super) fn ensure_opsets(model: &mut Model, mode: Mode, form: DynamicForm) {
-    if mode == Mode::Dynamic && form != DynamicForm::MatMulInteger {
+pub(super) fn ensure_opsets(model: &mut Model, opts: &Resolved) {
+    if uses_microsoft_ops(opts) {
         model.require_opset("com.microsoft", 1);
     }
 }

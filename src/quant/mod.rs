@@ -97,8 +97,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
-    /// Int8 weights, activations quantized at run time (ONNX Runtime's integer MatMul kernels).
+    /// The default: calibrate, then quantize each activation with outlier channels (its loudest
+    /// channel [`OUTLIER_RATIO`] times its median channel or more) statically, with its calibrated
+    /// range and per-channel weights, and every other activation dynamically, as [`Mode::Dynamic`].
+    /// Models without outliers come out as dynamic ones.
     #[default]
+    Auto,
+    /// Int8 weights, activations quantized at run time (ONNX Runtime's integer MatMul kernels).
     Dynamic,
     /// Int8 weights and activations with scales fixed by calibration, in QDQ form
     /// (`QuantizeLinear`/`DequantizeLinear` pairs that ONNX Runtime fuses into its integer kernels).
@@ -111,12 +116,19 @@ pub enum Mode {
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
+            Mode::Auto => "auto",
             Mode::Dynamic => "dynamic",
             Mode::Static => "static",
             Mode::WeightOnly => "weight-only",
         }
     }
 }
+
+/// How far an activation's loudest channel must stand out ([`calibrate::Collector::outlier_ratio`])
+/// for [`Mode::Auto`] to give it a calibrated range. Measured (benchmarks/2026-12-03-int8-default.md):
+/// randomly initialized BERT-base and SqueezeBERT-base stay under 5; all-MiniLM-L6-v2's GELU and
+/// LayerNorm outputs reach 9 to 21.
+pub const OUTLIER_RATIO: f32 = 8.0;
 
 /// The operators a dynamic MatMul is written with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +201,9 @@ pub struct QuantizeOptions {
     pub exclude: Vec<String>,
     /// Operators a dynamic MatMul is written with.
     pub form: DynamicForm,
+    /// Static mode: write portable `QuantizeLinear`/`DequantizeLinear` pairs around float products
+    /// instead of `QuantizeLinear` and ONNX Runtime's `MatMulIntegerToFloat` with the bias folded.
+    pub qdq: bool,
     /// How pointwise Convs are handled.
     pub conv: ConvStrategy,
     /// Threads quantizing weights (0: all cores).
@@ -219,7 +234,7 @@ pub struct QuantizeOptions {
 impl Default for QuantizeOptions {
     fn default() -> Self {
         QuantizeOptions {
-            mode: Mode::Dynamic,
+            mode: Mode::Auto,
             per_channel: false,
             weight_type: None,
             activation_type: None,
@@ -227,6 +242,7 @@ impl Default for QuantizeOptions {
             op_types: ops::DEFAULT_OP_TYPES.iter().map(|s| s.to_string()).collect(),
             exclude: Vec::new(),
             form: DynamicForm::default(),
+            qdq: false,
             conv: ConvStrategy::default(),
             threads: 2,
             calibration: None,
@@ -234,7 +250,7 @@ impl Default for QuantizeOptions {
             text_column: 1,
             header: false,
             method: calibrate::Method::MinMax,
-            samples: 100,
+            samples: 32,
             seq: 128,
             smooth: Smooth::Off,
         }
@@ -289,6 +305,8 @@ pub struct Resolved {
     pub op_types: Vec<String>,
     pub exclude: Vec<String>,
     pub form: DynamicForm,
+    /// Static mode in portable QDQ form (`--qdq`).
+    pub qdq: bool,
     pub conv: ConvStrategy,
     pub threads: usize,
     pub cpu: String,
@@ -346,17 +364,22 @@ impl QuantizeOptions {
     pub fn resolve(&self, defaults: &Defaults) -> Result<Resolved> {
         let weight_type = self.weight_type.unwrap_or(defaults.weight_type);
         let activation_type = self.activation_type.unwrap_or(defaults.activation_type);
-        if self.mode == Mode::Dynamic && activation_type != QType::U8 {
-            return Err(Error::Options(
-                "dynamic quantization in ONNX Runtime quantizes activations to u8 only (DynamicQuantizeLinear); drop --activation-type s8".into(),
-            ));
+        if matches!(self.mode, Mode::Dynamic | Mode::Auto) && activation_type != QType::U8 {
+            return Err(Error::Options(format!(
+                "{} quantization in ONNX Runtime quantizes activations to u8 only (DynamicQuantizeLinear); drop --activation-type s8{}",
+                self.mode.name(),
+                if self.mode == Mode::Auto { " or pass --mode static" } else { "" }
+            )));
         }
         for op in &self.op_types {
             if !ops::SUPPORTED_OP_TYPES.contains(&op.as_str()) {
                 return Err(Error::Options(format!("op type '{op}' cannot be quantized (supported: {})", ops::SUPPORTED_OP_TYPES.join(", "))));
             }
         }
-        if self.mode == Mode::Static && self.samples == 0 {
+        if self.qdq && self.mode != Mode::Static {
+            return Err(Error::Options(format!("--qdq is a form of static quantization; {} mode does not write QuantizeLinear/DequantizeLinear pairs", self.mode.name())));
+        }
+        if matches!(self.mode, Mode::Static | Mode::Auto) && self.samples == 0 {
             return Err(Error::Options("static quantization needs at least one calibration sample (--samples)".into()));
         }
         if !self.calibrates() && (self.calibration.is_some() || self.tokenizer.is_some()) {
@@ -379,16 +402,17 @@ impl QuantizeOptions {
             op_types: self.op_types.clone(),
             exclude: self.exclude.clone(),
             form: self.form,
+            qdq: self.qdq && self.mode == Mode::Static,
             conv: self.conv,
             threads,
             cpu: defaults.cpu.clone(),
-            method: (self.mode == Mode::Static).then_some(self.method),
+            method: matches!(self.mode, Mode::Static | Mode::Auto).then_some(self.method),
         })
     }
 
     /// Whether the options run the float model over calibration data (static mode, smoothing).
     pub fn calibrates(&self) -> bool {
-        self.mode == Mode::Static || self.smooth != Smooth::Off
+        matches!(self.mode, Mode::Static | Mode::Auto) || self.smooth != Smooth::Off
     }
 
     /// Whether calibration reads a text file (which needs a tokenizer).
@@ -452,10 +476,11 @@ impl QuantReport {
             o.mode.name(),
             if o.mode == Mode::Dynamic { format!(" ({})", o.form.name()) } else { String::new() },
             o.weight_type.name(),
-            if o.per_channel { " per-channel" } else { " per-tensor" },
+            if o.per_channel { " per-channel" } else if o.mode == Mode::Auto { " per-channel where static, else per-tensor" } else { " per-tensor" },
             if o.reduce_range { ", reduce-range (7-bit)" } else { "" },
             match o.mode {
                 Mode::Dynamic => format!("{} (range per run)", o.activation_type.name()),
+                Mode::Auto => format!("{} (calibrated where channels have outliers, else per run)", o.activation_type.name()),
                 Mode::Static => format!("{} (calibrated)", o.activation_type.name()),
                 Mode::WeightOnly => "float".into(),
             },
@@ -466,6 +491,13 @@ impl QuantReport {
         }
         if let Some(c) = &self.calibration {
             s.push_str(&format!("calibrate  {} over {} ({} runs, {} activations, {:.2} s)\n", c.method, c.data, c.runs, c.activations, c.seconds));
+            if o.mode == Mode::Auto {
+                s.push_str(&format!(
+                    "outliers   {} of {} activations have a channel {OUTLIER_RATIO}x their median channel or more: static (calibrated range, per-channel weights); the rest dynamic\n",
+                    c.static_activations.len(),
+                    c.activations
+                ));
+            }
             if o.activation_type == QType::S8 && cfg!(target_arch = "x86_64") {
                 s.push_str("note       s8 activations: ONNX Runtime on x86-64 fuses QDQ MatMuls with u8 activations only; these run dequantized in float\n");
             }
@@ -519,6 +551,8 @@ struct Shared {
     opts: Resolved,
     weights: HashMap<String, dynamic::QWeight>,
     ranges: HashMap<String, (f32, f32)>,
+    /// Auto mode: the activations quantized at run time (no outlier channels).
+    dynamic_activations: HashSet<String>,
     calibration: Option<calibrate::Calibration>,
     smoothing: Option<smooth::SmoothReport>,
     preprocessing: Vec<String>,
@@ -531,7 +565,7 @@ struct Shared {
 pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> {
     let start = Instant::now();
     let opts = options.resolve(&Defaults::detect())?;
-    let calibration_data = (opts.mode == Mode::Static).then(|| options.calibration_data()).transpose()?;
+    let calibration_data = matches!(opts.mode, Mode::Static | Mode::Auto).then(|| options.calibration_data()).transpose()?;
     let weight_bytes_before = model.weight_bytes();
     // Pointwise Convs become MatMuls first. Exporters read shared biases through Identity nodes,
     // which conv-matmul needs to see through: `identity` runs before it. (The op quantizers look
@@ -578,6 +612,7 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
     };
     let histogram_before = onnx::stats::op_histogram(model.graph());
     let plan = ops::plan(&model, &opts);
+    let mut dynamic_activations = HashSet::new();
     let (ranges, calibration) = match &calibration_data {
         Some(data) => {
             if model.opset("").unwrap_or(0) < 13 {
@@ -592,13 +627,20 @@ pub fn prepare(mut model: Model, options: &QuantizeOptions) -> Result<Prepared> 
                     activations.push(t.activation.clone());
                 }
             }
-            let (r, c) = calibrate::calibrate(&model, &activations, data, opts.method.unwrap_or_default())?;
+            let (r, mut c) = calibrate::calibrate(&model, &activations, data, opts.method.unwrap_or_default())?;
+            if opts.mode == Mode::Auto {
+                c.static_activations = activations.iter().filter(|a| c.outlier_ratios.get(*a).is_some_and(|&x| x >= OUTLIER_RATIO)).cloned().collect();
+                dynamic_activations = activations.iter().filter(|a| !c.static_activations.contains(a)).cloned().collect();
+            }
             (r, Some(c))
         }
         None => (HashMap::new(), None),
     };
-    let weights = dynamic::quantize_weights(&model, &plan, &opts)?;
-    let shared = Shared { opts, weights, ranges, calibration, smoothing, preprocessing, histogram_before, weight_bytes_before, seconds: start.elapsed().as_secs_f64() };
+    // Auto mode: the statically quantized products get per-channel weights (measured: per-tensor
+    // weights lose most of what the calibrated range wins on all-MiniLM-L6-v2).
+    let per_channel: HashSet<&str> = calibration.iter().flat_map(|c| c.static_activations.iter().map(String::as_str)).collect();
+    let weights = dynamic::quantize_weights(&model, &plan, &opts, &per_channel)?;
+    let shared = Shared { opts, weights, ranges, dynamic_activations, calibration, smoothing, preprocessing, histogram_before, weight_bytes_before, seconds: start.elapsed().as_secs_f64() };
     Ok(Prepared { model, plan, shared })
 }
 
@@ -636,7 +678,7 @@ impl Shared {
         let opts = &self.opts;
         let patch: Patch = match opts.mode {
             Mode::Dynamic => dynamic::build(model, &plan, opts, &self.weights)?,
-            Mode::Static => static_qdq::build(model, &plan, opts, &self.weights, &self.ranges)?,
+            Mode::Static | Mode::Auto => static_qdq::build(model, &plan, opts, &self.weights, &self.ranges, &self.dynamic_activations)?,
             Mode::WeightOnly => weight_only::build(model, &plan, opts, &self.weights)?,
         };
         let mut quantized: BTreeMap<String, usize> = BTreeMap::new();
@@ -644,7 +686,7 @@ impl Shared {
             *quantized.entry(t.op_type.clone()).or_default() += 1;
         }
         patch.apply(model).map_err(Error::Apply)?;
-        dynamic::ensure_opsets(model, opts.mode, opts.form);
+        dynamic::ensure_opsets(model, opts);
         let ops_after = onnx::stats::op_histogram(model.graph());
         let mut float_ops = self.histogram_before.clone();
         for (op, n) in &quantized {

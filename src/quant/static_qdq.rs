@@ -1,18 +1,23 @@
-//! Static quantization in QDQ form: every quantized product reads its activation through a
-//! `QuantizeLinear → DequantizeLinear` pair whose scale and zero point come from calibration, and
-//! its int8 weight through a `DequantizeLinear` (per output column with `--per-channel`).
+//! Static quantization: every quantized product reads its activation through a `QuantizeLinear`
+//! whose scale and zero point come from calibration (one per activation, shared by its readers).
 //!
-//! The graph stays a float graph with explicit rounding points, which is what ONNX Runtime's QDQ
-//! optimizer expects: it fuses `DQ(x), DQ(W) → MatMul` into its integer kernels
-//! (`MatMulIntegerToFloat`, `QGemm`) when the session loads, with the activation scale fixed instead
-//! of measured at run time. Each consumer gets its own `DequantizeLinear` nodes (the optimizer
-//! fuses a node group only when its DQ nodes feed it alone); the quantized data, scales and zero
-//! points are shared.
+//! Two forms:
+//! * **integer** (the default): `com.microsoft.MatMulIntegerToFloat(xq, Wq, x scale, W scale, x zero
+//!   point, W zero point, bias)`. The bias `Add` after a MatMul and a Gemm's `C` ride in the node,
+//!   so ONNX Runtime fuses the Gelu after it into `Gelu` rather than `BiasGelu`, and no float `Add`
+//!   runs; the weight is a 2-D constant that ONNX Runtime packs once.
+//! * **QDQ** (`--qdq`): the graph stays a float graph with explicit rounding points
+//!   (`QuantizeLinear → DequantizeLinear` on the activation, `DequantizeLinear` on the int8 weight,
+//!   per output column with `--per-channel`), portable to any runtime. ONNX Runtime's QDQ optimizer
+//!   fuses `DQ(x), DQ(W) → MatMul` into `MatMulIntegerToFloat` when the session loads, but leaves the
+//!   bias `Add` outside and a Gemm's weight `DequantizeLinear` running on every call. Each consumer
+//!   gets its own `DequantizeLinear` nodes (the optimizer fuses a node group only when its DQ nodes
+//!   feed it alone); the quantized data, scales and zero points are shared.
 //!
 //! Embedding lookups are quantized as in every mode (8-bit table, `DequantizeLinear` after the
 //! `Gather`). Activations are asymmetric (zero point from the range) in `activation_type`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::onnx::builder;
 use crate::onnx::graph::GraphView;
@@ -20,13 +25,15 @@ use crate::onnx::proto::TensorProto;
 use crate::onnx::Model;
 use crate::passes::Patch;
 
-use super::dynamic::{dequantize_weight, lookup, remove_replaced_weights, replace_inputs, weight_initializers, Names, QWeight};
+use super::dynamic::{dequantize_weight, lookup, ms_node, remove_replaced_weights, replace_inputs, weight_initializers, Names, QWeight};
 use super::ops::{Kind, Plan};
 use super::params::params_for_range;
 use super::{Error, Resolved, Result};
 
 /// The static-mode patch for `plan`; `ranges` holds the calibrated range of every product's activation.
-pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashMap<String, QWeight>, ranges: &HashMap<String, (f32, f32)>) -> Result<Patch> {
+/// Products reading one of `dynamic` (auto mode: activations without outlier channels) are written
+/// as dynamic ones, `com.microsoft.DynamicQuantizeMatMul` with the bias folded.
+pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashMap<String, QWeight>, ranges: &HashMap<String, (f32, f32)>, dynamic: &HashSet<String>) -> Result<Patch> {
     let view = GraphView::new(model.graph());
     let mut names = Names::new(&view);
     let mut patch = Patch::new(format!("static quantization of {} nodes", plan.targets.len()));
@@ -45,6 +52,16 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
         };
         if t.kind == Kind::Lookup {
             lookup(&mut patch, &mut names, &view, t, (&qw, &ws, &wz), per_column);
+            continue;
+        }
+        if dynamic.contains(&t.activation) {
+            patch.remove_nodes.extend(t.replaced_nodes().into_iter().map(crate::passes::NodeRef::Index));
+            let base = view.node(t.node).name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| t.output.clone());
+            let mut inputs = vec![t.activation.as_str(), &qw, &ws, &wz];
+            if let Some(b) = &t.bias {
+                inputs.push(&b.tensor);
+            }
+            patch.add_nodes.push(ms_node("DynamicQuantizeMatMul", &format!("{base}_quant"), &inputs, &[&t.output]));
             continue;
         }
         let (xq, xs, xz) = match quantized.get(&t.activation) {
@@ -66,6 +83,16 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
                 n
             }
         };
+        if !opts.qdq {
+            patch.remove_nodes.extend(t.replaced_nodes().into_iter().map(crate::passes::NodeRef::Index));
+            let base = view.node(t.node).name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| t.output.clone());
+            let mut inputs = vec![xq.as_str(), &qw, &xs, &ws, &xz, &wz];
+            if let Some(b) = &t.bias {
+                inputs.push(&b.tensor);
+            }
+            patch.add_nodes.push(ms_node("MatMulIntegerToFloat", &format!("{base}_quant"), &inputs, &[&t.output]));
+            continue;
+        }
         let x = names.fresh(&format!("{}_dequantized", t.activation));
         patch.add_nodes.push(builder::node("DequantizeLinear", &names.fresh(&format!("{}_DequantizeLinear", t.activation)), &[&xq, &xs, &xz], &[&x], &[]));
         let w = dequantize_weight(&mut patch, &mut names, &t.weight, (&qw, &ws, &wz), per_column, t.dims.len());

@@ -578,7 +578,7 @@ fn check_variants(cx: &mut Ctx<'_>, suite: &spec::Suite, models: &[PlanModel]) -
                         options.clone()
                     };
                     match check_quantize_options(&options).and_then(|()| {
-                        if options.mode == quant::Mode::Static {
+                        if options.calibrates() {
                             checked.calibration_data().map(|_| ()).map_err(|e| (e.to_string().trim_start_matches("invalid quantization options: ").to_string(), None))
                         } else {
                             Ok(())

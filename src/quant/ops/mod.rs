@@ -16,7 +16,7 @@ use crate::onnx::graph::{node_label, GraphView, NodeId};
 use crate::onnx::proto::TensorProto;
 use crate::onnx::Model;
 
-use super::{Mode, Resolved, Skipped};
+use super::{Resolved, Skipped};
 
 /// Op types quantized unless `--op-types` says otherwise.
 pub(crate) const DEFAULT_OP_TYPES: &[&str] = &["MatMul", "Gemm", "Conv", "Gather"];
@@ -100,7 +100,7 @@ pub fn plan(model: &Model, opts: &Resolved) -> Plan {
     let view = GraphView::new(g);
     let registry = registry();
     let excluded: HashSet<&str> = opts.exclude.iter().map(String::as_str).collect();
-    let fold_bias = opts.mode == Mode::Dynamic && opts.form != super::DynamicForm::MatMulInteger;
+    let fold_bias = super::dynamic::uses_microsoft_ops(opts);
     let mut plan = Plan::default();
     for (id, node) in g.node.iter().enumerate() {
         let op = node.op_type.as_deref().unwrap_or("");
