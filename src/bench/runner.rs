@@ -348,7 +348,7 @@ fn prepare_all(plan: &Plan, cases: &[Case], opts: &RunOptions, results: &mut Res
         };
         let examples = match &d.kind {
             DatasetKind::Synthetic { batches, .. } => *batches,
-            DatasetKind::Classification { limit, .. } | DatasetKind::SentencePairs { limit, .. } => file
+            DatasetKind::Classification { text: crate::data::TextOptions { limit, .. }, .. } | DatasetKind::SentencePairs { limit, .. } => file
                 .as_ref()
                 .and_then(|f| std::fs::read_to_string(f).ok())
                 .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
