@@ -6,8 +6,9 @@
 //!   exit status or signal and the last lines of its stderr. A worker past the time limit is killed
 //!   and the case is `timeout`. Either way the suite goes on.
 //! - Ctrl-C (SIGINT), SIGTERM and SIGHUP stop starting cases, kill running workers, write what
-//!   finished with `interrupted: true` and return (every run of the process, [`Interrupts`]). A worker the signal itself killed (a terminal
-//!   sends it to the whole process group) is unfinished, not crashed, and not recorded.
+//!   finished with `interrupted: true` and return (every run of the process, [`Interrupts`]). A
+//!   worker the signal itself killed (a terminal sends it to the whole process group) is
+//!   unfinished, not crashed, and not recorded.
 //! - Workers die with the runner: each gets `PR_SET_PDEATHSIG` = SIGKILL before it starts
 //!   ([`die_with_parent`]), so a runner killed with SIGKILL leaves no worker behind.
 //! - `run.rounds > 1`: each case runs in that many slices, one pass over the suite per slice, with
