@@ -3,7 +3,8 @@
 //! What the library offers, by layer (each module uses only the ones listed before it; the
 //! `tests/layering.rs` test checks this on every `cargo test`):
 //!
-//! - [`util`]: atomic file writes, SHA-256 hashing, human-readable sizes.
+//! - [`util`]: atomic file writes, SHA-256 hashing, human-readable sizes and the number formats
+//!   reports and the gate share.
 //! - [`onnx`]: load and save ONNX models byte-identically (external data, memory-mapped weights),
 //!   the graph view, the structural check, shape inference, statistics (`inspect`) and a typed
 //!   builder.
@@ -14,8 +15,10 @@
 //!   outputs (fidelity and top-1 agreement).
 //! - [`profile`]: where the time of a run goes: ONNX Runtime's profiler summed per op family, op
 //!   type and node, with the GMAC/s of the GEMM-like kernels.
-//! - [`results`]: the `results.json` schema, the environment manifest, stored baselines and the
-//!   gate's thresholds.
+//! - [`results`]: the `results.json` schema and its queries, the environment manifest, stored
+//!   baselines and the gate's thresholds.
+//! - [`gate`]: baseline vs current run under thresholds, a verdict per check (it reads only
+//!   results, so it sits just above them).
 //! - [`synth`]: BERT and SqueezeBERT graphs from a config, with random or safetensors weights.
 //! - [`passes`]: graph rewrites as values (`Patch`) run to a fixed point by a `Pipeline`.
 //! - [`quant`]: dynamic, static (calibrated QDQ) and weight-only int8 quantization, and the
@@ -24,7 +27,6 @@
 //!   cases.
 //! - [`bench`]: running a suite: preparing models and variants, one worker process per case.
 //! - [`report`]: Markdown, HTML, CSV and JSON reports with charts.
-//! - [`gate`]: baseline vs current run under thresholds, a verdict per check.
 //! - `fuzz` (cargo feature `fuzz`, on in tests and examples only): a stable-toolchain fuzzing
 //!   harness for the ONNX loader, the suite parser, results files and thresholds.
 //! - [`app`]: the command-line verbs and their policies; `main.rs` only parses and maps exit codes.

@@ -1,6 +1,8 @@
 //! General helpers that know nothing of models, suites or results: atomic file writes, SHA-256
-//! hashing, and human-readable numbers. They sit below every other module, so a report or a results
-//! file is written the same way as a model, and each module wraps [`Error`] in its own error type.
+//! hashing, and human-readable numbers and text (the formats the reports and the gate share: ms,
+//! signed differences, cosines, Markdown table cells, bounded quotes). They sit below every other
+//! module, so a report or a results file is written the same way as a model, and each module wraps
+//! [`Error`] in its own error type.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -174,6 +176,46 @@ pub(crate) fn human_bytes(n: u64) -> String {
     if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
+/// Milliseconds with about four significant digits: `41.20`, `3.112`, `0.2874`, `123.4`.
+pub fn ms(v: f64) -> String {
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 10.0 {
+        format!("{v:.2}")
+    } else if a >= 1.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A signed difference with a real minus sign: `+0.12`, `−1.40`.
+pub fn signed(v: f64, decimals: usize) -> String {
+    let s = format!("{:.*}", decimals, v.abs());
+    if v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
+        format!("−{s}")
+    } else {
+        format!("+{s}")
+    }
+}
+
+/// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.
+pub fn cosine(c: f64) -> String {
+    if (0.99999..1.0).contains(&c) {
+        let nines = (-(1.0 - c).log10()).floor() as usize;
+        format!("{:.*}", (nines + 1).min(9), c)
+    } else {
+        format!("{c:.5}")
+    }
+}
+
+/// Text safe inside a Markdown table cell: pipes escaped, line breaks flattened, and `&`, `<`, `>`
+/// as entities, so text holding HTML is shown, not rendered (GitHub renders inline HTML).
+pub(crate) fn markdown_cell(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
 /// Characters of a line or value quoted in an error message: enough to recognise it, while a
 /// 50 MB line still gives a message of one screen line.
 pub const QUOTE_CHARS: usize = 80;
@@ -212,6 +254,17 @@ pub fn clip(text: &str) -> String {
 /// quote input, e.g. a parser's).
 pub(crate) fn clip_to(text: &str, max: usize) -> String {
     window(text, 1, max).0
+}
+
+/// The first line of `text`, trimmed and cut to `max` characters with `…` ending a cut (an error
+/// in a table cell; the full text goes elsewhere).
+pub(crate) fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.chars().count() > max {
+        clip_to(line, max.saturating_sub(1))
+    } else {
+        line.to_string()
+    }
 }
 
 #[cfg(test)]

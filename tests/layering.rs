@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 /// The modules from the lowest layer to the highest. A module may import only modules that come
 /// before it. `main.rs` is above all of them and `lib.rs` only declares them.
 const LAYERS: &[&str] = &[
-    "util", "onnx", "runtime", "data", "measure", "profile", "results", "synth", "passes", "quant", "suite", "bench", "report",
-    "gate", "fuzz", "app",
+    "util", "onnx", "runtime", "data", "measure", "profile", "results", "gate", "synth", "passes", "quant", "suite", "bench",
+    "report", "fuzz", "app",
 ];
 
 /// External crates only one module may use.

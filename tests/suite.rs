@@ -410,3 +410,22 @@ fn a_path_relative_to_the_working_directory_gets_a_hint() {
     assert!(e.contains("hint: paths in a suite are relative to the suite file's folder ('suites'); 'models/m.onnx' names a file from the working directory: write '"), "{e}");
     assert!(e.contains(" or '../models/m.onnx'"), "{e}");
 }
+
+// Why: a classification dataset's columns became a `data::TextOptions` in the plan; the plan still
+// serializes them as before, so the spec hash of an unchanged suite stays (and with it the gate's
+// "the suite changed between the runs" note against earlier baselines). The value is the hash the
+// plan had before that change.
+#[test]
+fn the_spec_hash_of_a_suite_with_text_datasets_is_unchanged() {
+    let dir = common::scratch("suite-hash");
+    let p = dir.path().join("s.yaml");
+    std::fs::write(
+        &p,
+        "name: h\nmodels:\n  m: {path: /nonexistent/m.onnx, tokenizer: /nonexistent/tokenizer.json, accuracy: [cls, pairs]}\n\
+         datasets:\n  cls: {classification: {path: /nonexistent/cls.tsv, format: tsv, label_column: 0, text_column: 1, batch: 16, limit: 100}}\n\
+         \x20 pairs: {sentence_pairs: {path: /nonexistent/pairs.csv, format: csv}}\n",
+    )
+    .unwrap();
+    let plan = squeezebench::suite::load(&p).unwrap();
+    assert_eq!(plan.hash(), "ca59ec85b5a52766667147dbb1b64f69b431df789ceb712592afe5600d24db79");
+}

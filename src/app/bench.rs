@@ -144,7 +144,7 @@ pub fn lines(results: &Results, models: &[(String, PathBuf)]) -> Vec<Line> {
 /// The table `bench` prints: one line per model, then each comparison with the first. `threads`:
 /// the intra-op threads the cases ran with.
 pub fn render(lines: &[Line], a: &Args, threads: usize) -> String {
-    use crate::report::view::ms;
+    use crate::util::ms;
     let mut o = String::new();
     let threads = match threads {
         0 => "ONNX Runtime's choice of threads".to_string(),
@@ -168,7 +168,7 @@ pub fn render(lines: &[Line], a: &Args, threads: usize) -> String {
                 );
             }
             _ => {
-                let _ = writeln!(o, "  {:width$}  {}: {}", l.model, crate::report::view::status_word(l.status), l.error.as_deref().unwrap_or(""));
+                let _ = writeln!(o, "  {:width$}  {}: {}", l.model, l.status.word(), l.error.as_deref().unwrap_or(""));
             }
         }
     }

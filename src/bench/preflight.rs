@@ -96,8 +96,8 @@ pub fn problems(plan: &Plan) -> Vec<Problem> {
         let at = format!("datasets.{}.path", d.name);
         let (file, read) = match &d.kind {
             DatasetKind::Synthetic { .. } => continue,
-            DatasetKind::Classification { file, format, label_column, text_column, header, limit, .. } => {
-                (file, local(file).map(|p| text::classification(p, *format, *label_column, *text_column, *header, *limit).map(|rows| (p, rows))))
+            DatasetKind::Classification { file, format, text } => {
+                (file, local(file).and_then(|p| Some(text.labelled(p, *format)?.map(|rows| (p, rows)))))
             }
             DatasetKind::SentencePairs { file, format, columns, header, limit, .. } => {
                 (file, local(file).map(|p| text::sentence_pairs(p, *format, *columns, *header, *limit).map(|_| (p, Vec::new()))))

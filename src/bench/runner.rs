@@ -6,13 +6,18 @@
 //!   exit status or signal and the last lines of its stderr. A worker past the time limit is killed
 //!   and the case is `timeout`. Either way the suite goes on.
 //! - Ctrl-C (SIGINT), SIGTERM and SIGHUP stop starting cases, kill running workers, write what
-//!   finished with `interrupted: true` and return. A worker the signal itself killed (a terminal
-//!   sends it to the whole process group) is unfinished, not crashed, and not recorded.
+//!   finished with `interrupted: true` and return (every run of the process, [`Interrupts`]). A
+//!   worker the signal itself killed (a terminal sends it to the whole process group) is
+//!   unfinished, not crashed, and not recorded.
 //! - Workers die with the runner: each gets `PR_SET_PDEATHSIG` = SIGKILL before it starts
 //!   ([`die_with_parent`]), so a runner killed with SIGKILL leaves no worker behind.
 //! - `run.rounds > 1`: each case runs in that many slices, one pass over the suite per slice, with
 //!   its timed runs joined ([`join_rounds`]); a case is recorded after its last slice (or its first
 //!   failure), in suite order.
+//! - The scheduling loop sleeps until something happens ([`Wakeups`]): a worker ends (a thread per
+//!   worker waits for it), the first running case reaches its time limit, or a signal arrives.
+//! - What the run says as it goes goes through [`Progress`]; [`Reporter`] (a bar on a terminal, a
+//!   line per case and case-round in a log) is the one the command line uses.
 //! - `results.json` is replaced atomically (temporary file, sync, rename) after every case, so a
 //!   run killed at any moment leaves either no file or a valid one with the finished cases
 //!   (tests/interrupt.rs).
@@ -21,7 +26,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::prepare::{self, default_cache_dir};
@@ -168,21 +174,24 @@ fn now_rfc3339() -> String {
 /// Runs every case of `plan` (as expanded in `cases`) and returns the results (also written to
 /// `<out_dir>/results.json` after every case). Three jobs, in order: prepare every model, dataset
 /// and variant ([`prepare_all`]); turn each case into a worker job ([`Jobs`]); schedule the workers
-/// and record each case as it ends ([`Schedule`]).
+/// and record each case as it ends ([`Schedule`]). Progress shows as `opts` says
+/// ([`Reporter`]).
 pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Error> {
+    let reporter = Reporter::new(cases.len(), plan.run.rounds.max(1), opts);
+    run_with(plan, cases, opts, &reporter)
+}
+
+/// [`run`], reporting to `progress`.
+fn run_with(plan: &Plan, cases: &[Case], opts: &RunOptions, progress: &dyn Progress) -> Result<Results, Error> {
     let out = &opts.out_dir;
     std::fs::create_dir_all(out).map_err(|source| Error::OutDir { path: out.clone(), source })?;
     // This run's own scratch folder (`.work-XXXXXX`), removed on every return, error or not.
     let work_dir = tempfile::Builder::new().prefix(".work-").tempdir_in(out).map_err(|source| Error::OutDir { path: out.join(".work-*"), source })?;
     let work = work_dir.path().to_path_buf();
     let results_path = out.join("results.json");
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature). Only the first handler can
-        // be installed per process; a second run in one process keeps it.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    let mut wakeups = Wakeups::new();
+    let interrupts = Interrupts::register(wakeups.sender());
+    let interrupted = &*interrupts.flag;
 
     let env = Environment::collect(opts.jobs);
     let mut results = Results {
@@ -212,7 +221,6 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
     let mut jobs = Jobs { plan, cache_dir: &opts.cache_dir, env: &env, prepared: &prepared, peaks: &peaks, inspected: HashMap::new() };
     let rounds = plan.run.rounds.max(1);
     let slots: Vec<(usize, usize)> = (0..rounds).flat_map(|r| (0..cases.len()).map(move |i| (i, r))).collect();
-    let bar = Reporter::new(cases.len(), rounds, opts);
     let mut schedule = Schedule {
         plan,
         cases,
@@ -225,32 +233,37 @@ pub fn run(plan: &Plan, cases: &[Case], opts: &RunOptions) -> Result<Results, Er
         partial: HashMap::new(),
         failed: HashMap::new(),
         finished: BTreeMap::new(),
-        progress: &bar,
+        progress,
     };
+    progress.begin();
     loop {
         if interrupted.load(Ordering::SeqCst) {
             schedule.kill_all();
             schedule.keep_unfinished();
             schedule.record(&mut results, &results_path)?;
             results.interrupted = true;
-            bar.bar.abandon_with_message("interrupted");
+            progress.finish(End::Interrupted);
             break;
         }
-        let step = schedule.start(&mut jobs).map(|()| schedule.collect(&interrupted)).and_then(|()| schedule.record(&mut results, &results_path));
+        wakeups.clear();
+        // Collect before starting: a worker collected now frees its place at once, so after
+        // `start` a worker runs unless every slot has been taken.
+        schedule.collect(interrupted, &mut wakeups);
+        let step = schedule.start(&mut jobs, &wakeups).and_then(|()| schedule.record(&mut results, &results_path));
         if let Err(e) = step {
             // A scratch file or results.json cannot be written (a full disk): no worker is left
             // running, and what was measured is kept if results.json can still be written.
             schedule.kill_all();
             schedule.keep_unfinished();
             let _ = schedule.record(&mut results, &results_path);
-            bar.bar.abandon_with_message("stopped");
+            progress.finish(End::Stopped);
             return Err(e);
         }
         if schedule.done() {
-            bar.bar.finish_and_clear();
+            progress.finish(End::Finished);
             break;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        wakeups.wait(schedule.next_deadline());
     }
     if !results.interrupted {
         results.finished_at = Some(now_rfc3339());
@@ -336,7 +349,7 @@ fn prepare_all(plan: &Plan, cases: &[Case], opts: &RunOptions, results: &mut Res
         };
         let examples = match &d.kind {
             DatasetKind::Synthetic { batches, .. } => *batches,
-            DatasetKind::Classification { limit, .. } | DatasetKind::SentencePairs { limit, .. } => file
+            DatasetKind::Classification { text: crate::data::TextOptions { limit, .. }, .. } | DatasetKind::SentencePairs { limit, .. } => file
                 .as_ref()
                 .and_then(|f| std::fs::read_to_string(f).ok())
                 .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
@@ -461,7 +474,36 @@ fn inspect(path: &Path, batch: usize, seq: usize) -> Inspected {
     Ok((params, vocab, r.size_bytes))
 }
 
-/// Where the runner reports progress: a bar counting finished cases (on a terminal), a line per
+/// What a run reports as it goes, in the order it happens: workers starting, case-rounds ending,
+/// cases recorded, and how the run ended. The scheduler only calls these; how they show is the
+/// implementation's ([`Reporter`] for the command line).
+trait Progress {
+    /// Models and variants are prepared: the cases start.
+    fn begin(&self);
+    /// A worker started on `what`: the case id, with `(round r/n)` when the run has rounds.
+    fn running(&self, what: &str);
+    /// One more case-round ended (measured, failed, or skipped after an earlier round failed).
+    fn slot_done(&self);
+    /// A case finished round `round` (0-based) of `rounds`, not its last: its record so far.
+    fn case_round(&self, rec: &CaseResult, round: usize, rounds: usize);
+    /// A case was recorded (after its last round, or its failure).
+    fn case_done(&self, rec: &CaseResult);
+    /// The run ended.
+    fn finish(&self, end: End);
+}
+
+/// How a run ended, for [`Progress::finish`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Every case was recorded.
+    Finished,
+    /// A signal stopped it.
+    Interrupted,
+    /// An error stopped it (a scratch file or results.json could not be written).
+    Stopped,
+}
+
+/// The command line's [`Progress`]: a bar counting finished cases (on a terminal), a line per
 /// finished case, and with rounds a line per finished case-round when no bar shows it (see
 /// [`Verbosity`]).
 struct Reporter {
@@ -491,26 +533,33 @@ impl Reporter {
         Reporter { bar, cases, done: std::cell::Cell::new(0), case_lines: !quiet, round_lines }
     }
 
-    /// What runs now.
-    fn running(&self, what: String) {
+    fn print(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+}
+
+impl Progress for Reporter {
+    /// The bar's clock and ETA start with the cases, not with the preparation.
+    fn begin(&self) {
+        self.bar.reset_elapsed();
+        self.bar.reset_eta();
+    }
+
+    /// The bar's text: cases done, and what runs now.
+    fn running(&self, what: &str) {
         self.bar.set_message(format!("{}/{} cases done, running {what}", self.done.get(), self.cases));
     }
 
-    /// One more case-round ended.
     fn slot_done(&self) {
         self.bar.inc(1);
     }
 
-    /// A case was recorded: its line.
-    fn case_done(&self, rec: &CaseResult) {
-        self.done.set(self.done.get() + 1);
-        if self.case_lines {
-            self.print(line(rec));
-        }
-    }
-
-    /// A case finished round `round` (0-based) of `rounds`, not its last: its latency so far.
-    fn round_done(&self, rec: &CaseResult, round: usize, rounds: usize) {
+    /// A line with the latency so far (when round lines are on).
+    fn case_round(&self, rec: &CaseResult, round: usize, rounds: usize) {
         if !self.round_lines {
             return;
         }
@@ -521,12 +570,137 @@ impl Reporter {
         self.print(s);
     }
 
-    fn print(&self, line: String) {
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
+    /// The case's [`line`] (unless quiet).
+    fn case_done(&self, rec: &CaseResult) {
+        self.done.set(self.done.get() + 1);
+        if self.case_lines {
+            self.print(line(rec));
         }
+    }
+
+    /// The bar goes (finished) or stays with the reason (interrupted, stopped).
+    fn finish(&self, end: End) {
+        match end {
+            End::Finished => self.bar.finish_and_clear(),
+            End::Interrupted => self.bar.abandon_with_message("interrupted"),
+            End::Stopped => self.bar.abandon_with_message("stopped"),
+        }
+    }
+}
+
+/// Wake-ups of the scheduling loop: a worker ended (sent by the thread [`Wakeups::watch`] starts
+/// for it) or the run was interrupted (sent by [`Interrupts`]). A wake-up only says "look again":
+/// the loop then checks every worker, so one that is late or about another worker does no harm.
+struct Wakeups {
+    tx: Sender<()>,
+    rx: Receiver<()>,
+    /// A wake-up was taken while waiting for something else ([`Wakeups::interrupt_within`]): the
+    /// next [`Wakeups::wait`] returns at once.
+    pending: bool,
+}
+
+impl Wakeups {
+    fn new() -> Wakeups {
+        let (tx, rx) = std::sync::mpsc::channel();
+        Wakeups { tx, rx, pending: false }
+    }
+
+    fn sender(&self) -> Sender<()> {
+        self.tx.clone()
+    }
+
+    /// Drops the wake-ups so far: called before the loop looks at every worker.
+    fn clear(&mut self) {
+        self.pending = false;
+        while self.rx.try_recv().is_ok() {}
+    }
+
+    /// Blocks until a wake-up, or until `deadline` (the first running case's time limit) passes;
+    /// returns at once without a deadline (no worker runs: nothing would wake it).
+    fn wait(&mut self, deadline: Option<Instant>) {
+        if std::mem::take(&mut self.pending) {
+            return;
+        }
+        if let Some(d) = deadline {
+            // Just past it, so that the case is over its limit when looked at.
+            let _ = self.rx.recv_timeout(d.saturating_duration_since(Instant::now()) + Duration::from_millis(1));
+        }
+    }
+
+    /// Whether `flag` is set within `within`, waking on each wake-up to look (a worker's wake-up
+    /// taken meanwhile is kept for the next [`Wakeups::wait`]).
+    fn interrupt_within(&mut self, flag: &AtomicBool, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        while !flag.load(Ordering::SeqCst) {
+            match self.rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(()) => self.pending = true,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return flag.load(Ordering::SeqCst),
+            }
+        }
+        true
+    }
+
+    /// Starts a thread that sends a wake-up when the worker `pid` ends. It waits with `WNOWAIT`,
+    /// leaving the worker unreaped: only its `Child` reaps it, so its pid cannot be reused while
+    /// the runner may still kill it. When the `Child` reaped it first, `waitid` fails at once
+    /// (or waits for another child given the same pid: one more harmless wake-up).
+    fn watch(&self, pid: u32) {
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            loop {
+                // SAFETY: `info` is a valid, writable siginfo_t; waitid only writes into it.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+                if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    break;
+                }
+            }
+            let _ = tx.send(());
+        });
+    }
+}
+
+/// The runs of this process that a signal interrupts. ctrlc allows one handler per process, so
+/// it is installed once and sets the flag of, and wakes, every run registered at the time.
+struct Interrupts {
+    id: u64,
+    flag: Arc<AtomicBool>,
+}
+
+/// A run registered with the handler: its interruption flag and wake-up sender.
+struct Registered {
+    id: u64,
+    flag: Arc<AtomicBool>,
+    wake: Sender<()>,
+}
+
+/// The runs registered now.
+static RUNS: Mutex<Vec<Registered>> = Mutex::new(Vec::new());
+
+impl Interrupts {
+    /// Registers a run (until the value is dropped), installing the handler on first use.
+    fn register(wake: Sender<()>) -> Interrupts {
+        static HANDLER: std::sync::Once = std::sync::Once::new();
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        HANDLER.call_once(|| {
+            // SIGINT, SIGTERM and SIGHUP (ctrlc's `termination` feature).
+            let _ = ctrlc::set_handler(|| {
+                for run in RUNS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    run.flag.store(true, Ordering::SeqCst);
+                    let _ = run.wake.send(());
+                }
+            });
+        });
+        let id = NEXT.fetch_add(1, Ordering::SeqCst);
+        let flag = Arc::new(AtomicBool::new(false));
+        RUNS.lock().unwrap_or_else(|p| p.into_inner()).push(Registered { id, flag: flag.clone(), wake });
+        Interrupts { id, flag }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        RUNS.lock().unwrap_or_else(|p| p.into_inner()).retain(|r| r.id != self.id);
     }
 }
 
@@ -549,12 +723,18 @@ struct Schedule<'a> {
     failed: HashMap<usize, CaseResult>,
     /// Cases ready to record, by index.
     finished: BTreeMap<usize, CaseResult>,
-    progress: &'a Reporter,
+    progress: &'a dyn Progress,
 }
 
 impl Schedule<'_> {
     fn done(&self) -> bool {
         self.next >= self.slots.len() && self.running.is_empty()
+    }
+
+    /// When the first running worker reaches the time limit.
+    fn next_deadline(&self) -> Option<Instant> {
+        let limit = Duration::from_secs_f64(self.plan.run.time_limit_s);
+        self.running.iter().filter_map(|r| r.started.checked_add(limit)).min()
     }
 
     fn kill_all(&mut self) {
@@ -579,7 +759,7 @@ impl Schedule<'_> {
     }
 
     /// Starts workers until `jobs` run or no slot is left.
-    fn start(&mut self, jobs: &mut Jobs) -> Result<(), Error> {
+    fn start(&mut self, jobs: &mut Jobs, wakeups: &Wakeups) -> Result<(), Error> {
         let params_wanted = self.plan.metrics.contains(&Metric::Params);
         while self.running.len() < self.opts.jobs.max(1) && self.next < self.slots.len() {
             let (index, round) = self.slots[self.next];
@@ -601,6 +781,7 @@ impl Schedule<'_> {
                 }
                 Ok((job, params)) => {
                     let running = self.spawn(index, round, started, job, Some(params).filter(|_| params_wanted))?;
+                    wakeups.watch(running.child.id());
                     self.running.push(running);
                 }
             }
@@ -640,12 +821,12 @@ impl Schedule<'_> {
             .spawn()
             .map_err(|source| Error::Spawn { exe: exe.clone(), source })?;
         let rounds = self.rounds;
-        self.progress.running(if rounds > 1 { format!("{} (round {}/{rounds})", case.id, round + 1) } else { case.id.clone() });
+        self.progress.running(&if rounds > 1 { format!("{} (round {}/{rounds})", case.id, round + 1) } else { case.id.clone() });
         Ok(Running { index, round, job, child, started, result_path, stderr_path, params })
     }
 
     /// Collects the workers that ended (or ran past the time limit) into records.
-    fn collect(&mut self, interrupted: &AtomicBool) {
+    fn collect(&mut self, interrupted: &AtomicBool, wakeups: &mut Wakeups) {
         let limit = Duration::from_secs_f64(self.plan.run.time_limit_s);
         let mut k = 0;
         while k < self.running.len() {
@@ -666,7 +847,7 @@ impl Schedule<'_> {
                 continue;
             };
             let r = self.running.remove(k);
-            if !matches!(&status, Ok(s) if s.success()) && (interrupted.load(Ordering::SeqCst) || interruption_follows(&status, interrupted)) {
+            if !matches!(&status, Ok(s) if s.success()) && (interrupted.load(Ordering::SeqCst) || interruption_follows(&status, interrupted, wakeups)) {
                 // Ctrl-C reaches the whole process group: a worker it killed did not crash, its
                 // case is unfinished and not recorded.
                 continue;
@@ -686,7 +867,7 @@ impl Schedule<'_> {
             if merged.0.status != Status::Ok || r.round + 1 == self.rounds {
                 self.settle(r.index, r.round, merged.0);
             } else {
-                self.progress.round_done(&merged.0, r.round, self.rounds);
+                self.progress.case_round(&merged.0, r.round, self.rounds);
                 self.partial.insert(r.index, merged);
             }
         }
@@ -737,19 +918,12 @@ impl Schedule<'_> {
 /// Whether a worker killed by SIGINT, SIGTERM or SIGHUP was killed by an interruption of the
 /// whole run: the signal reaches the worker and the runner together, and the worker may die
 /// before the runner's handler has set the flag, so the flag is given a moment (up to 0.5 s).
-fn interruption_follows(status: &Result<std::process::ExitStatus, ()>, interrupted: &AtomicBool) -> bool {
+fn interruption_follows(status: &Result<std::process::ExitStatus, ()>, interrupted: &AtomicBool, wakeups: &mut Wakeups) -> bool {
     use std::os::unix::process::ExitStatusExt;
     if !matches!(status, Ok(s) if matches!(s.signal(), Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP))) {
         return false;
     }
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_millis(500) {
-        if interrupted.load(Ordering::SeqCst) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
+    wakeups.interrupt_within(interrupted, Duration::from_millis(500))
 }
 
 /// Makes the process `command` starts die (SIGKILL) when this thread's process ends, however it
@@ -878,4 +1052,93 @@ fn stderr_tail(path: &Path) -> String {
     }
     let tail = &lines[lines.len().saturating_sub(8)..];
     format!("; stderr: {}", tail.join(" | "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// What the runner told its [`Progress`], in order.
+    #[derive(Default)]
+    struct Recorder(RefCell<Vec<String>>);
+
+    impl Recorder {
+        fn push(&self, s: String) {
+            self.0.borrow_mut().push(s);
+        }
+    }
+
+    impl Progress for Recorder {
+        fn begin(&self) {
+            self.push("begin".into());
+        }
+        fn running(&self, what: &str) {
+            self.push(format!("running {what}"));
+        }
+        fn slot_done(&self) {
+            self.push("slot done".into());
+        }
+        fn case_round(&self, rec: &CaseResult, round: usize, rounds: usize) {
+            self.push(format!("round {}/{rounds} {}", round + 1, rec.id));
+        }
+        fn case_done(&self, rec: &CaseResult) {
+            self.push(format!("case {} {}", rec.id, rec.status.word()));
+        }
+        fn finish(&self, end: End) {
+            self.push(format!("finish {end:?}"));
+        }
+    }
+
+    /// Runs bert-tiny's one case with `script` (sh) as the worker, under `run` settings; returns
+    /// the results, what the progress heard and how long the run took.
+    fn run_script(script: &str, run: &str) -> (Results, Vec<String>, Duration) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bert-tiny.onnx");
+        let suite = d.join("s.yaml");
+        std::fs::write(
+            &suite,
+            format!("name: sched\nmodels:\n  bert: {{path: {}}}\nvariants:\n  fp32: {{reference: true}}\nworkloads: {{batch: [1], seq: [8], threads: [1]}}\nmetrics: [memory]\nrun: {{{run}}}\n", model.display()),
+        )
+        .unwrap();
+        let worker = d.join("worker.sh");
+        std::fs::write(&worker, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&worker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let plan = crate::suite::load(&suite).unwrap();
+        let cases = crate::suite::expand::expand(&plan);
+        let mut opts = RunOptions::new(d.join("out"), worker);
+        opts.cache_dir = d.join("cache");
+        opts.progress = false;
+        opts.verbosity = Verbosity::Quiet;
+        let recorder = Recorder::default();
+        let t = Instant::now();
+        let results = run_with(&plan, &cases, &opts, &recorder).unwrap();
+        (results, recorder.0.into_inner(), t.elapsed())
+    }
+
+    // Why: the loop polled every 5 ms; it now sleeps until a worker ends or a time limit passes. A
+    // worker that ends must wake it at once, not at the case's time limit (here 10 minutes).
+    #[test]
+    fn a_worker_that_ends_wakes_the_runner_and_progress_hears_each_step() {
+        let (r, heard, took) = run_script("exit 3", "time_limit_s: 600, rounds: 2");
+        assert!(took < Duration::from_secs(120), "woke at the worker's end, not at the time limit: {took:?}");
+        let c = &r.cases[0];
+        assert_eq!(c.status, Status::Crashed);
+        assert!(c.error.as_deref().unwrap().contains("exited with status 3 without a result"), "{:?}", c.error);
+        // Round 1 fails; round 2 is skipped (its slot still counts) and the case is recorded.
+        let id = &c.id;
+        assert_eq!(heard, ["begin".into(), format!("running {id} (round 1/2)"), "slot done".into(), "slot done".into(), format!("case {id} crashed"), "finish Finished".into()]);
+    }
+
+    #[test]
+    fn a_worker_past_its_time_limit_is_killed_at_the_limit() {
+        let (r, heard, took) = run_script("exec sleep 600", "time_limit_s: 1");
+        assert!(took < Duration::from_secs(120), "killed at the limit, not when the worker ended: {took:?}");
+        let c = &r.cases[0];
+        assert_eq!(c.status, Status::Timeout, "{:?}", c.error);
+        assert!(c.wall_s >= 1.0, "not before the limit: {}", c.wall_s);
+        assert_eq!(heard, ["begin".into(), format!("running {}", c.id), "slot done".into(), format!("case {} timeout", c.id), "finish Finished".into()]);
+    }
 }

@@ -211,8 +211,8 @@ fn fidelity_texts(job: &Job) -> Result<Option<(String, Vec<String>)>, String> {
     let want = job.fidelity_batches.max(1) * job.case.workload.batch.max(1);
     let texts: Vec<String> = match kind {
         // Read as the accuracy metric reads them (with the dataset's own limit), then cut.
-        DatasetKind::Classification { format, label_column, text_column, header, limit, .. } => {
-            text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?.into_iter().take(want).map(|e| e.text).collect()
+        DatasetKind::Classification { format, text, .. } => {
+            classification_rows(name, text, file, *format)?.into_iter().take(want).map(|e| e.text).collect()
         }
         DatasetKind::SentencePairs { format, columns, header, limit, .. } => {
             text::sentence_pairs(file, *format, *columns, *header, *limit).map_err(|e| e.to_string())?.into_iter().take(want).map(|p| p.0).collect()
@@ -285,13 +285,19 @@ pub(crate) fn latency_from_samples(job: &Job, warmup: usize, ms: Vec<f64>, round
     }
 }
 
+/// The labelled examples of classification dataset `name`.
+fn classification_rows(name: &str, options: &crate::data::TextOptions, file: &Path, format: crate::data::TextFormat) -> Result<Vec<text::Example>, String> {
+    let rows = options.labelled(file, format).ok_or_else(|| format!("dataset '{name}': no label column"))?;
+    rows.map_err(|e| e.to_string())
+}
+
 fn accuracy(session: &mut Session, tok: &tokenizers::Tokenizer, tok_path: &Path, name: &str, kind: &DatasetKind, file: &Path) -> Result<Accuracy, String> {
     let infos = session.inputs().to_vec();
     match kind {
-        DatasetKind::Classification { format, label_column, text_column, header, limit, batch, .. } => {
-            let rows = text::classification(file, *format, *label_column, *text_column, *header, *limit).map_err(|e| e.to_string())?;
+        DatasetKind::Classification { format, text, .. } => {
+            let rows = classification_rows(name, text, file, *format)?;
             let (mut pred, mut truth, mut truncated) = (Vec::new(), Vec::new(), 0);
-            for chunk in rows.chunks(*batch) {
+            for chunk in rows.chunks(text.batch) {
                 let texts: Vec<String> = chunk.iter().map(|e| e.text.clone()).collect();
                 let (inputs, _, cut) = tokenize::encode(tok, tok_path, &infos, &texts).map_err(|e| e.to_string())?;
                 truncated += cut;

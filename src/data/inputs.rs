@@ -69,8 +69,9 @@ pub struct TextData {
     pub options: TextOptions,
 }
 
-/// How a text file becomes inputs: which columns, how many examples, how they are batched.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How a text file becomes inputs: which columns, how many examples, how they are batched. A
+/// suite's classification dataset holds one too (`suite::validate::DatasetKind`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TextOptions {
     pub text_column: usize,
     /// Column of an integer class label (needed for accuracy, ignored for calibration).
@@ -80,8 +81,19 @@ pub struct TextOptions {
     pub limit: Option<usize>,
     /// Examples per run (padded to the longest).
     pub batch: usize,
-    /// Longest tokenized row.
+    /// Longest tokenized row. A suite's dataset has none (the case's `seq` limits its tokens), so
+    /// it is not serialized: a suite's plan, and so its spec hash, stays as the suite wrote it.
+    #[serde(skip)]
     pub max_len: usize,
+}
+
+impl TextOptions {
+    /// The labelled examples of the text file `path` read as these options say; `None` when no
+    /// label column is set (unlabelled texts, as for calibration).
+    pub(crate) fn labelled(&self, path: &Path, format: TextFormat) -> Option<Result<Vec<text::Example>, Error>> {
+        let label = self.label_column?;
+        Some(text::classification(path, format, label, self.text_column, self.header, self.limit))
+    }
 }
 
 impl Inputs {
@@ -107,8 +119,8 @@ impl TextData {
     pub fn batches(&self, inputs: &[TensorInfo]) -> Result<Vec<(Set, Vec<usize>)>, Error> {
         let o = &self.options;
         let tokenizer = tokenize::load(&self.tokenizer, o.max_len)?;
-        let (texts, labels): (Vec<String>, Vec<usize>) = match o.label_column {
-            Some(label) => text::classification(&self.path, self.format, label, o.text_column, o.header, o.limit)?
+        let (texts, labels): (Vec<String>, Vec<usize>) = match o.labelled(&self.path, self.format) {
+            Some(examples) => examples?
                 .into_iter()
                 .map(|e| (e.text, e.label))
                 .unzip(),

@@ -286,7 +286,7 @@ pub fn compare(baseline: &Results, current: &Results, t: &Thresholds, opts: &Opt
         return Err(Error::MissingCases(missing));
     }
     if let Some(b) = baseline.cases.iter().find(|b| b.status != Status::Ok) {
-        return Err(Error::BaselineCaseNotOk { case: b.id.clone(), status: status_word(b.status).into() });
+        return Err(Error::BaselineCaseNotOk { case: b.id.clone(), status: b.status.word().into() });
     }
     if baseline.suite.hash != current.suite.hash {
         report.notes.push(format!(
@@ -383,10 +383,6 @@ fn short(h: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-fn status_word(s: Status) -> &'static str {
-    crate::report::view::status_word(s)
-}
-
 /// Relative change as `+12.3 %`.
 fn rel(b: f64, c: f64) -> String {
     if b == 0.0 {
@@ -408,7 +404,7 @@ fn num(v: f64) -> String {
 }
 
 fn ms_ci(v: f64, ci: [f64; 2]) -> String {
-    use crate::report::view::ms;
+    use crate::util::ms;
     format!("{} ms [{}, {}]", ms(v), ms(ci[0]), ms(ci[1]))
 }
 
@@ -447,9 +443,9 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
         out.push(Check { case: c.id.clone(), check: check.into(), baseline, current, delta, threshold: threshold.0, detectable, verdict });
     };
     if c.status != Status::Ok {
-        let why = c.error.as_deref().map(|e| crate::report::view::short_error(e, 80)).unwrap_or_default();
+        let why = c.error.as_deref().map(|e| crate::util::first_line(e, 80)).unwrap_or_default();
         let was = if b.is_some() { "ok" } else { "— (new)" };
-        push("status", was.into(), format!("{} ({})", status_word(c.status), crate::report::markdown::cell(&why)), "—".into(), ("ok".into(), None), Verdict::Regression);
+        push("status", was.into(), format!("{} ({})", c.status.word(), crate::util::markdown_cell(&why)), "—".into(), ("ok".into(), None), Verdict::Regression);
         return;
     }
     // A measurement the baseline has and the current run lacks cannot be judged: it fails,
@@ -495,7 +491,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
     }
     for a in b.iter().flat_map(|b| &b.accuracy) {
         let Some(bv) = a.metrics.get(&a.primary) else { continue };
-        let Some(cv) = crate::report::view::primary_accuracy(c, &a.dataset) else {
+        let Some(cv) = c.primary_accuracy(&a.dataset) else {
             push(&format!("accuracy {} {}", a.dataset, a.primary), format!("{bv:.2}"), MISSING.into(), "—".into(), ("must be recorded".into(), None), Verdict::Regression);
             continue;
         };
@@ -504,15 +500,15 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
             &format!("accuracy {} {}", a.dataset, a.primary),
             format!("{bv:.2}"),
             format!("{cv:.2}"),
-            format!("{} pt", crate::report::view::signed(-drop, 2)),
+            format!("{} pt", crate::util::signed(-drop, 2)),
             (format!("−{} pt", num(t.accuracy_drop)), None),
             if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
         );
     }
     if !c.reference {
-        if let Some(r) = crate::report::view::reference_of(current, c) {
+        if let Some(r) = current.reference_of(c) {
             for a in &c.accuracy {
-                let (Some(cv), Some(rv)) = (a.metrics.get(&a.primary), crate::report::view::primary_accuracy(r, &a.dataset)) else {
+                let (Some(cv), Some(rv)) = (a.metrics.get(&a.primary), r.primary_accuracy(&a.dataset)) else {
                     continue;
                 };
                 let drop = rv - cv;
@@ -520,7 +516,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
                     &format!("accuracy vs reference {} {}", a.dataset, a.primary),
                     format!("{rv:.2} ({})", r.variant),
                     format!("{cv:.2}"),
-                    format!("{} pt", crate::report::view::signed(-drop, 2)),
+                    format!("{} pt", crate::util::signed(-drop, 2)),
                     (format!("−{} pt", num(t.accuracy_drop)), None),
                     if drop > t.accuracy_drop { Verdict::Regression } else { Verdict::Pass },
                 );
@@ -528,7 +524,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
         }
     }
     if let Some(cf) = &c.fidelity {
-        let md = crate::report::markdown::cosine;
+        let md = crate::util::cosine;
         let bf = b.and_then(|b| b.fidelity.as_ref());
         push(
             "fidelity cosine",
@@ -540,7 +536,7 @@ fn check_case(out: &mut Vec<Check>, current: &Results, b: Option<&CaseResult>, c
         );
     }
     if let (Some(bm), Some(cm)) = (b.and_then(|b| b.memory.as_ref()), &c.memory) {
-        let bytes = crate::report::view::bytes;
+        let bytes = crate::util::human_bytes;
         let mut grow = |name: &str, bv: u64, cv: u64, limit: f64| {
             let verdict = if bv > 0 && cv as f64 > bv as f64 * (1.0 + limit) { Verdict::Regression } else { Verdict::Pass };
             push(name, bytes(bv), bytes(cv), rel(bv as f64, cv as f64), (format!("+{}", pct(limit)), None), verdict);

@@ -26,6 +26,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::view;
 use crate::results::{CaseResult, Results, Status};
+use crate::util;
 
 /// One rendered chart.
 pub struct Chart {
@@ -449,7 +450,7 @@ impl LatencyFig {
                         // An interval of the median holds the median; anything else would be
                         // drawn far off the axis (pixel arithmetic overflows).
                         whisker: Some(l.p50_ci_ms).filter(|&[lo, hi]| positive_ms(lo) && positive_ms(hi) && lo <= l.p50_ms && l.p50_ms <= hi),
-                        text: format!("{} ms{speed}", view::ms(l.p50_ms)),
+                        text: format!("{} ms{speed}", util::ms(l.p50_ms)),
                     })
                 })
                 .collect();
@@ -612,7 +613,7 @@ impl Figure for SizeFig {
                             r.params.iter().map(|(d, n)| (n / per, self.color(d))).collect()
                         },
                         whisker: None,
-                        text: if sizes { view::bytes(r.size_total) } else { view::count(r.params_total) },
+                        text: if sizes { util::human_bytes(r.size_total) } else { view::count(r.params_total) },
                     })
                     .collect::<Vec<_>>()
             };
@@ -664,7 +665,7 @@ impl ProfileFig {
                 label: case_label(r.case, several),
                 segments,
                 whisker: None,
-                text: format!("{} ms · GEMM {}", view::ms(r.run_ms), view::percent(gemm, r.run_ms)),
+                text: format!("{} ms · GEMM {}", util::ms(r.run_ms), view::percent(gemm, r.run_ms)),
             };
             labels.push(bar.label.clone());
             match panels.iter_mut().find(|p| p.caption == r.case.model) {
@@ -744,7 +745,7 @@ impl TradeoffFig {
         let mut figs = Vec::new();
         for (d, metric) in datasets {
             let points: Vec<Point> =
-                ok.iter().filter_map(|c| view::primary_accuracy(c, &d).map(|q| point(c, q))).collect();
+                ok.iter().filter_map(|c| c.primary_accuracy(&d).map(|q| point(c, q))).collect();
             figs.push(TradeoffFig::new(
                 format!("tradeoff-{}", file_safe(&d)),
                 format!("Accuracy vs latency: {metric} on {d}"),

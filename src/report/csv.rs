@@ -47,7 +47,7 @@ pub fn render(results: &Results) -> String {
                 c.workload.batch.to_string(),
                 c.workload.seq.to_string(),
                 c.workload.threads.to_string(),
-                view::status_word(c.status).to_string(),
+                c.status.word().to_string(),
                 c.error.clone().unwrap_or_default(),
                 lat(|l| l.p50_ms),
                 lat(|l| l.p50_ci_ms[0]),

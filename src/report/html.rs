@@ -7,9 +7,9 @@
 use std::fmt::Write;
 
 use super::charts::Chart;
-use super::markdown::cosine;
 use super::view::{self, Row};
 use crate::results::{CaseResult, Results, Status};
+use crate::util;
 
 const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}\
 h1{font-size:1.6em}h2{margin-top:1.8em;border-bottom:1px solid #ddd}\
@@ -103,7 +103,7 @@ pub fn render(results: &Results, charts: &[Chart]) -> String {
                 o,
                 "<h3>{} — {}</h3>\n<pre>{}</pre>",
                 esc(&c.id),
-                view::status_word(c.status),
+                c.status.word(),
                 esc(c.error.as_deref().unwrap_or("(no error recorded)"))
             );
         }
@@ -129,7 +129,7 @@ fn profile_section(o: &mut String, t: &view::ProfileTable) {
     for r in &t.rows {
         let c = r.case;
         let _ = write!(o, "<tr><td>{}</td><td>{}</td><td>{}</td>", esc(&c.model), esc(&c.variant), view::workload(c));
-        td_n(o, &format!("{} ms", view::ms(r.run_ms)));
+        td_n(o, &format!("{} ms", util::ms(r.run_ms)));
         for ms in &r.family_ms {
             td_n(o, &view::percent(*ms, r.run_ms));
         }
@@ -165,26 +165,26 @@ fn summary_row(o: &mut String, results: &Results, r: &Row) {
     let c = r.case;
     let cls = if c.status == Status::Ok { "" } else { " class=\"failed\"" };
     let name = if c.reference { format!("<strong>{}</strong> (ref)", esc(&c.variant)) } else { esc(&c.variant) };
-    let _ = write!(o, "<tr{cls}><td>{name}</td><td>{}</td><td>{}</td><td>{}</td>", esc(&view::recipe(results, c)), view::workload(c), view::status_word(c.status));
-    td_n(o, &c.memory.as_ref().map(|m| view::bytes(m.model_file_bytes)).unwrap_or_default());
+    let _ = write!(o, "<tr{cls}><td>{name}</td><td>{}</td><td>{}</td><td>{}</td>", esc(&view::recipe(results, c)), view::workload(c), c.status.word());
+    td_n(o, &c.memory.as_ref().map(|m| util::human_bytes(m.model_file_bytes)).unwrap_or_default());
     td_n(o, &c.params.as_ref().map(|p| view::count(p.parameters)).unwrap_or_default());
     let l = c.latency.as_ref().filter(|_| c.status == Status::Ok);
-    td_n(o, &l.map(|l| format!("{} ms ({}–{})", view::ms(l.p50_ms), view::ms(l.p50_ci_ms[0]), view::ms(l.p50_ci_ms[1]))).unwrap_or_default());
-    td_n(o, &l.map(|l| format!("{} ms", view::ms(l.p99_ms))).unwrap_or_default());
+    td_n(o, &l.map(|l| format!("{} ms ({}–{})", util::ms(l.p50_ms), util::ms(l.p50_ci_ms[0]), util::ms(l.p50_ci_ms[1]))).unwrap_or_default());
+    td_n(o, &l.map(|l| format!("{} ms", util::ms(l.p99_ms))).unwrap_or_default());
     td_n(o, &l.map(|l| format!("{:.1} seq/s", l.sequences_per_s)).unwrap_or_default());
     td_n(o, &view::speedup_cell(r).unwrap_or_default());
     let acc: Vec<String> = r
         .accuracy
         .iter()
         .map(|a| {
-            let d = a.delta.map(|d| format!(" ({})", view::signed(d, 2))).unwrap_or_default();
+            let d = a.delta.map(|d| format!(" ({})", util::signed(d, 2))).unwrap_or_default();
             format!("{} {} {:.2}{d}", a.dataset, a.metric, a.value)
         })
         .collect();
     let _ = write!(o, "<td>{}</td>", esc(&acc.join("; ")));
-    let fid = c.fidelity.as_ref().map(|f| format!("cos {}", cosine(f.cosine))).unwrap_or_default();
+    let fid = c.fidelity.as_ref().map(|f| format!("cos {}", util::cosine(f.cosine))).unwrap_or_default();
     let _ = write!(o, "<td>{}</td>", esc(&fid));
-    td_n(o, &view::peak_rss(c).map(view::bytes).unwrap_or_default());
+    td_n(o, &view::peak_rss(c).map(util::human_bytes).unwrap_or_default());
     o.push_str("</tr>\n");
 }
 
@@ -202,12 +202,12 @@ fn map_line<V: std::fmt::Display>(m: &std::collections::BTreeMap<String, V>) -> 
 }
 
 fn details(o: &mut String, results: &Results, c: &CaseResult) {
-    let _ = writeln!(o, "<details id=\"case-{}\">\n<summary>{} — {}</summary>", esc(&c.id), esc(&c.id), view::status_word(c.status));
+    let _ = writeln!(o, "<details id=\"case-{}\">\n<summary>{} — {}</summary>", esc(&c.id), esc(&c.id), c.status.word());
     let mut rows = vec![
         ("model", c.model.clone()),
         ("variant", format!("{}{}", c.variant, if c.reference { " (reference)" } else { "" })),
         ("workload", format!("batch {}, sequence length {}, {} intra-op threads", c.workload.batch, c.workload.seq, c.workload.threads)),
-        ("status", view::status_word(c.status).to_string()),
+        ("status", c.status.word().to_string()),
         ("case wall time", format!("{:.2} s", c.wall_s)),
     ];
     if let Some(v) = results.variants.iter().find(|v| v.model == c.model && v.variant == c.variant) {
@@ -228,19 +228,19 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
             "latency (ms)",
             format!(
                 "p50 {} [{}, {}] · p90 {} · p95 {} · p99 {} [{}, {}] · mean {} · std {} · CV {:.2} % · min {} · max {}",
-                view::ms(l.p50_ms),
-                view::ms(l.p50_ci_ms[0]),
-                view::ms(l.p50_ci_ms[1]),
-                view::ms(l.p90_ms),
-                view::ms(l.p95_ms),
-                view::ms(l.p99_ms),
-                view::ms(l.p99_ci_ms[0]),
-                view::ms(l.p99_ci_ms[1]),
-                view::ms(l.mean_ms),
-                view::ms(l.std_ms),
+                util::ms(l.p50_ms),
+                util::ms(l.p50_ci_ms[0]),
+                util::ms(l.p50_ci_ms[1]),
+                util::ms(l.p90_ms),
+                util::ms(l.p95_ms),
+                util::ms(l.p99_ms),
+                util::ms(l.p99_ci_ms[0]),
+                util::ms(l.p99_ci_ms[1]),
+                util::ms(l.mean_ms),
+                util::ms(l.std_ms),
                 l.cv * 100.0,
-                view::ms(l.min_ms),
-                view::ms(l.max_ms)
+                util::ms(l.min_ms),
+                util::ms(l.max_ms)
             ),
         ));
         rows.push(("outliers (MAD z > 3.5)", l.outliers.to_string()));
@@ -259,11 +259,11 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
             .iter()
             .map(|t| {
                 let rate = t.gmac_per_s.map(|g| format!(", {g:.1} GMAC/s")).unwrap_or_default();
-                format!("{} ×{}: {} ms ({:.1} %{rate})", t.op_type, t.calls, view::ms(t.ms), t.share * 100.0)
+                format!("{} ×{}: {} ms ({:.1} %{rate})", t.op_type, t.calls, util::ms(t.ms), t.share * 100.0)
             })
             .collect::<Vec<_>>()
             .join(" · ");
-        rows.push(("profile", format!("{} runs with ONNX Runtime's profiler, {} ms per run, {} ms in kernels", p.runs, view::ms(p.run_ms), view::ms(p.kernel_ms))));
+        rows.push(("profile", format!("{} runs with ONNX Runtime's profiler, {} ms per run, {} ms in kernels", p.runs, util::ms(p.run_ms), util::ms(p.kernel_ms))));
         rows.push(("op types (per run)", ops));
     }
     if let Some(m) = &c.memory {
@@ -271,16 +271,16 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
             "memory",
             format!(
                 "baseline RSS {} · session-creation peak {} · run peak {}",
-                view::bytes(m.baseline_rss_bytes),
-                view::bytes(m.session_peak_rss_bytes),
-                view::bytes(m.run_peak_rss_bytes)
+                util::human_bytes(m.baseline_rss_bytes),
+                util::human_bytes(m.session_peak_rss_bytes),
+                util::human_bytes(m.run_peak_rss_bytes)
             ),
         ));
-        rows.push(("file size", format!("{} ({} bytes)", view::bytes(m.model_file_bytes), m.model_file_bytes)));
+        rows.push(("file size", format!("{} ({} bytes)", util::human_bytes(m.model_file_bytes), m.model_file_bytes)));
     }
     if let Some(p) = &c.params {
         rows.push(("parameters", format!("{} ({})", crate::util::group(p.parameters), map_line(&p.parameters_by_dtype))));
-        rows.push(("weight bytes", format!("{} ({})", view::bytes(p.weight_bytes), map_line(&p.weight_bytes_by_dtype))));
+        rows.push(("weight bytes", format!("{} ({})", util::human_bytes(p.weight_bytes), map_line(&p.weight_bytes_by_dtype))));
         rows.push(("parameters by op", map_line(&p.parameters_by_op)));
         rows.push(("compute", format!("{} MACs, {} FLOPs per run", view::count(p.macs), view::count(p.flops))));
     }
@@ -292,10 +292,10 @@ fn details(o: &mut String, results: &Results, c: &CaseResult) {
         let top1 = f.top1_agreement.map(|t| format!(", top-1 agreement {:.2} %", t * 100.0)).unwrap_or_default();
         rows.push((
             "fidelity",
-            format!("vs {} on {}: cosine {}, max abs error {:.3e}{top1}", f.reference, f.inputs, cosine(f.cosine), f.max_abs_error),
+            format!("vs {} on {}: cosine {}, max abs error {:.3e}{top1}", f.reference, f.inputs, util::cosine(f.cosine), f.max_abs_error),
         ));
         for out in &f.outputs {
-            rows.push(("  output", format!("{}: cosine {}, max abs error {:.3e}", out.output, cosine(out.cosine), out.max_abs_error)));
+            rows.push(("  output", format!("{}: cosine {}, max abs error {:.3e}", out.output, util::cosine(out.cosine), out.max_abs_error)));
         }
     }
     kv(o, &rows);
@@ -314,7 +314,7 @@ fn environment(o: &mut String, results: &Results) {
             ("clock", format!("{} ({})", opt(e.cpu.mhz, "MHz", 1.0), e.cpu.mhz_source.as_deref().unwrap_or("unknown"))),
             ("ISA flags", e.cpu.flags.join(" ")),
             ("peak per core (estimate)", format!("{} fp32, {} int8", opt(e.cpu.peak_fp32_flops_per_core, "GFLOP/s", 1e9), opt(e.cpu.peak_int8_ops_per_core, "Gop/s", 1e9))),
-            ("memory", view::bytes(e.memory_bytes)),
+            ("memory", util::human_bytes(e.memory_bytes)),
             ("OS", format!("{}, kernel {}", e.os.name, e.os.kernel)),
             ("ONNX Runtime", format!("{} ({})", e.onnxruntime_version, e.onnxruntime_library)),
             ("squeezebench", format!("{} ({} build, git {})", e.squeezebench_version, e.build_profile, e.git_revision.as_deref().unwrap_or("unknown"))),

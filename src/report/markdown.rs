@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::view::{self, Row};
 use crate::results::{Results, Status};
+use crate::util::{self, markdown_cell};
 
 /// Errors are cut to this many characters in the table (the HTML report has them in full).
 const ERROR_CHARS: usize = 160;
@@ -19,11 +20,11 @@ pub fn render(results: &Results) -> String {
     }
     let groups = view::groups(results);
     let mut out = String::new();
-    let _ = writeln!(out, "## squeezebench · {}\n", cell(&results.suite.name));
-    let _ = writeln!(out, "**{}.** {}.\n", view::status_counts(results), cell(&view::environment_line(results)));
+    let _ = writeln!(out, "## squeezebench · {}\n", markdown_cell(&results.suite.name));
+    let _ = writeln!(out, "**{}.** {}.\n", view::status_counts(results), markdown_cell(&view::environment_line(results)));
     out.push_str(&ship_section(&groups, results));
     for g in &groups {
-        let _ = writeln!(out, "### {}\n", cell(g.model));
+        let _ = writeln!(out, "### {}\n", markdown_cell(g.model));
         out.push_str(
             "| variant | recipe | workload | size | params | p50 (95 % CI) | speed-up (95 % CI) | accuracy (Δ vs ref) | fidelity | peak RSS |\n\
              |:--|:--|:--|--:|--:|--:|--:|:--|:--|--:|\n",
@@ -42,8 +43,8 @@ pub fn render(results: &Results) -> String {
     if !failed.is_empty() {
         out.push_str("### Failures\n\n| case | status | error |\n|:--|:--|:--|\n");
         for c in failed {
-            let e = c.error.as_deref().map(|e| view::short_error(e, ERROR_CHARS)).unwrap_or_default();
-            let _ = writeln!(out, "| `{}` | {} | {} |", c.id, view::status_word(c.status), cell(&e));
+            let e = c.error.as_deref().map(|e| util::first_line(e, ERROR_CHARS)).unwrap_or_default();
+            let _ = writeln!(out, "| `{}` | {} | {} |", c.id, c.status.word(), markdown_cell(&e));
         }
         out.push('\n');
     }
@@ -67,9 +68,9 @@ pub fn render(results: &Results) -> String {
 pub fn render_testbeds(results: &Results) -> String {
     let splits = results.by_testbed();
     let mut out = String::new();
-    let _ = writeln!(out, "## squeezebench · {} · {} testbeds\n", cell(&results.suite.name), splits.len());
+    let _ = writeln!(out, "## squeezebench · {} · {} testbeds\n", markdown_cell(&results.suite.name), splits.len());
     for (i, (key, _)) in splits.iter().enumerate() {
-        let _ = writeln!(out, "- testbed {}: {}", i + 1, cell(key));
+        let _ = writeln!(out, "- testbed {}: {}", i + 1, markdown_cell(key));
     }
     out.push_str("\n### Speed-up vs reference, by testbed\n\n| case |");
     for i in 1..=splits.len() {
@@ -107,7 +108,7 @@ pub fn render_testbeds(results: &Results) -> String {
 fn ship_section(groups: &[view::ModelGroup], results: &Results) -> String {
     let mut out = format!("### What to ship\n\n{}\n\n", view::ship_rule(&results.thresholds));
     for g in groups {
-        let _ = writeln!(out, "- **{}**: {}", cell(g.model), cell(&view::ship(g, &results.thresholds).describe(results)));
+        let _ = writeln!(out, "- **{}**: {}", markdown_cell(g.model), markdown_cell(&view::ship(g, &results.thresholds).describe(results)));
     }
     out.push('\n');
     out
@@ -124,7 +125,7 @@ fn profile_section(t: &view::ProfileTable) -> String {
     let _ = writeln!(out, " between kernels | GEMM GMAC/s |\n{rule}--:|--:|");
     for r in &t.rows {
         let c = r.case;
-        let _ = write!(out, "| {} | {} | {} | {} ms |", cell(&c.model), cell(&c.variant), view::workload(c), view::ms(r.run_ms));
+        let _ = write!(out, "| {} | {} | {} | {} ms |", markdown_cell(&c.model), markdown_cell(&c.variant), view::workload(c), util::ms(r.run_ms));
         for ms in &r.family_ms {
             let _ = write!(out, " {} |", view::percent(*ms, r.run_ms));
         }
@@ -146,8 +147,8 @@ fn peak_section(groups: &[view::ModelGroup]) -> String {
             let c = r.case;
             Some(format!(
                 "| {} | {} | {} | {achieved:.1} | {} {:.1} | {} |\n",
-                cell(&c.model),
-                cell(&c.variant),
+                markdown_cell(&c.model),
+                markdown_cell(&c.variant),
                 view::workload(c),
                 a.precision,
                 a.gmac_per_s,
@@ -166,16 +167,16 @@ fn peak_section(groups: &[view::ModelGroup]) -> String {
 
 fn table_row(results: &Results, r: &Row) -> String {
     let c = r.case;
-    let recipe = cell(&view::recipe(results, c));
-    let name = if c.reference { format!("**{}** (ref)", cell(&c.variant)) } else { cell(&c.variant) };
-    let size = c.memory.as_ref().map(|m| view::bytes(m.model_file_bytes)).unwrap_or_else(dash);
+    let recipe = markdown_cell(&view::recipe(results, c));
+    let name = if c.reference { format!("**{}** (ref)", markdown_cell(&c.variant)) } else { markdown_cell(&c.variant) };
+    let size = c.memory.as_ref().map(|m| util::human_bytes(m.model_file_bytes)).unwrap_or_else(dash);
     let params = c.params.as_ref().map(|p| view::count(p.parameters)).unwrap_or_else(dash);
     let p50 = match (&c.latency, c.status) {
         (Some(l), Status::Ok) => {
-            format!("{} ms ({}–{})", view::ms(l.p50_ms), view::ms(l.p50_ci_ms[0]), view::ms(l.p50_ci_ms[1]))
+            format!("{} ms ({}–{})", util::ms(l.p50_ms), util::ms(l.p50_ci_ms[0]), util::ms(l.p50_ci_ms[1]))
         }
         (_, Status::Ok) => dash(),
-        (_, s) => format!("**{}**", view::status_word(s)),
+        (_, s) => format!("**{}**", s.word()),
     };
     let speedup = view::speedup_cell(r).unwrap_or_else(dash);
     let accuracy = if r.accuracy.is_empty() {
@@ -184,8 +185,8 @@ fn table_row(results: &Results, r: &Row) -> String {
         r.accuracy
             .iter()
             .map(|a| {
-                let delta = a.delta.map(|d| format!(" ({})", view::signed(d, 2))).unwrap_or_default();
-                format!("{} {} {:.2}{delta}", cell(a.dataset), cell(a.metric), a.value)
+                let delta = a.delta.map(|d| format!(" ({})", util::signed(d, 2))).unwrap_or_default();
+                format!("{} {} {:.2}{delta}", markdown_cell(a.dataset), markdown_cell(a.metric), a.value)
             })
             .collect::<Vec<_>>()
             .join("; ")
@@ -193,11 +194,11 @@ fn table_row(results: &Results, r: &Row) -> String {
     let fidelity = match &c.fidelity {
         Some(f) => {
             let top1 = f.top1_agreement.map(|t| format!(", top-1 {:.1} %", t * 100.0)).unwrap_or_default();
-            format!("cos {}{top1}", cosine(f.cosine))
+            format!("cos {}{top1}", util::cosine(f.cosine))
         }
         None => dash(),
     };
-    let rss = view::peak_rss(c).map(view::bytes).unwrap_or_else(dash);
+    let rss = view::peak_rss(c).map(util::human_bytes).unwrap_or_else(dash);
     format!("| {name} | {recipe} | {} | {size} | {params} | {p50} | {speedup} | {accuracy} | {fidelity} | {rss} |\n", view::workload(c))
 }
 
@@ -209,28 +210,12 @@ fn truncation_note(results: &Results) -> String {
     }
     let mut out = String::from("### Truncated texts\n\n");
     for t in lines {
-        let _ = writeln!(out, "- `{}` on {}: {} text(s) cut to {} (the tokenizer's truncation)", t.case, cell(t.dataset), t.texts, t.limit);
+        let _ = writeln!(out, "- `{}` on {}: {} text(s) cut to {} (the tokenizer's truncation)", t.case, markdown_cell(t.dataset), t.texts, t.limit);
     }
     out.push('\n');
     out
 }
 
-/// A cosine with enough digits to tell 0.9999 from 1: five decimals, or as many nines as it has.
-pub fn cosine(c: f64) -> String {
-    if (0.99999..1.0).contains(&c) {
-        let nines = (-(1.0 - c).log10()).floor() as usize;
-        format!("{:.*}", (nines + 1).min(9), c)
-    } else {
-        format!("{c:.5}")
-    }
-}
-
 fn dash() -> String {
     "—".to_string()
-}
-
-/// Text safe inside a table cell: pipes escaped, line breaks flattened, and `&`, `<`, `>` as
-/// entities, so error text holding HTML is shown, not rendered (GitHub renders inline HTML).
-pub(crate) fn cell(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('|', "\\|").replace(['\n', '\r'], " ")
 }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::view;
 use crate::results::{Results, Status};
+use crate::util;
 
 /// The summary of `results` (see the module documentation); ends with a newline.
 pub fn summary(results: &Results) -> String {
@@ -16,20 +17,20 @@ pub fn summary(results: &Results) -> String {
         for r in &g.rows {
             let c = r.case;
             let p50 = match (&c.latency, c.status) {
-                (Some(l), Status::Ok | Status::Interrupted) => format!("{} ({}–{})", view::ms(l.p50_ms), view::ms(l.p50_ci_ms[0]), view::ms(l.p50_ci_ms[1])),
+                (Some(l), Status::Ok | Status::Interrupted) => format!("{} ({}–{})", util::ms(l.p50_ms), util::ms(l.p50_ci_ms[0]), util::ms(l.p50_ci_ms[1])),
                 _ => "—".into(),
             };
             let speedup = if c.reference { "reference".into() } else { view::speedup_cell(r).unwrap_or_else(|| "—".into()) };
             let accuracy: Vec<String> = r
                 .accuracy
                 .iter()
-                .map(|a| format!("{} {:.2}{}", a.dataset, a.value, a.delta.map(|d| format!(" ({})", view::signed(d, 2))).unwrap_or_default()))
+                .map(|a| format!("{} {:.2}{}", a.dataset, a.value, a.delta.map(|d| format!(" ({})", util::signed(d, 2))).unwrap_or_default()))
                 .collect();
-            let fidelity = c.fidelity.as_ref().map(|f| format!("cos {}", super::markdown::cosine(f.cosine))).unwrap_or_else(|| "—".into());
+            let fidelity = c.fidelity.as_ref().map(|f| format!("cos {}", util::cosine(f.cosine))).unwrap_or_else(|| "—".into());
             rows.push(vec![
                 c.variant.clone(),
                 view::workload(c),
-                view::status_word(c.status).into(),
+                c.status.word().into(),
                 p50,
                 speedup,
                 if accuracy.is_empty() { "—".into() } else { accuracy.join("; ") },

@@ -1,6 +1,7 @@
 //! The figures every exporter shows, derived once from [`Results`]: cases grouped by model, each
 //! with its reference case (same model, same workload), speed-up and accuracy deltas; and the
-//! number formats the exporters share. Keeping the derivations here means Markdown, HTML, CSV and
+//! formats only the exporters use (the number formats the gate shares are in [`crate::util`], the
+//! queries of one result in [`crate::results`]). Keeping the derivations here means Markdown, HTML, CSV and
 //! the charts can never disagree about what "speed-up" or "Δ accuracy" means.
 
 use crate::results::{CaseResult, Results, Status, Thresholds};
@@ -66,23 +67,9 @@ pub struct AccuracyCell<'a> {
     pub delta: Option<f64>,
 }
 
-/// The reference case of `case`'s model and workload that finished `ok`.
-pub(crate) fn reference_of<'a>(results: &'a Results, case: &CaseResult) -> Option<&'a CaseResult> {
-    results
-        .cases
-        .iter()
-        .find(|c| c.reference && c.model == case.model && c.workload == case.workload && c.status == Status::Ok)
-}
-
-/// The primary accuracy value of `case` on `dataset`.
-pub(crate) fn primary_accuracy(case: &CaseResult, dataset: &str) -> Option<f64> {
-    let a = case.accuracy.iter().find(|a| a.dataset == dataset)?;
-    a.metrics.get(&a.primary).copied()
-}
-
 /// Builds the row of one case.
 pub fn row<'a>(results: &'a Results, case: &'a CaseResult) -> Row<'a> {
-    let reference = reference_of(results, case);
+    let reference = results.reference_of(case);
     let (mut speedup, mut speedup_ci) = (None, None);
     if let (Some(r), Some(c)) = (reference.and_then(|r| r.latency.as_ref()), case.latency.as_ref()) {
         if case.status == Status::Ok && c.p50_ms > 0.0 {
@@ -98,7 +85,7 @@ pub fn row<'a>(results: &'a Results, case: &'a CaseResult) -> Row<'a> {
         .filter_map(|a| {
             let value = *a.metrics.get(&a.primary)?;
             let delta = match reference {
-                Some(r) if !case.reference => primary_accuracy(r, &a.dataset).map(|rv| value - rv),
+                Some(r) if !case.reference => r.primary_accuracy(&a.dataset).map(|rv| value - rv),
                 _ => None,
             };
             Some(AccuracyCell { dataset: &a.dataset, metric: &a.primary, value, delta })
@@ -209,11 +196,11 @@ impl Ship<'_> {
                     workload(p.case)
                 );
                 if let (Some(a), Some(b)) = (p.case.memory.as_ref(), re.case.memory.as_ref()) {
-                    l.push_str(&format!(", size {} ({:.2}× the reference)", bytes(a.model_file_bytes), a.model_file_bytes as f64 / b.model_file_bytes.max(1) as f64));
+                    l.push_str(&format!(", size {} ({:.2}× the reference)", crate::util::human_bytes(a.model_file_bytes), a.model_file_bytes as f64 / b.model_file_bytes.max(1) as f64));
                 }
                 for a in &p.accuracy {
                     if let Some(d) = a.delta {
-                        l.push_str(&format!(", {} {} {} pt", a.dataset, a.metric, signed(d, 2)));
+                        l.push_str(&format!(", {} {} {} pt", a.dataset, a.metric, crate::util::signed(d, 2)));
                     }
                 }
                 if let Some(f) = &p.case.fidelity {
@@ -252,7 +239,7 @@ pub(crate) fn speedup_cell(r: &Row) -> Option<String> {
 fn why_not(r: &Row, t: &Thresholds) -> Option<String> {
     let c = r.case;
     if c.status != Status::Ok {
-        return Some(format!("did not finish ({})", status_word(c.status)));
+        return Some(format!("did not finish ({})", c.status.word()));
     }
     if let Some(f) = &c.fidelity {
         if f.cosine < t.fidelity_min_cosine {
@@ -261,7 +248,7 @@ fn why_not(r: &Row, t: &Thresholds) -> Option<String> {
     }
     for a in &r.accuracy {
         if let Some(d) = a.delta.filter(|d| -d > t.accuracy_drop) {
-            return Some(format!("{} {} {} pt, more than the {} pt allowed", a.dataset, a.metric, signed(d, 2), t.accuracy_drop));
+            return Some(format!("{} {} {} pt, more than the {} pt allowed", a.dataset, a.metric, crate::util::signed(d, 2), t.accuracy_drop));
         }
     }
     let (Some(s), Some(ci)) = (r.speedup, r.speedup_ci) else {
@@ -341,31 +328,6 @@ pub(crate) fn truncations(results: &Results) -> Vec<Truncation<'_>> {
     out
 }
 
-/// The status word of a case.
-pub(crate) fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "ok",
-        Status::Failed => "failed",
-        Status::Crashed => "crashed",
-        Status::Timeout => "timeout",
-        Status::Interrupted => "interrupted",
-    }
-}
-
-/// Milliseconds with about four significant digits: `41.20`, `3.112`, `0.2874`, `123.4`.
-pub fn ms(v: f64) -> String {
-    let a = v.abs();
-    if a >= 100.0 {
-        format!("{v:.1}")
-    } else if a >= 10.0 {
-        format!("{v:.2}")
-    } else if a >= 1.0 {
-        format!("{v:.3}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
 /// A count with an SI suffix: `109.5 M`, `4.39 k`, `512`.
 pub fn count(n: u64) -> String {
     let v = n as f64;
@@ -380,35 +342,9 @@ pub fn count(n: u64) -> String {
     }
 }
 
-/// Bytes in binary units (`417.7 MiB`).
-pub fn bytes(n: u64) -> String {
-    crate::util::human_bytes(n)
-}
-
-/// A signed difference with a real minus sign: `+0.12`, `−1.40`.
-pub fn signed(v: f64, decimals: usize) -> String {
-    let s = format!("{:.*}", decimals, v.abs());
-    if v < 0.0 && s.chars().any(|c| c.is_ascii_digit() && c != '0') {
-        format!("−{s}")
-    } else {
-        format!("+{s}")
-    }
-}
-
 /// Peak resident memory of a case: the larger of the session-creation and run peaks.
 pub(crate) fn peak_rss(c: &CaseResult) -> Option<u64> {
     c.memory.as_ref().map(|m| m.session_peak_rss_bytes.max(m.run_peak_rss_bytes))
-}
-
-/// The first line of an error, cut to `max` characters (for tables); the full text goes in details.
-pub(crate) fn short_error(e: &str, max: usize) -> String {
-    let line = e.lines().next().unwrap_or("").trim();
-    if line.chars().count() > max {
-        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        line.to_string()
-    }
 }
 
 /// One case's profile as the reports show it: time per family, as a share of the profiled run.

@@ -163,6 +163,20 @@ pub enum Status {
     Interrupted,
 }
 
+impl Status {
+    /// The word reports and the gate show for a status, the name `results.json` stores (`ok`,
+    /// `failed`, `crashed`, `timeout`, `interrupted`).
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "failed",
+            Status::Crashed => "crashed",
+            Status::Timeout => "timeout",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// The shape of the work in one case.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Workload {
@@ -362,6 +376,12 @@ impl CaseResult {
     pub fn make_id(model: &str, variant: &str, w: &Workload) -> String {
         format!("{model}/{variant}/b{}-s{}-t{}", w.batch, w.seq, w.threads)
     }
+
+    /// The primary accuracy value of this case on `dataset`.
+    pub(crate) fn primary_accuracy(&self, dataset: &str) -> Option<f64> {
+        let a = self.accuracy.iter().find(|a| a.dataset == dataset)?;
+        a.metrics.get(&a.primary).copied()
+    }
 }
 
 /// Errors reading or writing a results file.
@@ -449,6 +469,11 @@ impl Results {
     /// The case with this id.
     pub fn case(&self, id: &str) -> Option<&CaseResult> {
         self.cases.iter().find(|c| c.id == id)
+    }
+
+    /// The reference case of `case`'s model and workload that finished `ok`.
+    pub(crate) fn reference_of(&self, case: &CaseResult) -> Option<&CaseResult> {
+        self.cases.iter().find(|c| c.reference && c.model == case.model && c.workload == case.workload && c.status == Status::Ok)
     }
 
     /// `true` when any case did not end `ok`.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::{self, Metric, RunSettings, Spanned, TextFormat};
 use super::{closest, Problem, Thresholds};
+use crate::data::TextOptions;
 use crate::quant::{self, QuantizeOptions};
 use crate::synth;
 
@@ -166,14 +167,13 @@ pub struct PlanDataset {
 #[serde(rename_all = "snake_case")]
 pub enum DatasetKind {
     Synthetic { lengths: spec::Lengths, seed: u64, batches: usize },
+    /// Labelled texts; `text.label_column` is always set. Serialized flat (as the fields were
+    /// before they became a `TextOptions`), so the spec hash of a suite is unchanged.
     Classification {
         file: FileRef,
         format: TextFormat,
-        label_column: usize,
-        text_column: usize,
-        header: bool,
-        limit: Option<usize>,
-        batch: usize,
+        #[serde(flatten)]
+        text: TextOptions,
     },
     SentencePairs { file: FileRef, format: TextFormat, columns: [usize; 3], header: bool, limit: Option<usize>, batch: usize },
 }
@@ -434,11 +434,14 @@ fn check_datasets(cx: &mut Ctx<'_>, places: &mut Places, suite: &spec::Suite) ->
             cx.file(&c.path, &format!("dataset '{name}'")).map(|file| DatasetKind::Classification {
                 file,
                 format: c.format,
-                label_column: c.label_column,
-                text_column: c.text_column,
-                header: c.header,
-                limit: c.limit,
-                batch: c.batch.max(1),
+                text: TextOptions {
+                    text_column: c.text_column,
+                    label_column: Some(c.label_column),
+                    header: c.header,
+                    limit: c.limit,
+                    batch: c.batch.max(1),
+                    max_len: 0,
+                },
             })
         } else {
             let p = d.value.sentence_pairs.as_ref().expect("one kind");
