@@ -68,7 +68,7 @@ fn mistakes_are_reported_at_their_line_and_column_with_a_hint() {
     let e = load_err(d, &format!("{head}variants:\n  int8:\n    steps:\n      - quantize: {{activation-type: s8}}\n      - quantize: {{op-types: [MatMull]}}\n"));
     let lines: Vec<&str> = e.lines().filter(|l| l.starts_with(&file)).collect();
     assert_eq!(lines.len(), 2, "{e}");
-    assert!(lines[0].starts_with(&format!("{file}:7:19: variant 'int8': quantize: dynamic quantization")) && lines[0].contains("u8 only"), "{e}");
+    assert!(lines[0].starts_with(&format!("{file}:7:19: variant 'int8': quantize: auto quantization")) && lines[0].contains("u8 only"), "{e}");
     assert!(lines[1].starts_with(&format!("{file}:8:19: variant 'int8': quantize: op type 'MatMull' cannot be quantized")), "{e}");
     assert!(e.contains("hint: did you mean `MatMul`?"), "{e}");
 
@@ -153,7 +153,7 @@ fn cases_run_in_the_files_order() {
     assert_eq!(order, [("zeta", "fp32"), ("zeta", "int8"), ("zeta", "b-opt"), ("alpha", "fp32"), ("alpha", "int8"), ("alpha", "b-opt")]);
     let text = squeezebench::suite::expand::render(&plan, &cases);
     assert!(text.find("model    zeta").unwrap() < text.find("model    alpha").unwrap(), "{text}");
-    assert!(text.contains("variant  int8                 quantize: dynamic  [models: zeta, alpha]"), "{text}");
+    assert!(text.contains("variant  int8                 quantize: auto  [models: zeta, alpha]"), "{text}");
 }
 
 #[test]
@@ -276,7 +276,7 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
     let suite = format!(
         "models:\n  bert-tiny: {{path: {fx}/bert-tiny.onnx}}\n  squeezebert-tiny: {{path: {fx}/squeezebert-tiny.onnx}}\n\
          variants:\n  fp32: {{reference: true}}\n  int8: {{steps: [{{quantize: }}]}}\n\
-         \x20 opt-int8-pc: {{steps: [{{rewrite: default}}, {{quantize: {{per-channel: true, form: matmul-integer}}}}], models: [bert-tiny]}}\n\
+         \x20 opt-int8-pc: {{steps: [{{rewrite: default}}, {{quantize: {{mode: dynamic, per-channel: true, form: matmul-integer}}}}], models: [bert-tiny]}}\n\
          workloads: {{batch: [1], seq: [16], threads: [1]}}\nmetrics: [latency, params, fidelity]\n\
          run: {{warmup: 1, min_iterations: 5, min_time_s: 0.02, max_time_s: 0.1, time_limit_s: 60}}\n",
         fx = fx.display()
@@ -306,7 +306,7 @@ fn quantize_steps_build_int8_variants_and_are_cached() {
     }
     let variant = |r: &Results, m: &str, v: &str| r.variants.iter().find(|x| x.model == m && x.variant == v).unwrap().clone();
     let q = variant(&r, "squeezebert-tiny", "int8");
-    assert_eq!(q.steps, ["quantize: dynamic"]);
+    assert_eq!(q.steps, ["quantize: auto"]);
     assert!(!q.cached && q.log.iter().any(|l| l.starts_with("quantize quantized ") && l.contains("MatMul")), "{:?}", q.log);
     // SqueezeBERT's pointwise Convs became token-major MatMuls before quantization; no ConvInteger.
     assert!(q.log.iter().any(|l| l.contains("squeezebert-native")), "{:?}", q.log);

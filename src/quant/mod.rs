@@ -376,6 +376,9 @@ impl QuantizeOptions {
                 return Err(Error::Options(format!("op type '{op}' cannot be quantized (supported: {})", ops::SUPPORTED_OP_TYPES.join(", "))));
             }
         }
+        if self.form != DynamicForm::default() && self.mode != Mode::Dynamic {
+            return Err(Error::Options(format!("--form {} writes dynamic MatMuls; add --mode dynamic ({} mode writes its own operators)", self.form.name(), self.mode.name())));
+        }
         if self.qdq && self.mode != Mode::Static {
             return Err(Error::Options(format!("--qdq is a form of static quantization; {} mode does not write QuantizeLinear/DequantizeLinear pairs", self.mode.name())));
         }
