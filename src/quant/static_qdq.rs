@@ -26,7 +26,7 @@ use crate::onnx::Model;
 use crate::passes::Patch;
 
 use super::dynamic::{dequantize_weight, lookup, ms_node, remove_replaced_weights, replace_inputs, weight_initializers, Names, QWeight};
-use super::ops::{Kind, Plan};
+use super::ops::{Kind, Plan, Target};
 use super::params::params_for_range;
 use super::{Error, Resolved, Result};
 
@@ -55,13 +55,7 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
             continue;
         }
         if dynamic.contains(&t.activation) {
-            patch.remove_nodes.extend(t.replaced_nodes().into_iter().map(crate::passes::NodeRef::Index));
-            let base = view.node(t.node).name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| t.output.clone());
-            let mut inputs = vec![t.activation.as_str(), &qw, &ws, &wz];
-            if let Some(b) = &t.bias {
-                inputs.push(&b.tensor);
-            }
-            patch.add_nodes.push(ms_node("DynamicQuantizeMatMul", &format!("{base}_quant"), &inputs, &[&t.output]));
+            integer_product(&mut patch, &view, t, "DynamicQuantizeMatMul", &[&t.activation, &qw, &ws, &wz]);
             continue;
         }
         let (xq, xs, xz) = match quantized.get(&t.activation) {
@@ -84,13 +78,7 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
             }
         };
         if !opts.qdq {
-            patch.remove_nodes.extend(t.replaced_nodes().into_iter().map(crate::passes::NodeRef::Index));
-            let base = view.node(t.node).name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| t.output.clone());
-            let mut inputs = vec![xq.as_str(), &qw, &xs, &ws, &xz, &wz];
-            if let Some(b) = &t.bias {
-                inputs.push(&b.tensor);
-            }
-            patch.add_nodes.push(ms_node("MatMulIntegerToFloat", &format!("{base}_quant"), &inputs, &[&t.output]));
+            integer_product(&mut patch, &view, t, "MatMulIntegerToFloat", &[&xq, &qw, &xs, &ws, &xz, &wz]);
             continue;
         }
         let x = names.fresh(&format!("{}_dequantized", t.activation));
@@ -100,6 +88,18 @@ pub(super) fn build(model: &Model, plan: &Plan, opts: &Resolved, weights: &HashM
     }
     remove_replaced_weights(&mut patch, &view, plan);
     Ok(patch)
+}
+
+/// Replaces the nodes of `t` (the product and its folded bias `Add`) by one `com.microsoft` node
+/// `op` that reads `inputs`, then the bias, and writes the target's output.
+fn integer_product(patch: &mut Patch, view: &GraphView, t: &Target, op: &str, inputs: &[&str]) {
+    patch.remove_nodes.extend(t.replaced_nodes().into_iter().map(crate::passes::NodeRef::Index));
+    let base = view.node(t.node).name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| t.output.clone());
+    let mut inputs = inputs.to_vec();
+    if let Some(b) = &t.bias {
+        inputs.push(&b.tensor);
+    }
+    patch.add_nodes.push(ms_node(op, &format!("{base}_quant"), &inputs, &[&t.output]));
 }
 
 fn scalar(name: &str, code: i32, raw: Vec<u8>) -> TensorProto {
